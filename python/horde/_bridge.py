@@ -1,0 +1,69 @@
+"""Waiting for the engine cooperatively.
+
+Each thread that sends requests gets one ``Completions`` queue from the engine and one gevent io
+watcher on its eventfd. A greenlet that sends a request parks on a gevent ``Waiter``; when the
+engine signals, the hub drains every finished request in one call and switches to each waiter.
+The watcher holds a reference on the loop only while requests are in flight, so an idle horde
+never keeps ``gevent.wait()`` from returning.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable
+
+import gevent
+from gevent.hub import Waiter
+
+from horde import _core
+
+_READ = 1
+
+
+class _Bridge:
+    def __init__(self) -> None:
+        self.completions = _core.Completions()
+        self.in_flight = 0
+        self.hub = gevent.get_hub()
+        self.watcher = self.hub.loop.io(self.completions.fileno(), _READ)
+        self.watcher.start(self._on_ready)
+        self.watcher.ref = False
+
+    def _on_ready(self) -> None:
+        batch = self.completions.drain()
+        self.in_flight -= len(batch)
+        if self.in_flight <= 0:
+            self.in_flight = 0
+            self.watcher.ref = False
+        for waiter, result in batch:
+            waiter.switch(result)
+
+    def call(self, submit: Callable[..., None], *args: Any, **kwargs: Any) -> Any:
+        """Runs ``submit(completions, waiter, *args, **kwargs)`` and waits for its result."""
+        waiter = Waiter(self.hub)
+        submit(self.completions, waiter, *args, **kwargs)
+        self.in_flight += 1
+        if not self.watcher.ref:
+            self.watcher.ref = True
+        return waiter.get()
+
+
+_local = threading.local()
+
+
+def bridge() -> _Bridge:
+    """This thread's bridge, created on first use (and anew in a forked child)."""
+    b = getattr(_local, "bridge", None)
+    if b is None:
+        b = _local.bridge = _Bridge()
+    return b
+
+
+def _forget_after_fork() -> None:
+    # The child has a fresh engine runtime; completions for the parent's requests never arrive.
+    global _local
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -1,0 +1,901 @@
+"""The HTTP client of an ``HttpUser``: ``self.client``.
+
+``HttpSession`` takes the calling conventions locustfiles use with ``requests.Session`` (and
+Locust's ``name=``, ``catch_response=``, ``context=``), builds the request in Python, and hands it
+to the Rust engine, which owns the connections and the cookie jar. The calling greenlet waits
+cooperatively; other users keep running. Outcomes are logged into the Rust stats by the engine
+itself unless Python must decide them (``catch_response``) or a request listener wants to see them.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json as _json
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from horde import _core
+from horde._bridge import bridge
+from horde.exception import (
+    CatchResponseError,
+    ConnectionError,
+    ConnectTimeout,
+    ContentDecodingError,
+    HTTPError,
+    InvalidURL,
+    LocustError,
+    MissingSchema,
+    ReadTimeout,
+    RequestException,
+    ResponseError,
+    SSLError,
+    Timeout,
+    TooManyRedirects,
+)
+
+__all__ = [
+    "CaseInsensitiveDict",
+    "CookieJar",
+    "HttpSession",
+    "PreparedRequest",
+    "Response",
+    "ResponseContextManager",
+]
+
+_VERSION = _core.__version__
+
+_ERRORS: dict[str, type[RequestException]] = {
+    "InvalidURL": InvalidURL,
+    "ConnectionRefused": ConnectionError,
+    "ConnectTimeout": ConnectTimeout,
+    "ConnectionError": ConnectionError,
+    "ConnectionReset": ConnectionError,
+    "ReadTimeout": ReadTimeout,
+    "Timeout": Timeout,
+    "SSLError": SSLError,
+    "ProtocolError": ConnectionError,
+    "TooManyRedirects": TooManyRedirects,
+    "ContentDecodingError": ContentDecodingError,
+}
+
+_REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
+
+
+class CaseInsensitiveDict(MutableMapping):
+    """A dict of headers whose keys compare without regard to case, keeping the case last set."""
+
+    def __init__(self, data: Mapping[str, Any] | Iterator[tuple[str, Any]] | None = None, **kwargs: Any) -> None:
+        self._store: dict[str, tuple[str, Any]] = {}
+        self.update(data or {}, **kwargs)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._store[key.lower()] = (key, value)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._store[key.lower()][1]
+
+    def __delitem__(self, key: str) -> None:
+        del self._store[key.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._store.values())
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def lower_items(self) -> Iterator[tuple[str, Any]]:
+        return ((k, v[1]) for k, v in self._store.items())
+
+    def copy(self) -> CaseInsensitiveDict:
+        return CaseInsensitiveDict(self._store.values())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(self.lower_items()) == dict(CaseInsensitiveDict(other).lower_items())
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+def _headers_from_pairs(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict:
+    # Repeated fields are joined with ", " as requests/urllib3 do (Set-Cookie included).
+    out = CaseInsensitiveDict()
+    for k, v in pairs:
+        if k in out:
+            out[k] = f"{out[k]}, {v}"
+        else:
+            out[k] = v
+    return out
+
+
+class Cookie:
+    """A cookie in a jar: ``name``, ``value``, ``domain``, ``path``."""
+
+    __slots__ = ("name", "value", "domain", "path")
+
+    def __init__(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        self.name, self.value, self.domain, self.path = name, value, domain, path
+
+    def __repr__(self) -> str:
+        return f"<Cookie {self.name}={self.value} for {self.domain}{self.path}>"
+
+
+class CookieJar(MutableMapping):
+    """A session's cookies, kept by the engine and read through this dict-like view (the subset of
+    ``requests.cookies.RequestsCookieJar`` that locustfiles use)."""
+
+    def __init__(self, session: HttpSession) -> None:
+        self._session = session
+
+    def _all(self) -> list[Cookie]:
+        return [Cookie(*c) for c in self._session._core.cookies()]
+
+    def get(self, name: str, default: Any = None, domain: str | None = None, path: str | None = None) -> Any:
+        for c in self._all():
+            if c.name == name and (domain is None or c.domain == domain) and (path is None or c.path == path):
+                return c.value
+        return default
+
+    def set(self, name: str, value: str | None, domain: str | None = None, path: str = "/", **_: Any) -> None:
+        """Sets a cookie for ``domain`` (default: the session's host); ``None`` removes it."""
+        if value is None:
+            self._session._core.clear_cookies(name)
+            return
+        host = domain.lstrip(".") if domain else self._session._host_for_cookies()
+        self._session._core.set_cookie(f"http://{host}{path}", f"{name}={value}; Path={path}")
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name, default=_MISSING)
+        if value is _MISSING:
+            raise KeyError(name)
+        return value
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.set(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self._session._core.clear_cookies(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self._all())
+
+    def __iter__(self) -> Iterator[Cookie]:  # type: ignore[override]
+        # Like RequestsCookieJar, iteration yields Cookie objects, not names.
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return [c.name for c in self._all()]
+
+    def values(self) -> list[str]:  # type: ignore[override]
+        return [c.value for c in self._all()]
+
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        return [(c.name, c.value) for c in self._all()]
+
+    def get_dict(self, domain: str | None = None, path: str | None = None) -> dict[str, str]:
+        return {
+            c.name: c.value
+            for c in self._all()
+            if (domain is None or c.domain == domain) and (path is None or c.path == path)
+        }
+
+    def update(self, other: Any = (), **kwargs: Any) -> None:  # type: ignore[override]
+        pairs = other.items() if isinstance(other, Mapping) or hasattr(other, "items") else other
+        for k, v in list(pairs) + list(kwargs.items()):
+            self.set(k, v)
+
+    def clear(self, domain: str | None = None, path: str | None = None, name: str | None = None) -> None:
+        self._session._core.clear_cookies(name)
+
+    def __repr__(self) -> str:
+        return f"<CookieJar{self._all()!r}>"
+
+
+_MISSING = object()
+
+
+class _ResponseCookies(dict):
+    """Cookies set by one response (``response.cookies``)."""
+
+    def get_dict(self) -> dict[str, str]:
+        return dict(self)
+
+
+class PreparedRequest:
+    """What was sent: ``method``, ``url``, ``headers``, ``body``, ``path_url``."""
+
+    __slots__ = ("method", "url", "headers", "body")
+
+    def __init__(self, method: str, url: str, headers: CaseInsensitiveDict, body: bytes | None) -> None:
+        self.method, self.url, self.headers, self.body = method, url, headers, body
+
+    @property
+    def path_url(self) -> str:
+        return _path_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"<PreparedRequest [{self.method}]>"
+
+
+def _redirected(request: PreparedRequest, status: int, url: str) -> PreparedRequest:
+    """The request sent after a redirect with this status (the engine applies the same rules):
+    303 turns anything but HEAD into GET, 301/302 turn POST into GET, dropping the body."""
+    method, headers, body = request.method, request.headers, request.body
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+        headers = headers.copy()
+        headers.pop("Content-Type", None)
+        headers.pop("Content-Length", None)
+    return PreparedRequest(method, url, headers, body)
+
+
+def _path_url(url: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+class Response:
+    """A response, with the attributes of ``requests.Response`` that locustfiles use.
+
+    For a request that failed before any response (refused, reset, timeout, ...), ``status_code``
+    is 0, ``content`` is None and ``error`` holds the exception, as in Locust.
+    """
+
+    def __init__(self) -> None:
+        self._core: Any = None
+        self._content: bytes | None = None
+        self._content_read = False
+        self._headers: CaseInsensitiveDict | None = None
+        self._text: str | None = None
+        self.status_code = 0
+        self.reason = ""
+        self.url = ""
+        self.error: Exception | None = None
+        self.request: PreparedRequest | None = None
+        self.history: list[Response] = []
+        self.encoding: str | None = None
+        self._elapsed = 0.0
+        self._hop_headers: list[tuple[str, str]] | None = None
+
+    @classmethod
+    def _from_core(cls, core: Any, request: PreparedRequest) -> Response:
+        r = cls()
+        r._core = core
+        r.status_code = core.status_code
+        r.reason = core.reason
+        r.url = core.url
+        r._elapsed = core.elapsed
+        history = core.history
+        if history:
+            # Each response carries the request that produced it; redirects may change the method.
+            r.history = []
+            for i, hop in enumerate(history):
+                r.history.append(cls._from_hop(hop, request))
+                next_url = history[i + 1][2] if i + 1 < len(history) else core.url
+                request = _redirected(request, hop[0], next_url)
+        r.request = request
+        r.encoding = _encoding_from_headers(r.headers)
+        return r
+
+    @classmethod
+    def _from_hop(cls, hop: tuple[int, str, str, list[tuple[str, str]]], request: PreparedRequest) -> Response:
+        r = cls()
+        r.status_code, r.reason, r.url, r._hop_headers = hop
+        r._content, r._content_read = b"", True
+        r.request = request
+        return r
+
+    @classmethod
+    def _from_error(cls, error: Exception, request: PreparedRequest, elapsed: float) -> Response:
+        r = cls()
+        r.error = error
+        r.url = request.url
+        r.request = request
+        r._elapsed = elapsed
+        r._content_read = True
+        return r
+
+    @property
+    def content(self) -> bytes | None:
+        if not self._content_read:
+            self._content = self._core.content if self._core is not None else None
+            self._content_read = True
+        return self._content
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            content = self.content
+            if not content:
+                self._text = ""
+            else:
+                try:
+                    self._text = content.decode(self.encoding or "utf-8", errors="replace")
+                except LookupError:
+                    self._text = content.decode("utf-8", errors="replace")
+        return self._text
+
+    def json(self, **kwargs: Any) -> Any:
+        return _json.loads(self.text, **kwargs)
+
+    @property
+    def headers(self) -> CaseInsensitiveDict:
+        if self._headers is None:
+            if self._core is not None:
+                self._headers = _headers_from_pairs(self._core.headers)
+            else:
+                self._headers = _headers_from_pairs(self._hop_headers or [])
+        return self._headers
+
+    @property
+    def cookies(self) -> _ResponseCookies:
+        jar = _ResponseCookies()
+        pairs = self._core.headers if self._core is not None else (self._hop_headers or [])
+        for k, v in pairs:
+            if k.lower() == "set-cookie":
+                parsed: SimpleCookie = SimpleCookie()
+                try:
+                    parsed.load(v)
+                except Exception:
+                    continue
+                for morsel in parsed.values():
+                    jar[morsel.key] = morsel.value
+        return jar
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        return datetime.timedelta(seconds=self._elapsed)
+
+    @property
+    def ok(self) -> bool:
+        try:
+            self.raise_for_status()
+        except RequestException:
+            return False
+        return True
+
+    @property
+    def is_redirect(self) -> bool:
+        return "location" in self.headers and self.status_code in _REDIRECT_CODES
+
+    def raise_for_status(self) -> None:
+        if self.error is not None:
+            raise self.error
+        error = _status_error(self.status_code, self.reason, self.url)
+        if error:
+            raise HTTPError(error, response=self)
+
+    def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
+        data: Any = self.text if decode_unicode else (self.content or b"")
+        size = chunk_size or len(data) or 1
+        for i in range(0, len(data), size):
+            yield data[i : i + size]
+
+    def iter_lines(self, chunk_size: int = 512, decode_unicode: bool = False, delimiter: Any = None) -> Iterator[Any]:
+        data: Any = self.text if decode_unicode else (self.content or b"")
+        yield from (data.split(delimiter) if delimiter else data.splitlines())
+
+    def close(self) -> None:
+        pass
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code}]>"
+
+    # success()/failure() only mean something inside `with ... catch_response=True`.
+    def success(self) -> None:
+        raise LocustError("success() may only be called inside `with client.get(..., catch_response=True)`")
+
+    def failure(self, exc: Any) -> None:
+        raise LocustError("failure() may only be called inside `with client.get(..., catch_response=True)`")
+
+
+def _status_error(status: int, reason: str, url: str) -> str | None:
+    if 400 <= status < 500:
+        return f"{status} Client Error: {reason} for url: {url}"
+    if 500 <= status < 600:
+        return f"{status} Server Error: {reason} for url: {url}"
+    return None
+
+
+def _outcome_exception(response: Response, name: str, fast: bool) -> Exception | None:
+    """The failure a response counts as (None if it succeeded), worded as the engine words it
+    when it logs the outcome itself: HttpUser fails statuses >= 400, FastHttpUser anything but
+    2xx and the usual redirects. The url in the message is the request's stats name, as in Locust."""
+    if response.error is not None:
+        return response.error
+    status = response.status_code
+    if fast:
+        if status in _FAST_OK:
+            return None
+        error = HTTPError(f"{status} {response.reason} for url: {name}", response=response)
+        error._horde_repr = f"BadStatusCode({name!r}, code={status})"  # type: ignore[attr-defined]
+        return error
+    message = _status_error(status, response.reason, name)
+    return HTTPError(message, response=response) if message else None
+
+
+_FAST_OK = frozenset((200, 201, 202, 203, 204, 205, 206, 301, 302, 303, 304, 307, 308))
+
+_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
+
+
+def _encoding_from_headers(headers: CaseInsensitiveDict) -> str | None:
+    ctype = headers.get("content-type")
+    if not ctype:
+        return None
+    m = _CHARSET.search(ctype)
+    if m:
+        return m.group(1)
+    if "text" in ctype:
+        return "ISO-8859-1"
+    if "application/json" in ctype:
+        return "utf-8"
+    return None
+
+
+_ADDRESS = re.compile(r"object at 0x[0-9a-fA-F]+")
+
+
+def error_text(error: Any) -> str:
+    """The text under which a failure is grouped, as Locust's ``StatsError.parse_error``: the
+    exception's repr with memory addresses masked (strings are kept as they are)."""
+    if isinstance(error, str):
+        return error
+    known = getattr(error, "_horde_repr", None)
+    if known is not None:
+        return known
+    return _ADDRESS.sub("object at 0x....", repr(error))
+
+
+class ResponseContextManager(Response):
+    """The response of a ``catch_response=True`` request: decide its outcome inside ``with``.
+
+    ``success()`` and ``failure(msg)`` set the outcome; an unmarked response fails on an HTTP
+    error status or a transport error; raising ``ResponseError`` in the block marks it failed.
+    """
+
+    _session: HttpSession
+    _meta: dict[str, Any]
+    _manual_result: Any
+    _entered: bool
+
+    def __enter__(self) -> ResponseContextManager:
+        self._entered = True
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self._entered = False
+        if self._manual_result is not None:
+            if self._manual_result is not True:
+                self._meta["exception"] = self._manual_result
+            self._session._report(self._meta)
+            return exc_type is None
+        if exc_type is not None:
+            if isinstance(exc, ResponseError):
+                self._meta["exception"] = exc
+                self._session._report(self._meta)
+                return True
+            return False
+        self._meta["exception"] = _outcome_exception(self, self._meta["name"], self._session.fast)
+        self._session._report(self._meta)
+        return True
+
+    def success(self) -> None:
+        if not self._entered:
+            raise LocustError("success() may only be called inside the `with` block of a catch_response request")
+        self._manual_result = True
+
+    def failure(self, exc: Any) -> None:
+        if not self._entered:
+            raise LocustError("failure() may only be called inside the `with` block of a catch_response request")
+        if not isinstance(exc, Exception):
+            exc = CatchResponseError(exc)
+        self._manual_result = exc
+
+    def raise_for_status(self) -> None:
+        if self._manual_result is True:
+            return
+        if isinstance(self._manual_result, Exception):
+            raise self._manual_result
+        Response.raise_for_status(self)
+
+
+def _basic_auth(user: Any, password: Any) -> str:
+    if isinstance(user, str):
+        user = user.encode("latin-1")
+    if isinstance(password, str):
+        password = password.encode("latin-1")
+    return "Basic " + base64.b64encode(user + b":" + password).decode("ascii")
+
+
+def _encode_params(params: Any) -> str:
+    if params is None:
+        return ""
+    if isinstance(params, (str, bytes)):
+        return params.decode() if isinstance(params, bytes) else params
+    items = params.items() if hasattr(params, "items") else params
+    pairs = []
+    for k, v in items:
+        if v is None:
+            continue  # requests drops parameters whose value is None
+        if isinstance(v, (list, tuple)):
+            pairs.extend((k, x) for x in v if x is not None)
+        else:
+            pairs.append((k, v))
+    return urlencode(pairs)
+
+
+def _encode_multipart(fields: Any, files: Any) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    out = bytearray()
+    items = fields.items() if hasattr(fields, "items") else (fields or [])
+    for name, value in items:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            out += v if isinstance(v, bytes) else str(v).encode()
+            out += b"\r\n"
+    file_items = files.items() if hasattr(files, "items") else files
+    for name, spec in file_items:
+        ctype = None
+        if isinstance(spec, (tuple, list)):
+            filename, content = spec[0], spec[1]
+            if len(spec) > 2:
+                ctype = spec[2]
+        else:
+            content = spec
+            filename = getattr(spec, "name", name)
+        if hasattr(content, "read"):
+            content = content.read()
+        if isinstance(content, str):
+            content = content.encode()
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{str(filename).rsplit("/", 1)[-1]}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        if ctype:
+            out += f"Content-Type: {ctype}\r\n".encode()
+        out += b"\r\n" + content + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def _encode_body(data: Any, json: Any, files: Any) -> tuple[bytes | None, str | None]:
+    """The body and the Content-Type it implies, as requests encodes them."""
+    if files:
+        return _encode_multipart(data, files)
+    if data is not None and data != {} and data != []:
+        if isinstance(data, bytes):
+            return data, None
+        if isinstance(data, str):
+            return data.encode("utf-8"), None
+        if hasattr(data, "read"):
+            body = data.read()
+            return (body.encode("utf-8") if isinstance(body, str) else body), None
+        if isinstance(data, (Mapping, list, tuple)):
+            return _encode_params(data).encode("ascii"), "application/x-www-form-urlencoded"
+        raise TypeError(f"cannot send data of type {type(data).__name__}")
+    if json is not None:
+        return _json.dumps(json, allow_nan=False).encode("utf-8"), "application/json"
+    return None, None
+
+
+def _timeouts(timeout: Any) -> tuple[float | None, float | None, float | None] | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, tuple):
+        if len(timeout) != 2:
+            raise ValueError(f"timeout must be a number or a (connect, read) tuple, got {timeout!r}")
+        return (timeout[0], timeout[1], None)
+    return (float(timeout), float(timeout), None)
+
+
+class HttpSession:
+    """``self.client`` of an ``HttpUser``: a ``requests.Session``-like client on horde's engine.
+
+    Args:
+        base_url: Prefixed to relative URLs (``user:password@`` in it becomes basic auth).
+        request_event: Locust's ``events.request`` hook; fired per request only when it has listeners.
+        user: The user owning this client (its ``context()`` is merged into each request's context).
+        stats: The ``RequestStats`` that requests are logged into, if any.
+        verify: Check TLS certificates (True), skip the check (False) or trust the PEM bundle at a path.
+        max_redirects: Most redirects followed for one request.
+        fast: Count outcomes with FastHttpUser's rules instead of HttpUser's.
+    """
+
+    default_user_agent = f"horde/{_VERSION}"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        request_event: Any = None,
+        user: Any = None,
+        *args: Any,
+        stats: Any = None,
+        verify: bool | str = True,
+        max_redirects: int = 30,
+        fast: bool = False,
+        pool_manager: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.request_event = request_event
+        self.user = user
+        self.stats = stats
+        self.request_name: str | None = None
+        self.fast = fast
+        self.headers = CaseInsensitiveDict(
+            {
+                "User-Agent": self.default_user_agent,
+                "Accept-Encoding": "gzip, deflate",
+                "Accept": "*/*",
+                "Connection": "keep-alive",
+            }
+        )
+        self.auth: Any = None
+        self.params: dict[str, Any] = {}
+        self.proxies: dict[str, str] = {}
+        self.trust_env = False
+        self.base_url = ""
+        if base_url:
+            parts = urlsplit(base_url)
+            if parts.username or parts.password:
+                from urllib.parse import unquote
+
+                self.auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+                netloc = parts.hostname or ""
+                if parts.port:
+                    netloc += f":{parts.port}"
+                base_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+            self.base_url = base_url
+        self._verify = verify
+        self._max_redirects = max_redirects
+        self._core = self._new_core(verify)
+        self._other_cores: dict[Any, Any] = {}
+        self.cookies = CookieJar(self)
+
+    def _new_core(self, verify: Any) -> Any:
+        ca_pem = None
+        if isinstance(verify, str):
+            with open(verify, "rb") as f:
+                ca_pem = f.read()
+        return _core.Session(
+            verify=bool(verify),
+            ca_pem=ca_pem,
+            max_redirects=self._max_redirects,
+            default_headers=[],
+        )
+
+    @property
+    def verify(self) -> bool | str:
+        return self._verify
+
+    @verify.setter
+    def verify(self, value: bool | str) -> None:
+        if value != self._verify:
+            old = self._core
+            self._verify = value
+            self._core = self._new_core(value)
+            self._carry_cookies(old, self._core)
+
+    @property
+    def max_redirects(self) -> int:
+        return self._max_redirects
+
+    @max_redirects.setter
+    def max_redirects(self, value: int) -> None:
+        if value != self._max_redirects:
+            old = self._core
+            self._max_redirects = value
+            self._core = self._new_core(self._verify)
+            self._carry_cookies(old, self._core)
+
+    @staticmethod
+    def _carry_cookies(old: Any, new: Any) -> None:
+        for name, value, domain, path in old.cookies():
+            new.set_cookie(f"http://{domain}{path}", f"{name}={value}; Path={path}")
+
+    def _host_for_cookies(self) -> str:
+        return urlsplit(self.base_url).hostname or "localhost"
+
+    def _build_url(self, url: str) -> str:
+        if url.startswith(("http://", "https://")):
+            return url
+        if not self.base_url:
+            raise MissingSchema(f"Invalid URL {url!r}: No scheme supplied and no host (base_url) is set")
+        return f"{self.base_url}{url}"
+
+    @contextmanager
+    def rename_request(self, name: str) -> Iterator[None]:
+        """Groups every request made inside the block under ``name`` in the stats."""
+        self.request_name = name
+        try:
+            yield
+        finally:
+            self.request_name = None
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        name: str | None = None,
+        catch_response: bool = False,
+        context: dict | None = None,
+        *,
+        params: Any = None,
+        data: Any = None,
+        json: Any = None,
+        headers: Mapping[str, Any] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool = True,
+        verify: Any = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> Response:
+        """Sends a request and returns its response (never raises for transport errors; see
+        ``response.error``). With ``catch_response=True`` use the result in a ``with`` block."""
+        method = method.upper()
+        full_url = self._build_url(url)
+        query = _encode_params(self.params) if self.params else ""
+        extra = _encode_params(params)
+        if extra:
+            query = f"{query}&{extra}" if query else extra
+        if query:
+            parts = urlsplit(full_url)
+            joined = f"{parts.query}&{query}" if parts.query else query
+            full_url = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
+
+        merged = self.headers.copy() if headers is None else _merge_headers(self.headers, headers)
+        body, ctype = _encode_body(data, json, files)
+        if ctype and "content-type" not in merged:
+            merged["Content-Type"] = ctype
+        auth = auth if auth is not None else self.auth
+        if auth is not None and "authorization" not in merged:
+            merged["Authorization"] = _auth_header(auth)
+        header_pairs = [(k, str(v)) for k, v in merged.items() if v is not None]
+        cookie_pairs = list(cookies.items()) if cookies else None
+
+        request_name = name or self.request_name or _path_url(full_url)
+        core = self._core if verify is None or verify == self._verify else self._core_for(verify)
+        listeners = bool(self.request_event)
+        record = (self.stats, request_name, self.fast) if (self.stats is not None and not catch_response) else None
+
+        prepared = PreparedRequest(method, full_url, merged, body)
+        start_time = time.time()
+        result = bridge().call(
+            core.submit,
+            method,
+            full_url,
+            header_pairs,
+            cookie_pairs,
+            body,
+            allow_redirects,
+            _timeouts(timeout),
+            record,
+        )
+        cls = ResponseContextManager if catch_response else Response
+        if isinstance(result, tuple):
+            kind, message, elapsed, locust_repr = result
+            error = _ERRORS.get(kind, ConnectionError)(message)
+            error._horde_repr = locust_repr  # type: ignore[attr-defined]
+            response = cls._from_error(error, prepared, elapsed)
+        else:
+            response = cls._from_core(result, prepared)
+
+        if not catch_response and not listeners:
+            return response
+        meta = {
+            "request_type": method,
+            "name": request_name,
+            "response_time": response._elapsed * 1000.0,
+            "response_length": (response._core.content_length if response._core is not None else 0),
+            "response": response,
+            "context": {**(self.user.context() if self.user is not None else {}), **(context or {})},
+            "exception": None,
+            "start_time": start_time,
+            "url": full_url,
+        }
+        if catch_response:
+            r: Any = response
+            r._session, r._meta, r._manual_result, r._entered = self, meta, None, False
+            return response
+        # Logged into stats by the engine already; only the listeners are left to tell.
+        meta["exception"] = _outcome_exception(response, request_name, self.fast)
+        self.request_event.fire(**meta)
+        return response
+
+    def _report(self, meta: dict[str, Any]) -> None:
+        """Logs an outcome decided in Python (catch_response) and tells the request listeners."""
+        exc = meta["exception"]
+        if self.stats is not None:
+            self.stats.log(
+                meta["request_type"],
+                meta["name"],
+                meta["response_time"],
+                meta["response_length"],
+                None if exc is None else error_text(exc),
+            )
+        if self.request_event:
+            self.request_event.fire(**meta)
+
+    def _core_for(self, verify: Any) -> Any:
+        key = verify if isinstance(verify, str) else bool(verify)
+        core = self._other_cores.get(key)
+        if core is None:
+            core = self._other_cores[key] = self._new_core(verify)
+        return core
+
+    def get(self, url: str, **kwargs: Any) -> Response:
+        kwargs.setdefault("allow_redirects", True)
+        return self.request("GET", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> Response:
+        kwargs.setdefault("allow_redirects", True)
+        return self.request("OPTIONS", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> Response:
+        kwargs.setdefault("allow_redirects", False)
+        return self.request("HEAD", url, **kwargs)
+
+    def post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> Response:
+        return self.request("POST", url, data=data, json=json, **kwargs)
+
+    def put(self, url: str, data: Any = None, **kwargs: Any) -> Response:
+        return self.request("PUT", url, data=data, **kwargs)
+
+    def patch(self, url: str, data: Any = None, **kwargs: Any) -> Response:
+        return self.request("PATCH", url, data=data, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def mount(self, prefix: str, adapter: Any) -> None:
+        """Accepted for compatibility; the engine has its own connection handling."""
+
+    def close(self) -> None:
+        self._core.close()
+        for core in self._other_cores.values():
+            core.close()
+
+    def __enter__(self) -> HttpSession:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _merge_headers(base: CaseInsensitiveDict, extra: Mapping[str, Any]) -> CaseInsensitiveDict:
+    merged = base.copy()
+    for k, v in extra.items():
+        if v is None:
+            merged.pop(k, None)  # requests: a None value removes a session header
+        else:
+            merged[k] = v
+    return merged
+
+
+def _auth_header(auth: Any) -> str:
+    if isinstance(auth, (tuple, list)) and len(auth) == 2:
+        return _basic_auth(auth[0], auth[1])
+    if hasattr(auth, "username") and hasattr(auth, "password"):
+        return _basic_auth(auth.username, auth.password)
+    raise TypeError(f"unsupported auth {auth!r}: give a (user, password) tuple")

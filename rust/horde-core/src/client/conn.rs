@@ -1,0 +1,279 @@
+//! Opening connections (TCP, optionally TLS) and the per-session pool of idle keep-alive
+//! connections. A session usually talks to one origin at a time, so the pool is a short list
+//! scanned linearly instead of a hash map keyed by owned strings.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::error::{from_hyper, from_io, ClientError, ErrorKind};
+
+pub(crate) type Sender = SendRequest<Full<Bytes>>;
+
+/// Where a connection goes: scheme, host and port, as in the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    pub fn matches(&self, https: bool, host: &str, port: u16) -> bool {
+        self.https == https && self.port == port && self.host == host
+    }
+}
+
+/// Idle connections of one session. Most sessions hold one origin with one connection.
+#[derive(Default)]
+pub(crate) struct Pool {
+    idle: Vec<(Origin, Vec<Sender>)>,
+}
+
+/// Idle connections kept per origin; more than this are closed when returned.
+const MAX_IDLE_PER_ORIGIN: usize = 32;
+
+impl Pool {
+    /// An idle, still-open connection to the origin, if there is one.
+    pub fn checkout(&mut self, https: bool, host: &str, port: u16) -> Option<Sender> {
+        let (_, senders) = self
+            .idle
+            .iter_mut()
+            .find(|(o, _)| o.matches(https, host, port))?;
+        while let Some(sender) = senders.pop() {
+            if !sender.is_closed() && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    pub fn checkin(&mut self, https: bool, host: &str, port: u16, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        if let Some((_, senders)) = self
+            .idle
+            .iter_mut()
+            .find(|(o, _)| o.matches(https, host, port))
+        {
+            if senders.len() < MAX_IDLE_PER_ORIGIN {
+                senders.push(sender);
+            }
+            return;
+        }
+        self.idle.push((
+            Origin {
+                https,
+                host: host.to_owned(),
+                port,
+            },
+            vec![sender],
+        ));
+    }
+
+    pub fn clear(&mut self) {
+        self.idle.clear();
+    }
+}
+
+/// How a session checks server certificates.
+#[derive(Clone)]
+pub enum TlsMode {
+    /// Verify against the bundled Mozilla roots plus any extra PEM roots.
+    Verify { extra_roots_pem: Option<Vec<u8>> },
+    /// Accept any certificate (Locust's FastHttpUser default, and `verify=False`).
+    Insecure,
+}
+
+pub(crate) fn tls_config(mode: &TlsMode) -> Result<Arc<ClientConfig>, ClientError> {
+    static VERIFYING: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    static INSECURE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    match mode {
+        TlsMode::Verify {
+            extra_roots_pem: None,
+        } => Ok(VERIFYING
+            .get_or_init(|| build_verifying(&[]).expect("bundled roots are valid"))
+            .clone()),
+        TlsMode::Verify {
+            extra_roots_pem: Some(pem),
+        } => build_verifying(pem),
+        TlsMode::Insecure => Ok(INSECURE.get_or_init(build_insecure).clone()),
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn build_verifying(extra_pem: &[u8]) -> Result<Arc<ClientConfig>, ClientError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if !extra_pem.is_empty() {
+        use rustls::pki_types::pem::PemObject;
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(extra_pem) {
+            let cert = cert.map_err(|e| {
+                ClientError::new(ErrorKind::Tls, format!("cannot read CA certificates: {e}"))
+            })?;
+            roots.add(cert).map_err(|e| {
+                ClientError::new(ErrorKind::Tls, format!("bad CA certificate: {e}"))
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(ClientError::new(
+                ErrorKind::Tls,
+                "no PEM certificate found in the CA bundle",
+            ));
+        }
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn build_insecure() -> Arc<ClientConfig> {
+    let provider = provider();
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens a new HTTP/1.1 connection and starts its driver task on the current runtime.
+pub(crate) async fn connect(
+    https: bool,
+    host: &str,
+    port: u16,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Option<Duration>,
+) -> Result<Sender, ClientError> {
+    let open = open(https, host, port, tls);
+    match timeout {
+        Some(t) => tokio::time::timeout(t, open).await.unwrap_or_else(|_| {
+            Err(ClientError::new(
+                ErrorKind::ConnectTimeout,
+                format!(
+                    "Connection to {host} timed out. (connect timeout={})",
+                    fmt_secs(t)
+                ),
+            ))
+        }),
+        None => open.await,
+    }
+}
+
+async fn open(
+    https: bool,
+    host: &str,
+    port: u16,
+    tls: Option<&Arc<ClientConfig>>,
+) -> Result<Sender, ClientError> {
+    // Bracketed IPv6 literals come from URLs as "[::1]".
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let tcp = TcpStream::connect((bare, port))
+        .await
+        .map_err(|e| from_io(&e, true))?;
+    let _ = tcp.set_nodelay(true);
+    let mut builder = http1::Builder::new();
+    builder.max_buf_size(1 << 20);
+    if https {
+        let config =
+            tls.ok_or_else(|| ClientError::new(ErrorKind::Tls, "TLS is not configured"))?;
+        let name = ServerName::try_from(bare.to_owned())
+            .map_err(|e| ClientError::new(ErrorKind::InvalidUrl, format!("bad host name: {e}")))?;
+        let stream = TlsConnector::from(config.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| {
+                let mut err = from_io(&e, true);
+                if err.kind == ErrorKind::Connect || err.kind == ErrorKind::Protocol {
+                    err.kind = ErrorKind::Tls;
+                }
+                err
+            })?;
+        let (sender, conn) = builder
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| from_hyper(&e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    } else {
+        let (sender, conn) = builder
+            .handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| from_hyper(&e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+}
+
+/// Seconds as Python prints a float: `0.5`, `3.0`.
+pub(crate) fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.1}")
+    } else {
+        format!("{s}")
+    }
+}

@@ -1,0 +1,1422 @@
+//! Request statistics with Locust's semantics: one `StatsEntry` per (method, name) plus the
+//! "Aggregated" total, an error table, and cheap deep-copy snapshots for the Python side.
+//! Response times go into HdrHistograms (µs); Locust's rounded-ms buckets are derived on demand.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
+
+/// Name of the total entry, as Locust spells it (its method is "").
+pub const AGGREGATED_NAME: &str = "Aggregated";
+
+/// Locust's `PERCENTILES_TO_REPORT`, for the console and CSV percentile tables.
+pub const PERCENTILES_TO_REPORT: [f64; 11] = [
+    0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
+];
+
+/// Three significant figures keeps every percentile within 0.1% of the exact value.
+const HISTOGRAM_SIGFIG: u8 = 3;
+
+/// The auto-resizing histogram tops out near i64::MAX / 2; clamping far below that (about 35
+/// years in µs) means recording can never fail, whatever a caller passes in.
+const MAX_RECORDABLE_US: u64 = 1 << 50;
+
+/// Current wall-clock time as float epoch seconds, like Python's `time.time()`.
+pub fn now_epoch_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Python's `int(t)` for the per-second maps: truncation toward zero, which `as` also does.
+fn epoch_second(t: f64) -> i64 {
+    t as i64
+}
+
+/// Locust's `bucket_response_time`: the rounded-ms key a response time is counted under in
+/// `StatsEntry.response_times`, with Python's round-half-to-even.
+pub fn bucket_response_time(rt_ms: f64) -> u64 {
+    // NaN and negatives cannot come from a clock difference; file them under 0.
+    if rt_ms.is_nan() || rt_ms <= 0.0 {
+        return 0;
+    }
+    let step = if rt_ms < 100.0 {
+        1.0
+    } else if rt_ms < 1_000.0 {
+        10.0
+    } else if rt_ms < 10_000.0 {
+        100.0
+    } else {
+        1_000.0
+    };
+    round_half_even_to(rt_ms, step) as u64
+}
+
+/// Rounds `x` to a multiple of `step` the way Python's `round(x, -k)` does: decided on the
+/// exact remainder, ties to the even multiple. Dividing first and rounding the quotient could
+/// misjudge a tie after the division's own rounding.
+fn round_half_even_to(x: f64, step: f64) -> f64 {
+    let mut q = (x / step).floor();
+    let mut rem = x - q * step;
+    // The division may have rounded up to the next integer; step back so 0 <= rem < step.
+    if rem < 0.0 {
+        q -= 1.0;
+        rem += step;
+    }
+    let twice = rem * 2.0;
+    if twice < step {
+        q * step
+    } else if twice > step {
+        (q + 1.0) * step
+    } else if q % 2.0 == 0.0 {
+        q * step
+    } else {
+        (q + 1.0) * step
+    }
+}
+
+/// Milliseconds to the histogram's whole microseconds; 0 µs is not trackable, so clamp to 1.
+fn ms_to_us(ms: f64) -> u64 {
+    let us = (ms * 1000.0).round();
+    if us.is_nan() || us < 1.0 {
+        1
+    } else if us >= MAX_RECORDABLE_US as f64 {
+        MAX_RECORDABLE_US
+    } else {
+        us as u64
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    let mut h = Histogram::<u64>::new(HISTOGRAM_SIGFIG).expect("3 significant figures is valid");
+    // Start tiny and grow with the largest value seen, so an entry of fast requests stays small.
+    h.auto(true);
+    h
+}
+
+/// Bumps the count for `second`; requests arrive in time order, so the last key is the
+/// usual hit and is checked before the tree walk.
+fn bump_second(map: &mut BTreeMap<i64, u64>, second: i64, by: u64) {
+    if let Some(mut last) = map.last_entry() {
+        if *last.key() == second {
+            *last.get_mut() += by;
+            return;
+        }
+    }
+    *map.entry(second).or_insert(0) += by;
+}
+
+/// Locust's current_rps / current_fail_per_sec window: the average over the seconds
+/// `range(max(last - 12, int(start)), last - 2)`, which skips the 2 seconds still filling up.
+fn window_average(per_sec: &BTreeMap<i64, u64>, last_ref: Option<i64>, start_time: f64) -> f64 {
+    let Some(last) = last_ref else {
+        return 0.0;
+    };
+    let from = (last - 12).max(epoch_second(start_time));
+    let to = last - 2;
+    if from >= to {
+        return 0.0;
+    }
+    // Seconds absent from the map count as 0, so summing the present ones is enough.
+    let sum: u64 = per_sec.range(from..to).map(|(_, n)| *n).sum();
+    sum as f64 / (to - from) as f64
+}
+
+/// Locust's total_rps / total_fail_per_sec: a count over the whole span since start_time.
+fn rate_since_start(count: u64, start_time: f64, last: Option<f64>) -> f64 {
+    match last {
+        // Locust treats a zero start or end as "no data", and a zero span as rate 0.
+        Some(last) if last != 0.0 && start_time != 0.0 && last > start_time => {
+            count as f64 / (last - start_time)
+        }
+        _ => 0.0,
+    }
+}
+
+/// Statistics for one (method, name), or for the "Aggregated" total.
+#[derive(Clone, Debug)]
+pub struct StatsEntry {
+    pub name: String,
+    pub method: String,
+    pub num_requests: u64,
+    /// Requests logged without a response time; they count as requests but stay out of
+    /// min/max/avg and the histogram.
+    pub num_none_requests: u64,
+    pub num_failures: u64,
+    /// Sum of the response times in ms.
+    pub total_response_time: f64,
+    /// Exact, in ms; None until the first timed request.
+    pub min_response_time: Option<f64>,
+    /// Exact, in ms; 0 until the first timed request.
+    pub max_response_time: f64,
+    pub total_content_length: u64,
+    /// Epoch seconds of creation or of the last reset.
+    pub start_time: f64,
+    pub last_request_timestamp: Option<f64>,
+    /// Requests per epoch second.
+    pub num_reqs_per_sec: BTreeMap<i64, u64>,
+    /// Failures per epoch second.
+    pub num_fail_per_sec: BTreeMap<i64, u64>,
+    /// Response times in µs (≥ 1).
+    histogram: Histogram<u64>,
+}
+
+impl StatsEntry {
+    /// An empty entry whose start_time is now.
+    pub fn new(name: &str, method: &str) -> Self {
+        Self::new_at(name, method, now_epoch_secs())
+    }
+
+    /// An empty entry with the given start_time (epoch seconds).
+    pub fn new_at(name: &str, method: &str, start_time: f64) -> Self {
+        StatsEntry {
+            name: name.to_owned(),
+            method: method.to_owned(),
+            num_requests: 0,
+            num_none_requests: 0,
+            num_failures: 0,
+            total_response_time: 0.0,
+            min_response_time: None,
+            max_response_time: 0.0,
+            total_content_length: 0,
+            start_time,
+            last_request_timestamp: None,
+            num_reqs_per_sec: BTreeMap::new(),
+            num_fail_per_sec: BTreeMap::new(),
+            histogram: new_histogram(),
+        }
+    }
+
+    /// The response-time histogram, in µs.
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.histogram
+    }
+
+    /// Counts one request made at `now` (epoch seconds); Locust's `StatsEntry.log`.
+    pub fn log(&mut self, response_time_ms: Option<f64>, content_length: u64, now: f64) {
+        self.num_requests += 1;
+        bump_second(&mut self.num_reqs_per_sec, epoch_second(now), 1);
+        self.last_request_timestamp = Some(now);
+        self.total_content_length += content_length;
+        let Some(rt) = response_time_ms else {
+            self.num_none_requests += 1;
+            return;
+        };
+        self.total_response_time += rt;
+        self.min_response_time = Some(match self.min_response_time {
+            Some(min) => min.min(rt),
+            None => rt,
+        });
+        self.max_response_time = self.max_response_time.max(rt);
+        // Cannot fail: auto-resize is on and the value is clamped well inside its range.
+        let _ = self.histogram.record(ms_to_us(rt));
+    }
+
+    /// Counts one failure at `now`; Locust's `StatsEntry.log_error` (the request itself is
+    /// logged separately).
+    pub fn log_failure(&mut self, now: f64) {
+        self.num_failures += 1;
+        bump_second(&mut self.num_fail_per_sec, epoch_second(now), 1);
+    }
+
+    /// Mean response time in ms over the timed requests, 0 when there are none.
+    pub fn avg_response_time(&self) -> f64 {
+        let timed = self.num_requests.saturating_sub(self.num_none_requests);
+        if timed == 0 {
+            0.0
+        } else {
+            self.total_response_time / timed as f64
+        }
+    }
+
+    /// The 50th percentile in ms.
+    pub fn median_response_time(&self) -> f64 {
+        self.get_response_time_percentile(0.5)
+    }
+
+    /// Response time (ms) within which fraction `p` (0..=1) of the timed requests finished; 0
+    /// when nothing was timed. Clamped to the exact [min, max], since a histogram bucket's edge
+    /// may lie slightly outside them (so p = 1.0 gives exactly the max).
+    pub fn get_response_time_percentile(&self, p: f64) -> f64 {
+        if self.histogram.is_empty() {
+            return 0.0;
+        }
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        let mut ms = self.histogram.value_at_quantile(p) as f64 / 1000.0;
+        if self.max_response_time > 0.0 {
+            ms = ms.min(self.max_response_time);
+        }
+        if let Some(min) = self.min_response_time {
+            ms = ms.max(min);
+        }
+        ms
+    }
+
+    /// Failures per request; 1.0 when there are failures but no requests (Locust's rule).
+    pub fn fail_ratio(&self) -> f64 {
+        if self.num_requests == 0 {
+            if self.num_failures > 0 {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            self.num_failures as f64 / self.num_requests as f64
+        }
+    }
+
+    /// Mean content length in bytes, 0 with no requests.
+    pub fn avg_content_length(&self) -> f64 {
+        if self.num_requests == 0 {
+            0.0
+        } else {
+            self.total_content_length as f64 / self.num_requests as f64
+        }
+    }
+
+    /// Requests per second over this entry's own span (start_time to last request). Locust
+    /// measures every entry against the total's span instead: see `StatsSnapshot::total_rps`.
+    pub fn total_rps(&self) -> f64 {
+        rate_since_start(
+            self.num_requests,
+            self.start_time,
+            self.last_request_timestamp,
+        )
+    }
+
+    /// Failures per second over this entry's own span.
+    pub fn total_fail_per_sec(&self) -> f64 {
+        rate_since_start(
+            self.num_failures,
+            self.start_time,
+            self.last_request_timestamp,
+        )
+    }
+
+    /// Locust's current_rps with `now_ref = int(total.last_request_timestamp)`, windowed from
+    /// this entry's start_time. For Locust's exact figure (window from the total's start_time)
+    /// use `current_rps_from` or `StatsSnapshot::current_rps`.
+    pub fn current_rps(&self, now_ref: Option<i64>) -> f64 {
+        window_average(&self.num_reqs_per_sec, now_ref, self.start_time)
+    }
+
+    /// Like `current_rps`, for failures.
+    pub fn current_fail_per_sec(&self, now_ref: Option<i64>) -> f64 {
+        window_average(&self.num_fail_per_sec, now_ref, self.start_time)
+    }
+
+    /// current_rps with an explicit window start (Locust passes the total's start_time).
+    pub fn current_rps_from(&self, now_ref: Option<i64>, start_time: f64) -> f64 {
+        window_average(&self.num_reqs_per_sec, now_ref, start_time)
+    }
+
+    /// current_fail_per_sec with an explicit window start.
+    pub fn current_fail_per_sec_from(&self, now_ref: Option<i64>, start_time: f64) -> f64 {
+        window_average(&self.num_fail_per_sec, now_ref, start_time)
+    }
+
+    /// Adds another entry's data into this one; Locust's `StatsEntry.extend`.
+    pub fn merge(&mut self, other: &StatsEntry) {
+        self.last_request_timestamp =
+            match (self.last_request_timestamp, other.last_request_timestamp) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        self.start_time = self.start_time.min(other.start_time);
+        self.num_requests += other.num_requests;
+        self.num_none_requests += other.num_none_requests;
+        self.num_failures += other.num_failures;
+        self.total_response_time += other.total_response_time;
+        self.max_response_time = self.max_response_time.max(other.max_response_time);
+        self.min_response_time = match (self.min_response_time, other.min_response_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.total_content_length += other.total_content_length;
+        for (&sec, &n) in &other.num_reqs_per_sec {
+            *self.num_reqs_per_sec.entry(sec).or_insert(0) += n;
+        }
+        for (&sec, &n) in &other.num_fail_per_sec {
+            *self.num_fail_per_sec.entry(sec).or_insert(0) += n;
+        }
+        if self.histogram.add(&other.histogram).is_err() {
+            // Only reachable if resizing failed; re-record value by value so no count is lost.
+            for v in other.histogram.iter_recorded() {
+                self.histogram
+                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+    }
+
+    /// Zeroes every counter and the histogram (keeping its allocation) and restarts the clock.
+    pub fn reset(&mut self, now: f64) {
+        self.num_requests = 0;
+        self.num_none_requests = 0;
+        self.num_failures = 0;
+        self.total_response_time = 0.0;
+        self.min_response_time = None;
+        self.max_response_time = 0.0;
+        self.total_content_length = 0;
+        self.start_time = now;
+        self.last_request_timestamp = None;
+        self.num_reqs_per_sec.clear();
+        self.num_fail_per_sec.clear();
+        self.histogram.reset();
+    }
+
+    /// The histogram as Locust's `response_times` map: {rounded ms bucket: count}. Each HDR
+    /// bucket is placed by its centre, so values within one HDR bucket (0.1%) of a Locust
+    /// rounding boundary may land in the neighbouring Locust bucket.
+    pub fn to_locust_response_times(&self) -> BTreeMap<u64, u64> {
+        let mut out = BTreeMap::new();
+        for v in self.histogram.iter_recorded() {
+            let value = v.value_iterated_to();
+            let lo = self.histogram.lowest_equivalent(value) as f64;
+            let hi = self.histogram.highest_equivalent(value) as f64;
+            let centre_ms = (lo + hi) / 2.0 / 1000.0;
+            *out.entry(bucket_response_time(centre_ms)).or_insert(0) += v.count_at_value();
+        }
+        out
+    }
+
+    /// The dict Locust's `StatsEntry.serialize()` produces (map keys become strings in JSON).
+    pub fn to_locust_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "method": self.method,
+            "last_request_timestamp": self.last_request_timestamp,
+            "start_time": self.start_time,
+            "num_requests": self.num_requests,
+            "num_none_requests": self.num_none_requests,
+            "num_failures": self.num_failures,
+            "total_response_time": self.total_response_time,
+            "max_response_time": self.max_response_time,
+            "min_response_time": self.min_response_time,
+            "total_content_length": self.total_content_length,
+            "response_times": self.to_locust_response_times(),
+            "num_reqs_per_sec": self.num_reqs_per_sec,
+            "num_fail_per_sec": self.num_fail_per_sec,
+        })
+    }
+
+    /// Rebuilds an entry from Locust's serialized dict (as JSON), e.g. a Locust worker's
+    /// report. Response times are known only by bucket, so each bucket's count is recorded at
+    /// the bucket value; min/max/avg stay exact since they travel as plain numbers.
+    pub fn from_locust_json(value: &Value) -> Result<StatsEntry, String> {
+        let obj = value.as_object().ok_or("stats entry is not an object")?;
+        let text = |key: &str| obj.get(key).and_then(Value::as_str).unwrap_or("");
+        let float = |key: &str| obj.get(key).and_then(Value::as_f64);
+        let count = |key: &str| -> Result<u64, String> {
+            match obj.get(key) {
+                None | Some(Value::Null) => Ok(0),
+                Some(v) => number_as_u64(v).ok_or_else(|| format!("{key} is not a count")),
+            }
+        };
+        let mut e = StatsEntry::new_at(
+            text("name"),
+            text("method"),
+            float("start_time").unwrap_or(0.0),
+        );
+        e.last_request_timestamp = float("last_request_timestamp");
+        e.num_requests = count("num_requests")?;
+        e.num_none_requests = count("num_none_requests")?;
+        e.num_failures = count("num_failures")?;
+        e.total_response_time = float("total_response_time").unwrap_or(0.0);
+        e.max_response_time = float("max_response_time").unwrap_or(0.0);
+        e.min_response_time = float("min_response_time");
+        e.total_content_length = count("total_content_length")?;
+        for (key, n) in number_map(obj.get("num_reqs_per_sec"))? {
+            *e.num_reqs_per_sec.entry(key as i64).or_insert(0) += n;
+        }
+        for (key, n) in number_map(obj.get("num_fail_per_sec"))? {
+            *e.num_fail_per_sec.entry(key as i64).or_insert(0) += n;
+        }
+        for (bucket_ms, n) in number_map(obj.get("response_times"))? {
+            if n > 0 {
+                let _ = e.histogram.record_n(ms_to_us(bucket_ms), n);
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// A JSON count that may arrive as an integer or an integral float (Python sends either).
+fn number_as_u64(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+}
+
+/// A JSON object with numeric string keys (`"150"` or `"150.0"`) and count values.
+fn number_map(v: Option<&Value>) -> Result<Vec<(f64, u64)>, String> {
+    let Some(Value::Object(map)) = v else {
+        return Ok(Vec::new());
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let key: f64 = k.parse().map_err(|_| format!("bad numeric key {k:?}"))?;
+            let n = number_as_u64(v).ok_or_else(|| format!("bad count for key {k:?}"))?;
+            Ok((key, n))
+        })
+        .collect()
+}
+
+impl Serialize for StatsEntry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_locust_json().serialize(serializer)
+    }
+}
+
+/// One row of the error table: how often `error` happened for (method, name).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorEntry {
+    pub method: String,
+    pub name: String,
+    /// The error text as the caller formatted it (Locust keys on `repr(error)`).
+    pub error: String,
+    pub occurrences: u64,
+    pub first_seen: f64,
+    pub last_seen: f64,
+}
+
+impl ErrorEntry {
+    /// The dict Locust's `StatsError.serialize()` produces (no timestamps: Locust has none).
+    pub fn to_locust_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "method": self.method,
+            "error": self.error,
+            "occurrences": self.occurrences,
+        })
+    }
+}
+
+/// A deep copy of everything, taken under the lock in one go, so it is self-consistent.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatsSnapshot {
+    /// Sorted by (name, method), the order of Locust's tables.
+    pub entries: Vec<StatsEntry>,
+    pub total: StatsEntry,
+    /// In first-seen order.
+    pub errors: Vec<ErrorEntry>,
+    /// The total's start_time (Locust's `RequestStats.start_time`).
+    pub start_time: f64,
+}
+
+impl StatsSnapshot {
+    /// `int(total.last_request_timestamp)`: the reference second of Locust's current rates.
+    pub fn now_ref(&self) -> Option<i64> {
+        self.total.last_request_timestamp.map(epoch_second)
+    }
+
+    /// Locust's `entry.current_rps`: windowed on the total's last request and start_time.
+    pub fn current_rps(&self, entry: &StatsEntry) -> f64 {
+        entry.current_rps_from(self.now_ref(), self.start_time)
+    }
+
+    /// Locust's `entry.current_fail_per_sec`.
+    pub fn current_fail_per_sec(&self, entry: &StatsEntry) -> f64 {
+        entry.current_fail_per_sec_from(self.now_ref(), self.start_time)
+    }
+
+    /// Locust's `entry.total_rps`: over the total's span, whichever entry is asked about.
+    pub fn total_rps(&self, entry: &StatsEntry) -> f64 {
+        rate_since_start(
+            entry.num_requests,
+            self.start_time,
+            self.total.last_request_timestamp,
+        )
+    }
+
+    /// Locust's `entry.total_fail_per_sec`.
+    pub fn total_fail_per_sec(&self, entry: &StatsEntry) -> f64 {
+        rate_since_start(
+            entry.num_failures,
+            self.start_time,
+            self.total.last_request_timestamp,
+        )
+    }
+}
+
+struct Inner {
+    /// name -> method -> entry: two levels so that a hit is found with borrowed `&str`s and
+    /// the hot path allocates nothing.
+    entries: HashMap<String, HashMap<String, StatsEntry>>,
+    num_entries: usize,
+    total: StatsEntry,
+    /// Kept in first-seen order, like Locust's dict.
+    errors: Vec<ErrorEntry>,
+    /// hash of (method, name, error) -> indices into `errors`; hashing borrowed strings lets a
+    /// repeated error be found without building an owned key.
+    error_index: HashMap<u64, Vec<usize>>,
+    hasher: RandomState,
+}
+
+impl Inner {
+    fn new(start_time: f64) -> Self {
+        Inner {
+            entries: HashMap::new(),
+            num_entries: 0,
+            total: StatsEntry::new_at(AGGREGATED_NAME, "", start_time),
+            errors: Vec::new(),
+            error_index: HashMap::new(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Runs `f` on the entry for (method, name), created with `start_time` if missing. A hit
+    /// costs one lookup per level with borrowed keys. It takes a closure rather than returning
+    /// the reference because returning a borrow out of either the hit or the insert branch is
+    /// rejected by today's borrow checker.
+    fn with_entry<R>(
+        &mut self,
+        method: &str,
+        name: &str,
+        start_time: f64,
+        f: impl FnOnce(&mut StatsEntry) -> R,
+    ) -> R {
+        let by_method = match self.entries.get_mut(name) {
+            Some(by_method) => by_method,
+            None => self.entries.entry(name.to_owned()).or_default(),
+        };
+        if let Some(entry) = by_method.get_mut(method) {
+            return f(entry);
+        }
+        self.num_entries += 1;
+        let entry = by_method
+            .entry(method.to_owned())
+            .or_insert_with(|| StatsEntry::new_at(name, method, start_time));
+        f(entry)
+    }
+
+    fn add_error(&mut self, method: &str, name: &str, error: &str, n: u64, first: f64, last: f64) {
+        let hash = self.hasher.hash_one((method, name, error));
+        let slot = self.error_index.entry(hash).or_default();
+        let errors = &mut self.errors;
+        let found = slot.iter().copied().find(|&i| {
+            let e = &errors[i];
+            e.method == method && e.name == name && e.error == error
+        });
+        match found {
+            Some(i) => {
+                let e = &mut errors[i];
+                e.occurrences += n;
+                e.first_seen = e.first_seen.min(first);
+                e.last_seen = e.last_seen.max(last);
+            }
+            None => {
+                slot.push(errors.len());
+                errors.push(ErrorEntry {
+                    method: method.to_owned(),
+                    name: name.to_owned(),
+                    error: error.to_owned(),
+                    occurrences: n,
+                    first_seen: first,
+                    last_seen: last,
+                });
+            }
+        }
+    }
+
+    fn clear_errors(&mut self) {
+        self.errors.clear();
+        self.error_index.clear();
+    }
+
+    fn snapshot(&self) -> StatsSnapshot {
+        let mut entries: Vec<StatsEntry> = self
+            .entries
+            .values()
+            .flat_map(|by_method| by_method.values().cloned())
+            .collect();
+        entries.sort_by(|a, b| (&a.name, &a.method).cmp(&(&b.name, &b.method)));
+        StatsSnapshot {
+            entries,
+            total: self.total.clone(),
+            errors: self.errors.clone(),
+            start_time: self.total.start_time,
+        }
+    }
+}
+
+/// All request statistics of a run. `Send + Sync`: share it as `Arc<RequestStats>` and log
+/// from any thread; each call holds the lock only for a few counter updates.
+pub struct RequestStats {
+    inner: Mutex<Inner>,
+}
+
+impl Default for RequestStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestStats {
+    /// Empty statistics starting now.
+    pub fn new() -> Self {
+        Self::new_at(now_epoch_secs())
+    }
+
+    /// Empty statistics with the given start_time (epoch seconds), for tests and replays.
+    pub fn new_at(start_time: f64) -> Self {
+        RequestStats {
+            inner: Mutex::new(Inner::new(start_time)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves at worst one half-counted request; carrying on
+        // beats losing every statistic of the run.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Logs one request (and, when error is Some, one failure into the entry, the total and
+    /// the error table).
+    pub fn log(
+        &self,
+        method: &str,
+        name: &str,
+        response_time_ms: Option<f64>,
+        content_length: u64,
+        error: Option<&str>,
+    ) {
+        // Read the clock before taking the lock to keep the critical section short.
+        let now = now_epoch_secs();
+        self.log_at(method, name, response_time_ms, content_length, error, now);
+    }
+
+    /// `log` with an explicit time (epoch seconds), for tests and replays.
+    pub fn log_at(
+        &self,
+        method: &str,
+        name: &str,
+        response_time_ms: Option<f64>,
+        content_length: u64,
+        error: Option<&str>,
+        now: f64,
+    ) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.total.log(response_time_ms, content_length, now);
+        inner.with_entry(method, name, now, |entry| {
+            entry.log(response_time_ms, content_length, now);
+            if error.is_some() {
+                entry.log_failure(now);
+            }
+        });
+        if let Some(error) = error {
+            inner.total.log_failure(now);
+            inner.add_error(method, name, error, 1, now, now);
+        }
+    }
+
+    /// Locust's `log_error` on its own: one failure in the entry, the total and the error
+    /// table, without a request.
+    pub fn log_error_only(&self, method: &str, name: &str, error: &str) {
+        let now = now_epoch_secs();
+        self.log_error_only_at(method, name, error, now);
+    }
+
+    /// `log_error_only` with an explicit time (epoch seconds).
+    pub fn log_error_only_at(&self, method: &str, name: &str, error: &str, now: f64) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.with_entry(method, name, now, |entry| entry.log_failure(now));
+        inner.total.log_failure(now);
+        inner.add_error(method, name, error, 1, now, now);
+    }
+
+    /// Deep copy of every entry, the total and the error table.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.lock().snapshot()
+    }
+
+    /// Locust's `reset_all`: every entry and the total zeroed (entries kept), errors cleared.
+    pub fn reset_all(&self) {
+        let now = now_epoch_secs();
+        let mut inner = self.lock();
+        inner.total.reset(now);
+        for by_method in inner.entries.values_mut() {
+            for entry in by_method.values_mut() {
+                entry.reset(now);
+            }
+        }
+        inner.clear_errors();
+    }
+
+    /// Locust's `clear_all`: entries removed, total reset, errors cleared.
+    pub fn clear_all(&self) {
+        let now = now_epoch_secs();
+        let mut inner = self.lock();
+        inner.entries.clear();
+        inner.num_entries = 0;
+        inner.total.reset(now);
+        inner.clear_errors();
+    }
+
+    /// Merges an entry from elsewhere (a worker's report) into the matching entry and into the
+    /// total. When the sender's own total is merged with `merge_total`, use `merge_entry_only`
+    /// for its entries instead so nothing is counted twice.
+    pub fn merge_entry(&self, entry: &StatsEntry) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        inner.with_entry(&entry.method, &entry.name, entry.start_time, |e| {
+            e.merge(entry)
+        });
+        inner.total.merge(entry);
+    }
+
+    /// Merges an entry into the matching entry only (Locust's master does this for each entry
+    /// of a worker report, then extends the total with the report's own total).
+    pub fn merge_entry_only(&self, entry: &StatsEntry) {
+        self.lock()
+            .with_entry(&entry.method, &entry.name, entry.start_time, |e| {
+                e.merge(entry)
+            });
+    }
+
+    /// Merges a report's total into the total.
+    pub fn merge_total(&self, total: &StatsEntry) {
+        self.lock().total.merge(total);
+    }
+
+    /// Adds error rows from elsewhere: occurrences summed per (method, name, error), first and
+    /// last seen widened.
+    pub fn merge_errors(&self, errors: &[ErrorEntry]) {
+        let mut inner = self.lock();
+        for e in errors {
+            inner.add_error(
+                &e.method,
+                &e.name,
+                &e.error,
+                e.occurrences,
+                e.first_seen,
+                e.last_seen,
+            );
+        }
+    }
+
+    /// Number of (method, name) entries, the total not included.
+    pub fn num_entries(&self) -> usize {
+        self.lock().num_entries
+    }
+
+    /// What a worker reports: the data since the previous call, then zeroed in the same
+    /// critical section so no request falls between report and reset. Like Locust's
+    /// `serialize_stats`, entries without requests or failures are left out; entries are kept
+    /// (reset), errors are taken.
+    pub fn take_deltas(&self) -> StatsSnapshot {
+        let now = now_epoch_secs();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let mut entries = Vec::new();
+        for by_method in inner.entries.values_mut() {
+            for entry in by_method.values_mut() {
+                if entry.num_requests > 0 || entry.num_failures > 0 {
+                    // Clone then reset (not swap for a fresh entry) so the live histogram
+                    // keeps its grown allocation and the hot path does not resize again.
+                    entries.push(entry.clone());
+                }
+                entry.reset(now);
+            }
+        }
+        entries.sort_by(|a, b| (&a.name, &a.method).cmp(&(&b.name, &b.method)));
+        let total = inner.total.clone();
+        inner.total.reset(now);
+        let errors = std::mem::take(&mut inner.errors);
+        inner.error_index.clear();
+        StatsSnapshot {
+            entries,
+            start_time: total.start_time,
+            total,
+            errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const T0: f64 = 1_700_000_000.0;
+
+    fn find<'a>(snap: &'a StatsSnapshot, method: &str, name: &str) -> &'a StatsEntry {
+        snap.entries
+            .iter()
+            .find(|e| e.method == method && e.name == name)
+            .expect("entry exists")
+    }
+
+    fn assert_close(actual: f64, expected: f64, rel: f64) {
+        let tol = expected.abs() * rel;
+        assert!(
+            (actual - expected).abs() <= tol,
+            "{actual} not within {rel} of {expected}"
+        );
+    }
+
+    #[test]
+    fn counts_and_failures_per_entry_and_total() {
+        let stats = RequestStats::new_at(T0);
+        stats.log_at("GET", "/", Some(10.0), 100, None, T0 + 0.1);
+        stats.log_at("GET", "/", Some(30.0), 300, Some("boom"), T0 + 0.2);
+        stats.log_at("POST", "/", Some(20.0), 0, None, T0 + 1.5);
+        stats.log_at("GET", "/a", Some(5.0), 50, Some("boom"), T0 + 2.0);
+        let snap = stats.snapshot();
+        assert_eq!(stats.num_entries(), 3);
+        assert_eq!(snap.entries.len(), 3);
+        // Sorted by (name, method).
+        let keys: Vec<_> = snap
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.method.as_str()))
+            .collect();
+        assert_eq!(keys, [("/", "GET"), ("/", "POST"), ("/a", "GET")]);
+
+        let get = find(&snap, "GET", "/");
+        assert_eq!(get.num_requests, 2);
+        assert_eq!(get.num_failures, 1);
+        assert_eq!(get.total_content_length, 400);
+        assert_eq!(get.min_response_time, Some(10.0));
+        assert_eq!(get.max_response_time, 30.0);
+        assert_eq!(get.avg_response_time(), 20.0);
+        assert_eq!(get.fail_ratio(), 0.5);
+        assert_eq!(get.avg_content_length(), 200.0);
+        assert_eq!(get.num_reqs_per_sec, BTreeMap::from([(T0 as i64, 2)]));
+        assert_eq!(get.num_fail_per_sec, BTreeMap::from([(T0 as i64, 1)]));
+        assert_eq!(get.start_time, T0 + 0.1);
+        assert_eq!(get.last_request_timestamp, Some(T0 + 0.2));
+
+        let t = &snap.total;
+        assert_eq!((t.name.as_str(), t.method.as_str()), ("Aggregated", ""));
+        assert_eq!(t.num_requests, 4);
+        assert_eq!(t.num_failures, 2);
+        assert_eq!(t.total_content_length, 450);
+        assert_eq!(t.min_response_time, Some(5.0));
+        assert_eq!(t.max_response_time, 30.0);
+        assert_eq!(t.total_response_time, 65.0);
+        assert_eq!(t.avg_response_time(), 16.25);
+        assert_eq!(t.start_time, T0);
+        assert_eq!(snap.start_time, T0);
+        assert_eq!(t.last_request_timestamp, Some(T0 + 2.0));
+        assert_eq!(
+            t.num_reqs_per_sec,
+            BTreeMap::from([(T0 as i64, 2), (T0 as i64 + 1, 1), (T0 as i64 + 2, 1)])
+        );
+        assert_eq!(
+            t.num_fail_per_sec,
+            BTreeMap::from([(T0 as i64, 1), (T0 as i64 + 2, 1)])
+        );
+    }
+
+    #[test]
+    fn empty_entry_reports_zeros() {
+        let e = StatsEntry::new_at("x", "GET", T0);
+        assert_eq!(e.avg_response_time(), 0.0);
+        assert_eq!(e.median_response_time(), 0.0);
+        assert_eq!(e.get_response_time_percentile(0.99), 0.0);
+        assert_eq!(e.fail_ratio(), 0.0);
+        assert_eq!(e.total_rps(), 0.0);
+        assert_eq!(e.current_rps(None), 0.0);
+        assert!(e.to_locust_response_times().is_empty());
+    }
+
+    #[test]
+    fn percentiles_match_exact_values_within_hdr_precision() {
+        let stats = RequestStats::new_at(T0);
+        // Shuffled order so nothing depends on arrival order.
+        for i in 0..1000u64 {
+            let ms = (i * 337) % 1000 + 1;
+            stats.log_at("GET", "/p", Some(ms as f64), 0, None, T0 + 1.0);
+        }
+        let snap = stats.snapshot();
+        let e = find(&snap, "GET", "/p");
+        assert_close(e.median_response_time(), 500.0, 0.001);
+        assert_close(e.get_response_time_percentile(0.5), 500.0, 0.001);
+        assert_close(e.get_response_time_percentile(0.9), 900.0, 0.001);
+        assert_close(e.get_response_time_percentile(0.99), 990.0, 0.001);
+        assert_close(e.get_response_time_percentile(0.999), 999.0, 0.001);
+        assert_eq!(e.get_response_time_percentile(1.0), 1000.0);
+        assert_eq!(e.get_response_time_percentile(0.0), 1.0);
+        assert_eq!(e.min_response_time, Some(1.0));
+        assert_eq!(e.max_response_time, 1000.0);
+        assert_eq!(e.avg_response_time(), 500.5);
+        assert_close(snap.total.get_response_time_percentile(0.99), 990.0, 0.001);
+    }
+
+    #[test]
+    fn sub_millisecond_times_are_kept() {
+        let mut e = StatsEntry::new_at("x", "GET", T0);
+        e.log(Some(0.25), 0, T0);
+        e.log(Some(0.0), 0, T0);
+        assert_eq!(e.get_response_time_percentile(1.0), 0.25);
+        assert_eq!(e.min_response_time, Some(0.0));
+        // 0 ms is clamped to 1 µs in the histogram, then to the exact min.
+        assert_eq!(e.get_response_time_percentile(0.0), 0.001);
+        assert_eq!(e.to_locust_response_times(), BTreeMap::from([(0, 2)]));
+    }
+
+    #[test]
+    fn none_response_times_count_as_requests_only() {
+        let stats = RequestStats::new_at(T0);
+        stats.log_at("GET", "/n", None, 10, None, T0 + 1.0);
+        stats.log_at("GET", "/n", None, 10, Some("err"), T0 + 1.0);
+        stats.log_at("GET", "/n", Some(42.0), 10, None, T0 + 1.0);
+        let snap = stats.snapshot();
+        for e in [find(&snap, "GET", "/n"), &snap.total] {
+            assert_eq!(e.num_requests, 3);
+            assert_eq!(e.num_none_requests, 2);
+            assert_eq!(e.num_failures, 1);
+            assert_eq!(e.total_content_length, 30);
+            assert_eq!(e.min_response_time, Some(42.0));
+            assert_eq!(e.max_response_time, 42.0);
+            assert_eq!(e.avg_response_time(), 42.0);
+            assert_eq!(e.median_response_time(), 42.0);
+            assert_eq!(e.histogram().len(), 1);
+            assert_eq!(e.to_locust_response_times(), BTreeMap::from([(42, 1)]));
+        }
+        let only_none = StatsEntry {
+            num_requests: 2,
+            num_none_requests: 2,
+            ..StatsEntry::new_at("x", "GET", T0)
+        };
+        assert_eq!(only_none.avg_response_time(), 0.0);
+        assert_eq!(only_none.min_response_time, None);
+    }
+
+    #[test]
+    fn current_rps_follows_locusts_window() {
+        let stats = RequestStats::new_at(T0);
+        let base = T0 as i64;
+        // Per-second request counts for seconds base+0 .. base+10; failures on a few seconds.
+        let counts = [5u64, 3, 0, 7, 2, 4, 6, 1, 9, 8, 11];
+        for (s, &n) in counts.iter().enumerate() {
+            for k in 0..n {
+                let err = (k == 0 && s % 3 == 0).then_some("e");
+                let t = (base + s as i64) as f64 + 0.1 + k as f64 * 0.05;
+                stats.log_at("GET", "/r", Some(1.0), 0, err, t);
+            }
+        }
+        let snap = stats.snapshot();
+        let now_ref = snap.now_ref();
+        assert_eq!(now_ref, Some(base + 10));
+        // range(max(last-12, int(start)), last-2) = base+0 .. base+8 (8 seconds):
+        // (5+3+0+7+2+4+6+1) / 8 = 28 / 8.
+        let e = find(&snap, "GET", "/r");
+        assert_eq!(snap.current_rps(e), 3.5);
+        assert_eq!(snap.current_rps(&snap.total), 3.5);
+        assert_eq!(e.current_rps(now_ref), 3.5);
+        // Failures on seconds 0, 3, 6 (9 is outside the window): 3 / 8.
+        assert_eq!(snap.current_fail_per_sec(e), 0.375);
+        assert_eq!(e.current_fail_per_sec(now_ref), 0.375);
+
+        // A later reference second slides the window to last-12: base+8 .. base+18 (10
+        // seconds), of which base+8..=base+10 hold data: (9+8+11) / 10.
+        assert_eq!(e.current_rps_from(Some(base + 20), T0), 2.8);
+        // An entry created later windows from its own start unless told otherwise.
+        let late = StatsEntry {
+            start_time: T0 + 5.5,
+            ..e.clone()
+        };
+        assert_eq!(late.current_rps(Some(base + 10)), (4 + 6 + 1) as f64 / 3.0);
+        assert_eq!(late.current_rps_from(Some(base + 10), T0), 3.5);
+        // Empty window.
+        assert_eq!(e.current_rps(Some(base + 1)), 0.0);
+        assert_eq!(e.current_rps(None), 0.0);
+    }
+
+    #[test]
+    fn total_rps_over_the_span() {
+        let stats = RequestStats::new_at(T0);
+        for i in 0..20 {
+            let err = (i % 4 == 0).then_some("x");
+            stats.log_at("GET", "/t", Some(1.0), 0, err, T0 + 2.0 + i as f64 * 0.4);
+        }
+        let snap = stats.snapshot();
+        // Last request at T0 + 9.6; the total started at T0. Epoch-sized floats carry about
+        // 1e-7 s of error, hence the loose tolerance.
+        assert_close(snap.total.total_rps(), 20.0 / 9.6, 1e-6);
+        assert_close(snap.total.total_fail_per_sec(), 5.0 / 9.6, 1e-6);
+        let e = find(&snap, "GET", "/t");
+        // Locust's figure uses the total's span; the entry's own span starts at T0 + 2.
+        assert_close(snap.total_rps(e), 20.0 / 9.6, 1e-6);
+        assert_close(snap.total_fail_per_sec(e), 5.0 / 9.6, 1e-6);
+        assert_close(e.total_rps(), 20.0 / 7.6, 1e-6);
+    }
+
+    fn workload(stats: &RequestStats, part: u64) {
+        for i in 0..500u64 {
+            let method = if i % 3 == 0 { "POST" } else { "GET" };
+            let name = ["/a", "/b", "/c"][((i + part) % 3) as usize];
+            let rt = if i % 50 == 7 {
+                None
+            } else {
+                Some(((i * 7919 + part * 13) % 20_000) as f64 / 4.0)
+            };
+            let err = (i % 11 == part).then(|| format!("error {}", i % 2));
+            let t = T0 + (part * 500 + i) as f64 * 0.037;
+            stats.log_at(method, name, rt, i % 97, err.as_deref(), t);
+        }
+    }
+
+    fn assert_same_entry(a: &StatsEntry, b: &StatsEntry) {
+        assert_eq!((&a.name, &a.method), (&b.name, &b.method));
+        assert_eq!(a.num_requests, b.num_requests);
+        assert_eq!(a.num_none_requests, b.num_none_requests);
+        assert_eq!(a.num_failures, b.num_failures);
+        assert_close(a.total_response_time, b.total_response_time, 1e-12);
+        assert_eq!(a.min_response_time, b.min_response_time);
+        assert_eq!(a.max_response_time, b.max_response_time);
+        assert_eq!(a.total_content_length, b.total_content_length);
+        assert_eq!(a.start_time, b.start_time);
+        assert_eq!(a.last_request_timestamp, b.last_request_timestamp);
+        assert_eq!(a.num_reqs_per_sec, b.num_reqs_per_sec);
+        assert_eq!(a.num_fail_per_sec, b.num_fail_per_sec);
+        assert_eq!(a.histogram(), b.histogram());
+        for p in PERCENTILES_TO_REPORT {
+            assert_eq!(
+                a.get_response_time_percentile(p),
+                b.get_response_time_percentile(p)
+            );
+        }
+        assert_eq!(a.to_locust_response_times(), b.to_locust_response_times());
+    }
+
+    #[test]
+    fn merging_two_stats_equals_logging_into_one() {
+        let (a, b, all) = (
+            RequestStats::new_at(T0),
+            RequestStats::new_at(T0),
+            RequestStats::new_at(T0),
+        );
+        workload(&a, 0);
+        workload(&b, 1);
+        workload(&all, 0);
+        workload(&all, 1);
+
+        let merged = RequestStats::new_at(T0);
+        for part in [a.snapshot(), b.snapshot()] {
+            for e in &part.entries {
+                merged.merge_entry(e);
+            }
+            merged.merge_errors(&part.errors);
+        }
+        let (m, x) = (merged.snapshot(), all.snapshot());
+        assert_eq!(m.entries.len(), x.entries.len());
+        for (me, xe) in m.entries.iter().zip(&x.entries) {
+            assert_same_entry(me, xe);
+        }
+        assert_same_entry(&m.total, &x.total);
+        let sorted = |mut v: Vec<ErrorEntry>| {
+            v.sort_by(|p, q| (&p.method, &p.name, &p.error).cmp(&(&q.method, &q.name, &q.error)));
+            v
+        };
+        assert_eq!(sorted(m.errors), sorted(x.errors));
+
+        // Locust's own route: entries alone, then the report's total.
+        let locust_way = RequestStats::new_at(T0);
+        for part in [a.snapshot(), b.snapshot()] {
+            for e in &part.entries {
+                locust_way.merge_entry_only(e);
+            }
+            locust_way.merge_total(&part.total);
+        }
+        assert_same_entry(&locust_way.snapshot().total, &x.total);
+    }
+
+    #[test]
+    fn entry_merge_handles_empty_sides() {
+        let mut a = StatsEntry::new_at("x", "GET", T0 + 5.0);
+        let mut b = StatsEntry::new_at("x", "GET", T0);
+        b.log(Some(3.0), 1, T0 + 6.0);
+        a.merge(&b);
+        assert_eq!(a.min_response_time, Some(3.0));
+        assert_eq!(a.last_request_timestamp, Some(T0 + 6.0));
+        assert_eq!(a.start_time, T0);
+        let before = a.clone();
+        a.merge(&StatsEntry::new_at("x", "GET", T0 + 9.0));
+        assert_same_entry(&a, &before);
+    }
+
+    #[test]
+    fn reset_all_keeps_entries_but_zeroes_them() {
+        let stats = RequestStats::new_at(T0);
+        workload(&stats, 0);
+        let before = stats.snapshot();
+        assert!(!before.errors.is_empty());
+        stats.reset_all();
+        let after = stats.snapshot();
+        assert_eq!(after.entries.len(), before.entries.len());
+        assert_eq!(stats.num_entries(), before.entries.len());
+        assert!(after.errors.is_empty());
+        assert!(after.start_time > T0);
+        for e in after.entries.iter().chain([&after.total]) {
+            assert_eq!(e.num_requests, 0);
+            assert_eq!(e.num_none_requests, 0);
+            assert_eq!(e.num_failures, 0);
+            assert_eq!(e.total_response_time, 0.0);
+            assert_eq!(e.min_response_time, None);
+            assert_eq!(e.max_response_time, 0.0);
+            assert_eq!(e.total_content_length, 0);
+            assert_eq!(e.last_request_timestamp, None);
+            assert!(e.num_reqs_per_sec.is_empty() && e.num_fail_per_sec.is_empty());
+            assert!(e.histogram().is_empty());
+            assert_eq!(e.start_time, after.start_time);
+        }
+        // Logging works again afterwards, into the same entries.
+        stats.log("GET", "/b", Some(2.0), 0, None);
+        assert_eq!(stats.num_entries(), before.entries.len());
+        assert_eq!(stats.snapshot().total.num_requests, 1);
+
+        stats.clear_all();
+        let cleared = stats.snapshot();
+        assert_eq!(stats.num_entries(), 0);
+        assert!(cleared.entries.is_empty() && cleared.errors.is_empty());
+        assert_eq!(cleared.total.num_requests, 0);
+        assert_eq!(cleared.total.name, AGGREGATED_NAME);
+    }
+
+    #[test]
+    fn error_table_aggregates_by_method_name_and_error() {
+        let stats = RequestStats::new_at(T0);
+        stats.log_at("GET", "/e", Some(1.0), 0, Some("timeout"), T0 + 1.0);
+        stats.log_at("GET", "/e", Some(1.0), 0, Some("refused"), T0 + 2.0);
+        stats.log_at("GET", "/e", Some(1.0), 0, Some("timeout"), T0 + 3.0);
+        stats.log_at("POST", "/e", Some(1.0), 0, Some("timeout"), T0 + 4.0);
+        stats.log_at("GET", "/f", Some(1.0), 0, Some("timeout"), T0 + 5.0);
+        stats.log_at("GET", "/e", Some(1.0), 0, Some("timeout"), T0 + 6.0);
+        stats.log_error_only_at("GET", "/g", "refused", T0 + 7.0);
+
+        let snap = stats.snapshot();
+        let rows: Vec<_> = snap
+            .errors
+            .iter()
+            .map(|e| {
+                (
+                    e.method.as_str(),
+                    e.name.as_str(),
+                    e.error.as_str(),
+                    e.occurrences,
+                    e.first_seen - T0,
+                    e.last_seen - T0,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("GET", "/e", "timeout", 3, 1.0, 6.0),
+                ("GET", "/e", "refused", 1, 2.0, 2.0),
+                ("POST", "/e", "timeout", 1, 4.0, 4.0),
+                ("GET", "/f", "timeout", 1, 5.0, 5.0),
+                ("GET", "/g", "refused", 1, 7.0, 7.0),
+            ]
+        );
+        // log_error_only: a failure without a request.
+        let g = find(&snap, "GET", "/g");
+        assert_eq!((g.num_requests, g.num_failures), (0, 1));
+        assert_eq!(g.fail_ratio(), 1.0);
+        assert_eq!(snap.total.num_requests, 6);
+        assert_eq!(snap.total.num_failures, 7);
+
+        // Merging widens first/last seen and sums occurrences.
+        stats.merge_errors(&[ErrorEntry {
+            method: "GET".into(),
+            name: "/e".into(),
+            error: "timeout".into(),
+            occurrences: 4,
+            first_seen: T0 - 1.0,
+            last_seen: T0 + 2.0,
+        }]);
+        let e = &stats.snapshot().errors[0];
+        assert_eq!(
+            (e.occurrences, e.first_seen, e.last_seen),
+            (7, T0 - 1.0, T0 + 6.0)
+        );
+        assert_eq!(
+            e.to_locust_json(),
+            json!({"name": "/e", "method": "GET", "error": "timeout", "occurrences": 7})
+        );
+    }
+
+    #[test]
+    fn concurrent_logging_counts_exactly() {
+        let stats = Arc::new(RequestStats::new());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let stats = Arc::clone(&stats);
+                std::thread::spawn(move || {
+                    for i in 0..10_000u64 {
+                        let name = ["/x", "/y"][(i % 2) as usize];
+                        let err = (i % 10 == 0).then_some("fail");
+                        stats.log("GET", name, Some((i % 100 + t) as f64), 1, err);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("logger thread");
+        }
+        let snap = stats.snapshot();
+        assert_eq!(snap.total.num_requests, 40_000);
+        assert_eq!(snap.total.num_failures, 4_000);
+        assert_eq!(snap.total.total_content_length, 40_000);
+        assert_eq!(snap.total.histogram().len(), 40_000);
+        assert_eq!(snap.total.num_reqs_per_sec.values().sum::<u64>(), 40_000);
+        for name in ["/x", "/y"] {
+            let e = find(&snap, "GET", name);
+            assert_eq!(e.num_requests, 20_000);
+            assert_eq!(e.num_failures, if name == "/x" { 4_000 } else { 0 });
+        }
+        assert_eq!(snap.errors.len(), 1);
+        assert_eq!(snap.errors[0].occurrences, 4_000);
+    }
+
+    #[test]
+    fn take_deltas_reports_then_resets() {
+        let stats = RequestStats::new_at(T0);
+        stats.log_at("GET", "/d", Some(5.0), 0, Some("x"), T0 + 1.0);
+        stats.log_at("GET", "/idle", Some(5.0), 0, None, T0 + 1.0);
+        let first = stats.take_deltas();
+        assert_eq!(first.entries.len(), 2);
+        assert_eq!(first.total.num_requests, 2);
+        assert_eq!(first.errors.len(), 1);
+        assert_eq!(first.start_time, T0);
+
+        stats.log_at("GET", "/d", Some(7.0), 0, Some("x"), T0 + 2.0);
+        let second = stats.take_deltas();
+        // Only entries with activity since the last report travel.
+        assert_eq!(second.entries.len(), 1);
+        assert_eq!(second.entries[0].num_requests, 1);
+        assert_eq!(second.entries[0].min_response_time, Some(7.0));
+        assert_eq!(second.total.num_requests, 1);
+        assert_eq!(second.errors[0].occurrences, 1);
+        assert_eq!(stats.num_entries(), 2);
+        assert_eq!(stats.snapshot().total.num_requests, 0);
+    }
+
+    #[test]
+    fn locust_bucketing_rounds_half_to_even() {
+        let cases = [
+            (57.4, 57),
+            (145.0, 140),
+            (1555.0, 1600),
+            (12345.0, 12000),
+            (155.0, 160),
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (99.5, 100),
+            (99.4, 99),
+            (145.3, 150),
+            (1450.0, 1400),
+            (1550.0, 1600),
+            (12500.0, 12000),
+            (13500.0, 14000),
+            (999.9, 1000),
+            (-3.0, 0),
+        ];
+        for (rt, bucket) in cases {
+            assert_eq!(bucket_response_time(rt), bucket, "bucket of {rt}");
+        }
+    }
+
+    #[test]
+    fn histogram_rebuckets_into_locust_keys() {
+        let mut e = StatsEntry::new_at("x", "GET", T0);
+        for rt in [57.4, 57.2, 145.3, 1555.0, 12345.0, 3.0] {
+            e.log(Some(rt), 0, T0);
+        }
+        e.log(None, 0, T0);
+        assert_eq!(
+            e.to_locust_response_times(),
+            BTreeMap::from([(3, 1), (57, 2), (150, 1), (1600, 1), (12000, 1)])
+        );
+    }
+
+    #[test]
+    fn locust_json_round_trip() {
+        let stats = RequestStats::new_at(T0);
+        stats.log_at("GET", "/j", Some(57.4), 10, None, T0 + 1.2);
+        stats.log_at("GET", "/j", Some(145.3), 20, Some("x"), T0 + 2.5);
+        stats.log_at("GET", "/j", None, 0, None, T0 + 2.6);
+        let snap = stats.snapshot();
+        let e = find(&snap, "GET", "/j");
+        let v = e.to_locust_json();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = vec![
+            "name",
+            "method",
+            "last_request_timestamp",
+            "start_time",
+            "num_requests",
+            "num_none_requests",
+            "num_failures",
+            "total_response_time",
+            "max_response_time",
+            "min_response_time",
+            "total_content_length",
+            "response_times",
+            "num_reqs_per_sec",
+            "num_fail_per_sec",
+        ];
+        let mut sorted_keys = keys.clone();
+        sorted_keys.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(sorted_keys, expected);
+        assert_eq!(v["response_times"], json!({"57": 1, "150": 1}));
+        assert_eq!(
+            v["num_reqs_per_sec"],
+            json!({ (T0 as i64 + 1).to_string(): 1, (T0 as i64 + 2).to_string(): 2 })
+        );
+        assert_eq!(v["min_response_time"], json!(57.4));
+        assert_eq!(
+            StatsEntry::new_at("x", "", T0).to_locust_json()["min_response_time"],
+            Value::Null
+        );
+        assert_eq!(serde_json::to_value(e).unwrap(), v);
+
+        let back = StatsEntry::from_locust_json(&v).unwrap();
+        assert_eq!(back.num_requests, 3);
+        assert_eq!(back.num_none_requests, 1);
+        assert_eq!(back.num_failures, 1);
+        assert_eq!(back.min_response_time, Some(57.4));
+        assert_eq!(back.max_response_time, 145.3);
+        assert_eq!(back.total_content_length, 30);
+        assert_eq!(back.start_time, e.start_time);
+        assert_eq!(back.last_request_timestamp, Some(T0 + 2.6));
+        assert_eq!(back.num_reqs_per_sec, e.num_reqs_per_sec);
+        assert_eq!(back.num_fail_per_sec, e.num_fail_per_sec);
+        assert_eq!(
+            back.to_locust_response_times(),
+            e.to_locust_response_times()
+        );
+
+        // Python's float keys and counts are accepted too.
+        let py = json!({"name": "/k", "method": null, "start_time": T0, "num_requests": 2.0,
+            "response_times": {"150.0": 2}, "num_reqs_per_sec": {}, "min_response_time": null});
+        let k = StatsEntry::from_locust_json(&py).unwrap();
+        assert_eq!(
+            (k.name.as_str(), k.method.as_str(), k.num_requests),
+            ("/k", "", 2)
+        );
+        assert_eq!(k.to_locust_response_times(), BTreeMap::from([(150, 2)]));
+        assert!(StatsEntry::from_locust_json(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn request_stats_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<RequestStats>();
+        check::<StatsSnapshot>();
+    }
+}

@@ -1,0 +1,106 @@
+//! Completions travel from tokio threads to Python in batches. Finished requests are pushed onto
+//! a queue and one eventfd is signalled per batch; the gevent hub watches that fd, and its callback
+//! drains the whole queue with one call, then wakes each waiting greenlet.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+
+use horde_core::{ClientError, Response};
+
+pub(crate) type Finished = (Py<PyAny>, Result<Response, ClientError>);
+
+pub(crate) struct Queue {
+    done: Mutex<Vec<Finished>>,
+    signalled: AtomicBool,
+    fd: OwnedFd,
+}
+
+impl Queue {
+    /// Called on a tokio thread when a request ends. Only the first push after a drain writes the
+    /// eventfd, so a burst of completions costs one wake-up.
+    pub(crate) fn push(&self, item: Finished) {
+        self.done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(item);
+        if !self.signalled.swap(true, Ordering::AcqRel) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+            unsafe {
+                libc::write(
+                    self.fd.as_raw_fd(),
+                    (&one as *const u64).cast(),
+                    std::mem::size_of::<u64>(),
+                );
+            }
+        }
+    }
+}
+
+/// One thread's completion queue and its eventfd.
+#[pyclass(frozen, module = "horde._core")]
+pub struct Completions {
+    pub(crate) queue: Arc<Queue>,
+}
+
+#[pymethods]
+impl Completions {
+    #[new]
+    fn new() -> PyResult<Self> {
+        // SAFETY: plain syscall; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(PyOSError::new_err(format!(
+                "eventfd failed: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(Completions {
+            queue: Arc::new(Queue {
+                done: Mutex::new(Vec::new()),
+                signalled: AtomicBool::new(false),
+                // SAFETY: fd is a fresh descriptor owned by nobody else.
+                fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            }),
+        })
+    }
+
+    /// The eventfd to watch for readability.
+    fn fileno(&self) -> i32 {
+        self.queue.fd.as_raw_fd()
+    }
+
+    /// Every finished request since the last call, as `(token, result)` pairs, where result is a
+    /// `Response` or an error tuple `(kind, message, elapsed_seconds, locust_repr)`.
+    fn drain(&self, py: Python<'_>) -> PyResult<Vec<(Py<PyAny>, Py<PyAny>)>> {
+        let mut counter: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our nonblocking eventfd (EAGAIN is fine).
+        unsafe {
+            libc::read(
+                self.queue.fd.as_raw_fd(),
+                (&mut counter as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            );
+        }
+        // Clear the flag before taking the batch: a push racing with us then signals again.
+        self.queue.signalled.store(false, Ordering::Release);
+        let batch = std::mem::take(&mut *self.queue.done.lock().unwrap_or_else(|e| e.into_inner()));
+        batch
+            .into_iter()
+            .map(|(token, result)| Ok((token, crate::session::result_to_py(py, result)?)))
+            .collect()
+    }
+
+    /// Finished requests waiting to be drained.
+    fn __len__(&self) -> usize {
+        self.queue
+            .done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}

@@ -1,0 +1,221 @@
+//! Request statistics for Python: logging (for outcomes decided in Python) and snapshots.
+//! A snapshot is taken under the engine's lock in one go; its entries share it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+
+use horde_core::stats::{StatsEntry as Entry, StatsSnapshot};
+
+#[pyclass(frozen, module = "horde._core")]
+pub struct RequestStats {
+    inner: Arc<horde_core::RequestStats>,
+}
+
+impl RequestStats {
+    pub(crate) fn shared(&self) -> Arc<horde_core::RequestStats> {
+        self.inner.clone()
+    }
+}
+
+#[pymethods]
+impl RequestStats {
+    #[new]
+    fn new() -> Self {
+        RequestStats {
+            inner: Arc::new(horde_core::RequestStats::new()),
+        }
+    }
+
+    /// Logs one request; `error` (the failure's text) marks it failed.
+    #[pyo3(signature = (method, name, response_time, response_length=0, error=None))]
+    fn log(
+        &self,
+        method: &str,
+        name: &str,
+        response_time: Option<f64>,
+        response_length: u64,
+        error: Option<&str>,
+    ) {
+        self.inner
+            .log(method, name, response_time, response_length, error);
+    }
+
+    /// `(entries sorted by (name, method), total, errors, start_time)`; errors are
+    /// `(method, name, error, occurrences, first_seen, last_seen)` tuples.
+    #[allow(clippy::type_complexity)]
+    fn snapshot(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(
+        Vec<StatsEntry>,
+        StatsEntry,
+        Vec<(String, String, String, u64, f64, f64)>,
+        f64,
+    )> {
+        let snap = Arc::new(py.detach(|| self.inner.snapshot()));
+        let entries = (0..snap.entries.len())
+            .map(|i| StatsEntry {
+                snap: snap.clone(),
+                index: Some(i),
+            })
+            .collect();
+        let errors = snap
+            .errors
+            .iter()
+            .map(|e| {
+                (
+                    e.method.clone(),
+                    e.name.clone(),
+                    e.error.clone(),
+                    e.occurrences,
+                    e.first_seen,
+                    e.last_seen,
+                )
+            })
+            .collect();
+        let start = snap.start_time;
+        Ok((entries, StatsEntry { snap, index: None }, errors, start))
+    }
+
+    /// Zeroes every entry (keeping them) and clears the errors, as Locust's `reset_all`.
+    fn reset_all(&self) {
+        self.inner.reset_all();
+    }
+
+    /// Removes every entry and error.
+    fn clear_all(&self) {
+        self.inner.clear_all();
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.num_entries()
+    }
+}
+
+/// One row of a snapshot, with Locust's StatsEntry attribute names.
+#[pyclass(frozen, module = "horde._core")]
+pub struct StatsEntry {
+    snap: Arc<StatsSnapshot>,
+    /// None for the total ("Aggregated").
+    index: Option<usize>,
+}
+
+impl StatsEntry {
+    fn e(&self) -> &Entry {
+        match self.index {
+            Some(i) => &self.snap.entries[i],
+            None => &self.snap.total,
+        }
+    }
+}
+
+#[pymethods]
+impl StatsEntry {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.e().name
+    }
+    #[getter]
+    fn method(&self) -> &str {
+        &self.e().method
+    }
+    #[getter]
+    fn num_requests(&self) -> u64 {
+        self.e().num_requests
+    }
+    #[getter]
+    fn num_none_requests(&self) -> u64 {
+        self.e().num_none_requests
+    }
+    #[getter]
+    fn num_failures(&self) -> u64 {
+        self.e().num_failures
+    }
+    #[getter]
+    fn total_response_time(&self) -> f64 {
+        self.e().total_response_time
+    }
+    #[getter]
+    fn min_response_time(&self) -> Option<f64> {
+        self.e().min_response_time
+    }
+    #[getter]
+    fn max_response_time(&self) -> f64 {
+        self.e().max_response_time
+    }
+    #[getter]
+    fn total_content_length(&self) -> u64 {
+        self.e().total_content_length
+    }
+    #[getter]
+    fn start_time(&self) -> f64 {
+        self.e().start_time
+    }
+    #[getter]
+    fn last_request_timestamp(&self) -> Option<f64> {
+        self.e().last_request_timestamp
+    }
+    #[getter]
+    fn avg_response_time(&self) -> f64 {
+        self.e().avg_response_time()
+    }
+    #[getter]
+    fn median_response_time(&self) -> f64 {
+        self.e().median_response_time()
+    }
+    #[getter]
+    fn avg_content_length(&self) -> f64 {
+        self.e().avg_content_length()
+    }
+    #[getter]
+    fn fail_ratio(&self) -> f64 {
+        self.e().fail_ratio()
+    }
+    #[getter]
+    fn total_rps(&self) -> f64 {
+        self.snap.total_rps(self.e())
+    }
+    #[getter]
+    fn total_fail_per_sec(&self) -> f64 {
+        self.snap.total_fail_per_sec(self.e())
+    }
+    /// Requests/s over the ~10 s ending 2 s before the last request (Locust's window).
+    #[getter]
+    fn current_rps(&self) -> f64 {
+        self.snap.current_rps(self.e())
+    }
+    #[getter]
+    fn current_fail_per_sec(&self) -> f64 {
+        self.snap.current_fail_per_sec(self.e())
+    }
+    #[getter]
+    fn num_reqs_per_sec(&self) -> BTreeMap<i64, u64> {
+        self.e().num_reqs_per_sec.clone()
+    }
+    #[getter]
+    fn num_fail_per_sec(&self) -> BTreeMap<i64, u64> {
+        self.e().num_fail_per_sec.clone()
+    }
+    /// The histogram in Locust's rounded-millisecond buckets.
+    #[getter]
+    fn response_times(&self) -> BTreeMap<u64, u64> {
+        self.e().to_locust_response_times()
+    }
+    /// Response time in ms at quantile `percent` (0..1), from the HDR histogram.
+    fn get_response_time_percentile(&self, percent: f64) -> f64 {
+        self.e().get_response_time_percentile(percent)
+    }
+    /// Locust's serialised form of the entry, as JSON text.
+    fn to_locust_json(&self) -> String {
+        self.e().to_locust_json().to_string()
+    }
+    fn __repr__(&self) -> String {
+        let e = self.e();
+        format!(
+            "<StatsEntry {} {} requests={} failures={}>",
+            e.method, e.name, e.num_requests, e.num_failures
+        )
+    }
+}

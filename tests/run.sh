@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs horde with its test dependencies into the active virtualenv (or a new .venv) and runs
+# every test: the engine's `cargo test`, then pytest. This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+    python3 -m venv .venv
+    . .venv/bin/activate
+fi
+# httpbin first: its own pins are older than gevent's, and gunicorn needs the newer gevent that
+# installing horde then brings (pip warns about httpbin's pin; httpbin works with it).
+pip install -q "httpbin==0.10.4" gunicorn packaging
+# The everyday optimised profile: the release profile's fat LTO is for wheels and benchmarks.
+MATURIN_PEP517_ARGS="--profile dev-release" pip install -q -e ".[test]"
+cargo test --profile dev-release -p horde-core
+python -m pytest -q

@@ -1,0 +1,91 @@
+"""How Python waits for the engine: cooperatively, in batches, in any thread, across fork()."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import gevent
+
+from horde import HttpSession, _bridge
+
+
+def test_waiting_greenlets_let_others_run(demo):
+    client = HttpSession(base_url=demo.url)
+    ticks = []
+
+    def ticker() -> None:
+        for _ in range(5):
+            ticks.append(time.monotonic())
+            gevent.sleep(0.05)
+
+    t = gevent.spawn(ticker)
+    r = client.get("/delay/400")
+    t.join()
+    assert r.status_code == 200
+    assert len(ticks) == 5  # the ticker ran to the end while the request was in flight
+
+
+def test_completions_arrive_in_batches(demo):
+    b = _bridge.bridge()
+    wakeups = 0
+    original = b._on_ready
+
+    def counting() -> None:
+        nonlocal wakeups
+        wakeups += 1
+        original()
+
+    b.watcher.stop()
+    b.watcher.start(counting)
+    try:
+        clients = [HttpSession(base_url=demo.url) for _ in range(200)]
+        gevent.joinall([gevent.spawn(c.get, "/delay/200") for c in clients], raise_error=True)
+    finally:
+        b.watcher.stop()
+        b.watcher.start(original)
+    # 200 requests finishing at about the same moment need far fewer than 200 wake-ups.
+    assert 1 <= wakeups < 100
+
+
+def test_idle_bridge_does_not_keep_gevent_busy(demo):
+    HttpSession(base_url=demo.url).get("/")
+    assert _bridge.bridge().watcher.ref is False
+    gevent.wait(timeout=1)  # returns at once: nothing of horde's is pending
+
+
+def test_works_in_another_thread(demo):
+    results = []
+
+    def run() -> None:
+        c = HttpSession(base_url=demo.url)
+        jobs = [gevent.spawn(c.get, "/json") for _ in range(5)]
+        gevent.joinall(jobs)
+        results.extend(j.value.status_code for j in jobs)
+
+    th = threading.Thread(target=run)
+    th.start()
+    th.join(30)
+    assert results == [200] * 5
+
+
+def test_requests_work_in_a_forked_child(demo):
+    HttpSession(base_url=demo.url).get("/")  # the parent's runtime is running
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: a fresh runtime and bridge must serve it
+        code = 1
+        try:
+            from horde._core import DemoServer
+
+            server = DemoServer()
+            ok = HttpSession(base_url=server.url).get("/").status_code == 200
+            os.write(w, b"ok" if ok else b"no")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(r, 2) == b"ok"
+    assert os.waitstatus_to_exitcode(status) == 0
