@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import gevent
 import pytest
+
 from horde import EventHook, HttpSession, RequestStats
 from horde.exception import (
     ConnectionError,

@@ -180,6 +180,9 @@ impl Session {
     }
 }
 
+/// `(status, reason, url, headers)` of a response that was redirected away from.
+type HopTuple = (u16, String, String, Vec<(String, String)>);
+
 /// A finished response. The body stays in Rust until Python asks for it.
 #[pyclass(frozen, module = "horde._core")]
 pub struct Response {
@@ -244,7 +247,7 @@ impl Response {
 
     /// Responses redirected away from, oldest first: `(status, reason, url, headers)`.
     #[getter]
-    fn history(&self) -> Vec<(u16, String, String, Vec<(String, String)>)> {
+    fn history(&self) -> Vec<HopTuple> {
         self.inner
             .history
             .iter()

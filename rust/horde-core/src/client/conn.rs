@@ -1,23 +1,14 @@
-//! Opening connections (TCP, optionally TLS) and the per-session pool of idle keep-alive
-//! connections. A session usually talks to one origin at a time, so the pool is a short list
+//! TLS settings and the per-session pool of idle keep-alive connections. A session usually talks to one origin at a time, so the pool is a short list
 //! scanned linearly instead of a hash map keyed by owned strings.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use super::error::{ClientError, ErrorKind};
+use super::h1::Conn;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-
-use super::error::{from_hyper, from_io, ClientError, ErrorKind};
-
-pub(crate) type Sender = SendRequest<Full<Bytes>>;
 
 /// Where a connection goes: scheme, host and port, as in the URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +27,7 @@ impl Origin {
 /// Idle connections of one session. Most sessions hold one origin with one connection.
 #[derive(Default)]
 pub(crate) struct Pool {
-    idle: Vec<(Origin, Vec<Sender>)>,
+    idle: Vec<(Origin, Vec<Conn>)>,
 }
 
 /// Idle connections kept per origin; more than this are closed when returned.
@@ -44,23 +35,15 @@ const MAX_IDLE_PER_ORIGIN: usize = 32;
 
 impl Pool {
     /// An idle, still-open connection to the origin, if there is one.
-    pub fn checkout(&mut self, https: bool, host: &str, port: u16) -> Option<Sender> {
+    pub fn checkout(&mut self, https: bool, host: &str, port: u16) -> Option<Conn> {
         let (_, senders) = self
             .idle
             .iter_mut()
             .find(|(o, _)| o.matches(https, host, port))?;
-        while let Some(sender) = senders.pop() {
-            if !sender.is_closed() && sender.is_ready() {
-                return Some(sender);
-            }
-        }
-        None
+        senders.pop()
     }
 
-    pub fn checkin(&mut self, https: bool, host: &str, port: u16, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
+    pub fn checkin(&mut self, https: bool, host: &str, port: u16, sender: Conn) {
         if let Some((_, senders)) = self
             .idle
             .iter_mut()
@@ -193,78 +176,6 @@ impl ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Opens a new HTTP/1.1 connection and starts its driver task on the current runtime.
-pub(crate) async fn connect(
-    https: bool,
-    host: &str,
-    port: u16,
-    tls: Option<&Arc<ClientConfig>>,
-    timeout: Option<Duration>,
-) -> Result<Sender, ClientError> {
-    let open = open(https, host, port, tls);
-    match timeout {
-        Some(t) => tokio::time::timeout(t, open).await.unwrap_or_else(|_| {
-            Err(ClientError::new(
-                ErrorKind::ConnectTimeout,
-                format!(
-                    "Connection to {host} timed out. (connect timeout={})",
-                    fmt_secs(t)
-                ),
-            ))
-        }),
-        None => open.await,
-    }
-}
-
-async fn open(
-    https: bool,
-    host: &str,
-    port: u16,
-    tls: Option<&Arc<ClientConfig>>,
-) -> Result<Sender, ClientError> {
-    // Bracketed IPv6 literals come from URLs as "[::1]".
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = TcpStream::connect((bare, port))
-        .await
-        .map_err(|e| from_io(&e, true))?;
-    let _ = tcp.set_nodelay(true);
-    let mut builder = http1::Builder::new();
-    builder.max_buf_size(1 << 20);
-    if https {
-        let config =
-            tls.ok_or_else(|| ClientError::new(ErrorKind::Tls, "TLS is not configured"))?;
-        let name = ServerName::try_from(bare.to_owned())
-            .map_err(|e| ClientError::new(ErrorKind::InvalidUrl, format!("bad host name: {e}")))?;
-        let stream = TlsConnector::from(config.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| {
-                let mut err = from_io(&e, true);
-                if err.kind == ErrorKind::Connect || err.kind == ErrorKind::Protocol {
-                    err.kind = ErrorKind::Tls;
-                }
-                err
-            })?;
-        let (sender, conn) = builder
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| from_hyper(&e))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
-    } else {
-        let (sender, conn) = builder
-            .handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| from_hyper(&e))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
     }
 }
 

@@ -107,34 +107,6 @@ pub fn py_repr_str(s: &str) -> String {
     out
 }
 
-/// Classifies an error from hyper, looking through its causes for the OS error behind it.
-pub(crate) fn from_hyper(e: &hyper::Error) -> ClientError {
-    if let Some(io) = find_io(e) {
-        return from_io(io, false);
-    }
-    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
-        return ClientError::new(ErrorKind::Protocol, format!("malformed HTTP response: {e}"));
-    }
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return ClientError::new(
-            ErrorKind::Protocol,
-            "connection closed before the response was complete",
-        );
-    }
-    ClientError::new(ErrorKind::Protocol, e.to_string())
-}
-
-fn find_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        cur = err.source();
-    }
-    None
-}
-
 pub(crate) fn from_io(e: &std::io::Error, connecting: bool) -> ClientError {
     use std::io::ErrorKind as K;
     // TLS failures reach us as io::Errors wrapping a rustls::Error.

@@ -4,22 +4,21 @@
 
 mod conn;
 mod error;
+mod h1;
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Full};
+use bytes::Bytes;
+use http::header::{self, HeaderMap};
+use http::Method;
 use url::Url;
 
 pub use conn::TlsMode;
 pub use error::{py_repr_str, ClientError, ErrorKind};
 
-use conn::{fmt_secs, Pool, Sender};
-use error::from_hyper;
+use conn::{fmt_secs, Pool};
 
 /// Connect, read (idle time between bytes) and total limits. `None` waits forever, as requests does.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -125,6 +124,8 @@ pub struct Session {
 
 struct Inner {
     config: SessionConfig,
+    /// The default headers as sent (checked once, here, not per request).
+    defaults: Vec<(String, String)>,
     tls: Option<Arc<rustls::ClientConfig>>,
     pool: Mutex<Pool>,
     jar: Mutex<cookie_store::CookieStore>,
@@ -143,8 +144,21 @@ impl Session {
     /// A session with its own pool and jar. Fails only if the TLS roots given cannot be read.
     pub fn new(config: SessionConfig) -> Result<Session, ClientError> {
         let tls = Some(conn::tls_config(&config.tls)?);
+        let mut defaults = Vec::with_capacity(config.default_headers.len() + 1);
+        for (k, v) in &config.default_headers {
+            check_header(k, v)?;
+            defaults.push((k.clone(), v.clone()));
+        }
+        if config.decompress
+            && !defaults
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("accept-encoding"))
+        {
+            defaults.push(("Accept-Encoding".into(), "gzip, deflate".into()));
+        }
         Ok(Session {
             inner: Arc::new(Inner {
+                defaults,
                 config,
                 tls,
                 pool: Mutex::new(Pool::default()),
@@ -184,58 +198,52 @@ impl Session {
         timeouts: Timeouts,
         start: Instant,
     ) -> Result<Response, ClientError> {
-        let mut url = Url::parse(&request.url).map_err(|e| {
-            ClientError::new(
-                ErrorKind::InvalidUrl,
-                format!("Invalid URL {:?}: {e}", request.url),
-            )
-        })?;
+        let mut url = request.url;
         let mut method = request.method;
-        let mut body = request.body;
-        let mut headers = self.build_headers(&request.headers)?;
+        let mut body = request.body.unwrap_or_default();
+        let mut headers = request.headers;
         let mut history = Vec::new();
         loop {
-            let (parts, raw_body) = self
+            let target = Target::parse(&url)?;
+            let (head, raw_body) = self
                 .send(
                     &method,
-                    &url,
+                    &target,
                     &headers,
                     &request.cookies,
-                    body.clone(),
+                    &body,
                     timeouts,
                 )
                 .await?;
-            self.store_cookies(&parts.headers, &url);
-            let status = parts.status;
-            let reason = reason_phrase(&parts);
-            let location = parts
+            if head.headers.contains_key(header::SET_COOKIE) {
+                self.store_cookies(&head.headers, &url);
+            }
+            let location = head
                 .headers
                 .get(header::LOCATION)
+                .filter(|_| request.allow_redirects && (300..400).contains(&head.status))
                 .and_then(|v| v.to_str().ok());
-            let redirect_to = match location {
-                Some(loc) if request.allow_redirects && status.is_redirection() => {
-                    Some(url.join(loc).map_err(|e| {
-                        ClientError::new(
-                            ErrorKind::InvalidUrl,
-                            format!("Invalid redirect location {loc:?}: {e}"),
-                        )
-                    })?)
-                }
-                _ => None,
-            };
-            let Some(next) = redirect_to else {
-                let body = self.decode(&parts.headers, raw_body)?;
+            let Some(location) = location else {
+                let body = self.decode(&head.headers, raw_body)?;
                 return Ok(Response {
-                    status: status.as_u16(),
-                    reason,
-                    version: parts.version,
-                    headers: parts.headers,
+                    status: head.status,
+                    reason: head.reason,
+                    version: head.version,
+                    headers: head.headers,
                     body,
-                    url: url.into(),
+                    url,
                     history,
                     elapsed: start.elapsed(),
                 });
             };
+            let next = Url::parse(&url)
+                .and_then(|u| u.join(location))
+                .map_err(|e| {
+                    ClientError::new(
+                        ErrorKind::InvalidUrl,
+                        format!("Invalid redirect location {location:?}: {e}"),
+                    )
+                })?;
             if history.len() as u32 >= self.inner.config.max_redirects {
                 return Err(ClientError::new(
                     ErrorKind::TooManyRedirects,
@@ -243,189 +251,121 @@ impl Session {
                 ));
             }
             // requests' rules: 303 turns anything but HEAD into GET; 301/302 turn POST into GET.
-            let to_get = (status == StatusCode::SEE_OTHER && method != Method::HEAD)
-                || ((status == StatusCode::FOUND || status == StatusCode::MOVED_PERMANENTLY)
-                    && method == Method::POST);
-            if to_get {
+            let status = head.status;
+            if (status == 303 && method != Method::HEAD)
+                || ((status == 301 || status == 302) && method == Method::POST)
+            {
                 method = Method::GET;
-                body = None;
-                headers.remove(header::CONTENT_TYPE);
-                headers.remove(header::CONTENT_LENGTH);
+                body = Bytes::new();
+                headers.retain(|(k, _)| {
+                    !k.eq_ignore_ascii_case("content-type")
+                        && !k.eq_ignore_ascii_case("content-length")
+                });
             }
-            if next.host_str() != url.host_str() {
-                headers.remove(header::AUTHORIZATION);
+            if next.host_str() != Some(target.host)
+                || next.port_or_known_default() != Some(target.port)
+            {
+                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("authorization"));
             }
             history.push(Hop {
-                status: status.as_u16(),
-                reason,
-                url: url.into(),
-                headers: parts.headers,
+                status,
+                reason: head.reason,
+                url,
+                headers: head.headers,
             });
-            url = next;
+            url = next.into();
         }
-    }
-
-    fn build_headers(&self, extra: &[(String, String)]) -> Result<HeaderMap, ClientError> {
-        let mut map = HeaderMap::new();
-        for (k, v) in &self.inner.config.default_headers {
-            map.insert(header_name(k)?, header_value(k, v)?);
-        }
-        if self.inner.config.decompress {
-            map.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static("gzip, deflate"),
-            );
-        }
-        // A request's header replaces the default of the same name; repeats within the request add.
-        let mut replaced: Vec<HeaderName> = Vec::new();
-        for (k, v) in extra {
-            let name = header_name(k)?;
-            let value = header_value(k, v)?;
-            if replaced.contains(&name) {
-                map.append(name, value);
-            } else {
-                map.insert(name.clone(), value);
-                replaced.push(name);
-            }
-        }
-        Ok(map)
     }
 
     /// One request/response exchange on a pooled or new connection; the body is read in full.
     async fn send(
         &self,
         method: &Method,
-        url: &Url,
-        headers: &HeaderMap,
+        target: &Target<'_>,
+        headers: &[(String, String)],
         request_cookies: &[(String, String)],
-        body: Option<Bytes>,
+        body: &Bytes,
         timeouts: Timeouts,
-    ) -> Result<(http::response::Parts, Bytes), ClientError> {
-        let https = match url.scheme() {
-            "http" => false,
-            "https" => true,
-            other => {
-                return Err(ClientError::new(
-                    ErrorKind::InvalidUrl,
-                    format!("No connection adapters were found for scheme {other:?}"),
-                ))
-            }
-        };
-        let host = url
-            .host_str()
-            .ok_or_else(|| ClientError::new(ErrorKind::InvalidUrl, format!("No host in {url}")))?;
-        let port = url.port_or_known_default().unwrap_or(80);
-
-        let build =
-            || self.build_request(method, url, host, headers, request_cookies, body.clone());
+    ) -> Result<(h1::Head, Bytes), ClientError> {
+        let head_bytes = self.serialize(method, target, headers, request_cookies, body)?;
+        let is_head = *method == Method::HEAD;
+        let (https, host, port) = (target.https, target.host, target.port);
 
         // A pooled connection may have been closed by the server while idle; if it fails before
         // any response arrived, the request is sent once more on a fresh connection.
         let pooled = self.inner.pool.lock().unwrap().checkout(https, host, port);
         let reused = pooled.is_some();
-        let mut sender = match pooled {
-            Some(s) => s,
+        let mut conn = match pooled {
+            Some(c) => c,
             None => self.connect(https, host, port, timeouts).await?,
         };
-        let sent = with_timeout(
-            timeouts.read,
-            sender.send_request(build()?),
-            read_timeout_err,
-        )
-        .await?;
-        let response = match sent {
-            Ok(resp) => resp,
-            Err(e) if reused && is_stale(&e) => {
-                sender = self.connect(https, host, port, timeouts).await?;
-                with_timeout(
-                    timeouts.read,
-                    sender.send_request(build()?),
-                    read_timeout_err,
-                )
-                .await?
-                .map_err(|e| from_hyper(&e))?
-            }
-            Err(e) => return Err(from_hyper(&e)),
-        };
-        let (parts, mut incoming) = response.into_parts();
-
-        let mut buf = BytesMut::new();
-        if let Some(len) = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        {
-            buf.reserve(len.min(64 << 20));
-        }
-        loop {
-            let frame = with_timeout(timeouts.read, incoming.frame(), read_timeout_err).await?;
-            match frame {
-                None => break,
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        buf.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => {
-                    let mut err = from_hyper(&e);
-                    if err.kind == ErrorKind::Protocol {
-                        err.message = format!("response body ended early: {}", err.message);
-                    }
-                    return Err(err);
-                }
+        let mut result = conn
+            .roundtrip(&head_bytes, body, is_head, timeouts.read)
+            .await;
+        if let Err(failed) = &result {
+            if reused && failed.retryable {
+                conn = self.connect(https, host, port, timeouts).await?;
+                result = conn
+                    .roundtrip(&head_bytes, body, is_head, timeouts.read)
+                    .await;
             }
         }
-        let keep = !parts
-            .headers
-            .get(header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        if keep {
+        let (head, body) = result.map_err(|f| f.error)?;
+        if conn.reusable {
             self.inner
                 .pool
                 .lock()
                 .unwrap()
-                .checkin(https, host, port, sender);
+                .checkin(https, host, port, conn);
         }
-        Ok((parts, buf.freeze()))
+        Ok((head, body))
     }
 
-    fn build_request(
+    /// The request head, written straight into bytes: request line, Host, the session's default
+    /// headers unless the request overrides them, the request's headers, cookies, length.
+    fn serialize(
         &self,
         method: &Method,
-        url: &Url,
-        host: &str,
-        headers: &HeaderMap,
+        target: &Target<'_>,
+        headers: &[(String, String)],
         request_cookies: &[(String, String)],
-        body: Option<Bytes>,
-    ) -> Result<http::Request<Full<Bytes>>, ClientError> {
-        let path = match url.query() {
-            Some(q) => format!("{}?{}", url.path(), q),
-            None => url.path().to_owned(),
-        };
-        let mut builder = http::Request::builder()
-            .method(method.clone())
-            .uri(path.as_str());
-        let map = builder.headers_mut().expect("fresh builder has headers");
-        *map = headers.clone();
-        if !map.contains_key(header::HOST) {
-            let host_header = match url.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.to_owned(),
-            };
-            map.insert(header::HOST, header_value("Host", &host_header)?);
+        body: &Bytes,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(target.path_and_query.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        if !has("host") {
+            out.extend_from_slice(b"Host: ");
+            out.extend_from_slice(target.host_header.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
-        if !map.contains_key(header::COOKIE) {
-            if let Some(cookie) = self.cookie_header(url, request_cookies) {
-                map.insert(header::COOKIE, header_value("Cookie", &cookie)?);
+        for (k, v) in &self.inner.defaults {
+            if !has(k) {
+                push_header(&mut out, k, v);
             }
         }
-        let body = body.unwrap_or_default();
-        if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
-            map.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        for (k, v) in headers {
+            check_header(k, v)?;
+            push_header(&mut out, k, v);
         }
-        builder.body(Full::new(body)).map_err(|e| {
-            ClientError::new(ErrorKind::InvalidUrl, format!("cannot build request: {e}"))
-        })
+        if !has("cookie") {
+            if let Some(cookie) = self.cookie_header(target.url, request_cookies) {
+                check_header("Cookie", &cookie)?;
+                push_header(&mut out, "Cookie", &cookie);
+            }
+        }
+        if !has("content-length")
+            && (!body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH))
+        {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(body.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(out)
     }
 
     async fn connect(
@@ -434,14 +374,33 @@ impl Session {
         host: &str,
         port: u16,
         timeouts: Timeouts,
-    ) -> Result<Sender, ClientError> {
-        conn::connect(https, host, port, self.inner.tls.as_ref(), timeouts.connect).await
+    ) -> Result<h1::Conn, ClientError> {
+        let open = h1::Conn::open(https, host, port, self.inner.tls.as_ref());
+        match timeouts.connect {
+            Some(t) => tokio::time::timeout(t, open).await.unwrap_or_else(|_| {
+                Err(ClientError::new(
+                    ErrorKind::ConnectTimeout,
+                    format!(
+                        "Connection to {host} timed out. (connect timeout={})",
+                        fmt_secs(t)
+                    ),
+                ))
+            }),
+            None => open.await,
+        }
     }
 
-    fn cookie_header(&self, url: &Url, request_cookies: &[(String, String)]) -> Option<String> {
+    fn cookie_header(&self, url: &str, request_cookies: &[(String, String)]) -> Option<String> {
         let jar = self.inner.jar.lock().unwrap();
         let mut out = String::new();
-        for (name, value) in jar.get_request_values(url) {
+        // Parsing the URL for cookie matching costs more than the rest of a request; skip it
+        // while the jar is empty, as it is for most users of most load tests.
+        let parsed = if jar.iter_any().next().is_some() {
+            Url::parse(url).ok()
+        } else {
+            None
+        };
+        for (name, value) in parsed.iter().flat_map(|u| jar.get_request_values(u)) {
             if request_cookies.iter().any(|(n, _)| n == name) {
                 continue;
             }
@@ -453,7 +412,10 @@ impl Session {
         (!out.is_empty()).then_some(out)
     }
 
-    fn store_cookies(&self, headers: &HeaderMap, url: &Url) {
+    fn store_cookies(&self, headers: &HeaderMap, url: &str) {
+        let Ok(url) = Url::parse(url) else {
+            return;
+        };
         let mut set_cookies = headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -465,7 +427,7 @@ impl Session {
                 .jar
                 .lock()
                 .unwrap()
-                .store_response_cookies(set_cookies, url);
+                .store_response_cookies(set_cookies, &url);
         }
     }
 
@@ -570,54 +532,128 @@ fn push_cookie(out: &mut String, name: &str, value: &str) {
     out.push_str(value);
 }
 
-fn reason_phrase(parts: &http::response::Parts) -> String {
-    if let Some(r) = parts.extensions.get::<hyper::ext::ReasonPhrase>() {
-        return String::from_utf8_lossy(r.as_bytes()).into_owned();
+/// The parts of an absolute http(s) URL that a request needs, borrowed from the URL string.
+struct Target<'a> {
+    url: &'a str,
+    https: bool,
+    host: &'a str,
+    port: u16,
+    /// The Host header: host, plus the port when it is not the scheme's default.
+    host_header: &'a str,
+    path_and_query: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> Target<'a> {
+    fn parse(url: &'a str) -> Result<Target<'a>, ClientError> {
+        let invalid = |why: &str| {
+            ClientError::new(ErrorKind::InvalidUrl, format!("Invalid URL {url:?}: {why}"))
+        };
+        let (https, rest) = if let Some(r) = strip_prefix_ci(url, "http://") {
+            (false, r)
+        } else if let Some(r) = strip_prefix_ci(url, "https://") {
+            (true, r)
+        } else if let Some((scheme, _)) = url.split_once("://") {
+            return Err(ClientError::new(
+                ErrorKind::InvalidUrl,
+                format!("No connection adapters were found for {url:?} (scheme {scheme:?})"),
+            ));
+        } else {
+            return Err(invalid("no scheme supplied (http:// or https://)"));
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        // user:password@ is turned into an Authorization header on the Python side.
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        let (host, port) = if host_port.starts_with('[') {
+            let close = host_port
+                .find(']')
+                .ok_or_else(|| invalid("unclosed IPv6 bracket"))?;
+            (&host_port[..=close], &host_port[close + 1..])
+        } else {
+            match host_port.rfind(':') {
+                Some(i) => (&host_port[..i], &host_port[i..]),
+                None => (host_port, ""),
+            }
+        };
+        if host.is_empty() {
+            return Err(invalid("no host"));
+        }
+        let default_port = if https { 443 } else { 80 };
+        let port = match port.strip_prefix(':') {
+            None if port.is_empty() => default_port,
+            Some("") => default_port,
+            Some(p) => p.parse::<u16>().map_err(|_| invalid("bad port"))?,
+            None => return Err(invalid("bad host")),
+        };
+        let mut path_and_query = &rest[authority_end..];
+        if let Some(i) = path_and_query.find('#') {
+            path_and_query = &path_and_query[..i];
+        }
+        let path_and_query = if path_and_query.bytes().all(|b| b.is_ascii_graphic()) {
+            if path_and_query.is_empty() {
+                std::borrow::Cow::Borrowed("/")
+            } else if path_and_query.starts_with('?') {
+                std::borrow::Cow::Owned(format!("/{path_and_query}"))
+            } else {
+                std::borrow::Cow::Borrowed(path_and_query)
+            }
+        } else {
+            // Spaces or non-ASCII: let the url crate percent-encode as browsers and requests do.
+            let parsed = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+            std::borrow::Cow::Owned(match parsed.query() {
+                Some(q) => format!("{}?{}", parsed.path(), q),
+                None => parsed.path().to_owned(),
+            })
+        };
+        let host_header = if port == default_port {
+            host
+        } else {
+            host_port
+        };
+        Ok(Target {
+            url,
+            https,
+            host,
+            port,
+            host_header,
+            path_and_query,
+        })
     }
-    parts.status.canonical_reason().unwrap_or("").to_owned()
 }
 
-fn header_name(k: &str) -> Result<HeaderName, ClientError> {
-    HeaderName::from_bytes(k.as_bytes())
-        .map_err(|_| ClientError::new(ErrorKind::InvalidUrl, format!("Invalid header name {k:?}")))
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    (s.len() >= prefix.len()
+        && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes()))
+    .then(|| &s[prefix.len()..])
 }
 
-fn header_value(k: &str, v: &str) -> Result<HeaderValue, ClientError> {
-    HeaderValue::from_str(v).map_err(|_| {
-        ClientError::new(
+fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Refuses what would break the request framing: a bad name, or CR/LF/NUL in a value.
+fn check_header(name: &str, value: &str) -> Result<(), ClientError> {
+    const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={} \t";
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !SEPARATORS.contains(&b));
+    if !name_ok {
+        return Err(ClientError::new(
             ErrorKind::InvalidUrl,
-            format!("Invalid value for header {k:?}: {v:?}"),
-        )
-    })
-}
-
-/// A pooled connection that the server closed while it sat idle.
-fn is_stale(e: &hyper::Error) -> bool {
-    if e.is_canceled() || e.is_incomplete_message() || e.is_closed() {
-        return true;
+            format!("Invalid header name {name:?}"),
+        ));
     }
-    let err = from_hyper(e);
-    err.kind == ErrorKind::Reset
-}
-
-fn read_timeout_err(limit: Duration) -> ClientError {
-    ClientError::new(
-        ErrorKind::ReadTimeout,
-        format!("Read timed out. (read timeout={})", fmt_secs(limit)),
-    )
-}
-
-async fn with_timeout<F: std::future::Future>(
-    limit: Option<Duration>,
-    fut: F,
-    on_timeout: fn(Duration) -> ClientError,
-) -> Result<F::Output, ClientError> {
-    match limit {
-        Some(t) => tokio::time::timeout(t, fut)
-            .await
-            .map_err(|_| on_timeout(t)),
-        None => Ok(fut.await),
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(ClientError::new(
+            ErrorKind::InvalidUrl,
+            format!("Invalid value for header {name:?}: {value:?}"),
+        ));
     }
+    Ok(())
 }
 
 /// How a finished request counts in the stats: response time (ms), content length and the error

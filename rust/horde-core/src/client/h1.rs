@@ -1,0 +1,447 @@
+//! HTTP/1.1 on one connection, driven by the calling task: write the request in one syscall,
+//! read and parse the response with httparse, frame the body (length, chunked or until close).
+//! hyper's client splits every connection into its own task and channel; a load generator's
+//! users send one request at a time per connection, so doing the work in the caller's task
+//! saves two task wake-ups and several allocations per request (see benches/engine_vs_wrk.py).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::error::{from_io, ClientError, ErrorKind};
+
+const MAX_HEAD: usize = 256 * 1024;
+const MAX_HEADERS: usize = 128;
+
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The head of a response.
+pub(crate) struct Head {
+    pub status: u16,
+    pub reason: String,
+    pub version: http::Version,
+    pub headers: HeaderMap,
+}
+
+/// A failed exchange. `retryable` is set when nothing of a response arrived, so a reused
+/// connection that the server had already closed can be replaced and the request sent again.
+pub(crate) struct Failed {
+    pub error: ClientError,
+    pub retryable: bool,
+}
+
+impl From<ClientError> for Failed {
+    fn from(error: ClientError) -> Self {
+        Failed {
+            error,
+            retryable: false,
+        }
+    }
+}
+
+pub(crate) struct Conn {
+    stream: Stream,
+    buf: BytesMut,
+    /// False once the server asked to close, or the body ran to the end of the stream.
+    pub reusable: bool,
+}
+
+impl Conn {
+    pub async fn open(
+        https: bool,
+        host: &str,
+        port: u16,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, ClientError> {
+        // Bracketed IPv6 literals come from URLs as "[::1]".
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = TcpStream::connect((bare, port))
+            .await
+            .map_err(|e| from_io(&e, true))?;
+        let _ = tcp.set_nodelay(true);
+        let stream = if https {
+            let config =
+                tls.ok_or_else(|| ClientError::new(ErrorKind::Tls, "TLS is not configured"))?;
+            let name = ServerName::try_from(bare.to_owned()).map_err(|e| {
+                ClientError::new(ErrorKind::InvalidUrl, format!("bad host name: {e}"))
+            })?;
+            let tls = TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| {
+                    let mut err = from_io(&e, true);
+                    if matches!(err.kind, ErrorKind::Connect | ErrorKind::Protocol) {
+                        err.kind = ErrorKind::Tls;
+                        err.message = format!("TLS handshake failed: {}", err.message);
+                    }
+                    err
+                })?;
+            Stream::Tls(Box::new(tls))
+        } else {
+            Stream::Plain(tcp)
+        };
+        Ok(Conn {
+            stream,
+            buf: BytesMut::with_capacity(16 * 1024),
+            reusable: true,
+        })
+    }
+
+    /// Sends one serialised request and reads the whole response.
+    pub async fn roundtrip(
+        &mut self,
+        request: &[u8],
+        body: &[u8],
+        head_request: bool,
+        read_timeout: Option<Duration>,
+    ) -> Result<(Head, Bytes), Failed> {
+        let written = if body.is_empty() {
+            self.stream.write_all(request).await
+        } else if body.len() <= 16 * 1024 {
+            // One write for head and small body: fewer syscalls and packets.
+            let mut all = Vec::with_capacity(request.len() + body.len());
+            all.extend_from_slice(request);
+            all.extend_from_slice(body);
+            self.stream.write_all(&all).await
+        } else {
+            match self.stream.write_all(request).await {
+                Ok(()) => self.stream.write_all(body).await,
+                Err(e) => Err(e),
+            }
+        };
+        if let Some(e) = written.err().or(match &self.stream {
+            Stream::Tls(_) => self.stream.flush().await.err(),
+            Stream::Plain(_) => None,
+        }) {
+            self.reusable = false;
+            return Err(Failed {
+                error: from_io(&e, false),
+                retryable: true,
+            });
+        }
+        self.buf.clear();
+        let head = loop {
+            match self.parse_head()? {
+                Some(head) if (100..200).contains(&head.status) && head.status != 101 => {
+                    continue; // 100 Continue and friends precede the real response
+                }
+                Some(head) => break head,
+                None => {
+                    if self.buf.len() > MAX_HEAD {
+                        return Err(ClientError::new(
+                            ErrorKind::Protocol,
+                            "malformed HTTP response: header section too large",
+                        )
+                        .into());
+                    }
+                    let nothing_yet = self.buf.is_empty();
+                    let n = self.fill(read_timeout).await.map_err(|error| Failed {
+                        retryable: nothing_yet && error.kind != ErrorKind::ReadTimeout,
+                        error,
+                    })?;
+                    if n == 0 {
+                        self.reusable = false;
+                        return Err(Failed {
+                            error: ClientError::new(
+                                ErrorKind::Protocol,
+                                "connection closed before the response was complete",
+                            ),
+                            retryable: nothing_yet,
+                        });
+                    }
+                }
+            }
+        };
+        let body = self.read_body(&head, head_request, read_timeout).await?;
+        Ok((head, body))
+    }
+
+    /// Reads more bytes into the buffer; Ok(0) at end of stream.
+    async fn fill(&mut self, read_timeout: Option<Duration>) -> Result<usize, ClientError> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(16 * 1024);
+        }
+        let read = self.stream.read_buf(&mut self.buf);
+        let result = match read_timeout {
+            Some(t) => match tokio::time::timeout(t, read).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.reusable = false;
+                    return Err(ClientError::new(
+                        ErrorKind::ReadTimeout,
+                        format!(
+                            "Read timed out. (read timeout={})",
+                            super::conn::fmt_secs(t)
+                        ),
+                    ));
+                }
+            },
+            None => read.await,
+        };
+        result.map_err(|e| {
+            self.reusable = false;
+            from_io(&e, false)
+        })
+    }
+
+    /// Parses a complete head at the start of the buffer and removes it; None if incomplete.
+    fn parse_head(&mut self) -> Result<Option<Head>, ClientError> {
+        // Uninitialised slots: initialising 128 headers per response would cost a 4 KiB memset.
+        let mut slots =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut parsed,
+            &self.buf,
+            &mut slots,
+        ) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => {
+                self.reusable = false;
+                return Err(ClientError::new(
+                    ErrorKind::Protocol,
+                    format!("malformed HTTP response: {e}"),
+                ));
+            }
+        };
+        let status = parsed.code.unwrap_or(0);
+        let reason = parsed.reason.unwrap_or("").to_owned();
+        let version = if parsed.version == Some(0) {
+            http::Version::HTTP_10
+        } else {
+            http::Version::HTTP_11
+        };
+        let base = self.buf.as_ptr() as usize;
+        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+        // Header values become slices of one shared copy of the head instead of one allocation each.
+        let raw = Bytes::copy_from_slice(&self.buf[..len]);
+        for h in parsed.headers.iter() {
+            let start = h.value.as_ptr() as usize - base;
+            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
+                ClientError::new(
+                    ErrorKind::Protocol,
+                    format!("malformed HTTP response: bad header name {:?}", h.name),
+                )
+            })?;
+            let value = HeaderValue::from_maybe_shared(raw.slice(start..start + h.value.len()))
+                .map_err(|_| {
+                    ClientError::new(
+                        ErrorKind::Protocol,
+                        "malformed HTTP response: bad header value",
+                    )
+                })?;
+            headers.append(name, value);
+        }
+        let _ = self.buf.split_to(len);
+        let close = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| has_token(v.as_bytes(), b"close"));
+        let keep_alive = headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| has_token(v.as_bytes(), b"keep-alive"));
+        if close || (version == http::Version::HTTP_10 && !keep_alive) {
+            self.reusable = false;
+        }
+        Ok(Some(Head {
+            status,
+            reason,
+            version,
+            headers,
+        }))
+    }
+
+    async fn read_body(
+        &mut self,
+        head: &Head,
+        head_request: bool,
+        read_timeout: Option<Duration>,
+    ) -> Result<Bytes, ClientError> {
+        if head_request || head.status == 204 || head.status == 304 {
+            return Ok(Bytes::new());
+        }
+        let chunked = head
+            .headers
+            .get_all(http::header::TRANSFER_ENCODING)
+            .iter()
+            .any(|v| has_token(v.as_bytes(), b"chunked"));
+        if chunked {
+            return self.read_chunked(read_timeout).await;
+        }
+        if let Some(len) = head.headers.get(http::header::CONTENT_LENGTH) {
+            let len = std::str::from_utf8(len.as_bytes())
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    self.reusable = false;
+                    ClientError::new(
+                        ErrorKind::Protocol,
+                        "malformed HTTP response: bad Content-Length",
+                    )
+                })?;
+            if self.buf.len() < len {
+                self.buf.reserve(len - self.buf.len());
+            }
+            while self.buf.len() < len {
+                if self.fill(read_timeout).await? == 0 {
+                    self.reusable = false;
+                    return Err(ended_early(self.buf.len(), Some(len)));
+                }
+            }
+            if self.buf.len() > len {
+                self.reusable = false; // the server sent more than it announced
+            }
+            return Ok(self.take(len));
+        }
+        // No length: the body runs until the server closes the connection.
+        self.reusable = false;
+        while self.fill(read_timeout).await? > 0 {}
+        let n = self.buf.len();
+        Ok(self.take(n))
+    }
+
+    /// The first `n` bytes of the buffer; small bodies are copied so the buffer stays reusable.
+    fn take(&mut self, n: usize) -> Bytes {
+        if n <= 4096 {
+            let out = Bytes::copy_from_slice(&self.buf[..n]);
+            let _ = self.buf.split_to(n);
+            out
+        } else {
+            self.buf.split_to(n).freeze()
+        }
+    }
+
+    async fn read_chunked(&mut self, read_timeout: Option<Duration>) -> Result<Bytes, ClientError> {
+        let mut body = BytesMut::new();
+        loop {
+            let line_end = self.line(read_timeout).await?;
+            let size_text = std::str::from_utf8(&self.buf[..line_end])
+                .ok()
+                .map(|s| s.split(';').next().unwrap_or("").trim().to_owned())
+                .unwrap_or_default();
+            let size = usize::from_str_radix(&size_text, 16).map_err(|_| {
+                self.reusable = false;
+                ClientError::new(
+                    ErrorKind::Protocol,
+                    format!("malformed HTTP response: bad chunk size {size_text:?}"),
+                )
+            })?;
+            let _ = self.buf.split_to(line_end + 2);
+            if size == 0 {
+                // Trailer fields, if any, end with an empty line.
+                loop {
+                    let end = self.line(read_timeout).await?;
+                    let _ = self.buf.split_to(end + 2);
+                    if end == 0 {
+                        return Ok(body.freeze());
+                    }
+                }
+            }
+            while self.buf.len() < size + 2 {
+                if self.fill(read_timeout).await? == 0 {
+                    self.reusable = false;
+                    return Err(ended_early(body.len() + self.buf.len(), None));
+                }
+            }
+            body.extend_from_slice(&self.buf[..size]);
+            if &self.buf[size..size + 2] != b"\r\n" {
+                self.reusable = false;
+                return Err(ClientError::new(
+                    ErrorKind::Protocol,
+                    "malformed HTTP response: chunk not followed by CRLF",
+                ));
+            }
+            let _ = self.buf.split_to(size + 2);
+        }
+    }
+
+    /// Waits until the buffer holds a CRLF-terminated line; returns the index of its CR.
+    async fn line(&mut self, read_timeout: Option<Duration>) -> Result<usize, ClientError> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return Ok(i);
+            }
+            if self.buf.len() > MAX_HEAD {
+                self.reusable = false;
+                return Err(ClientError::new(
+                    ErrorKind::Protocol,
+                    "malformed HTTP response: chunk header too long",
+                ));
+            }
+            if self.fill(read_timeout).await? == 0 {
+                self.reusable = false;
+                return Err(ended_early(0, None));
+            }
+        }
+    }
+}
+
+fn ended_early(got: usize, expected: Option<usize>) -> ClientError {
+    let message = match expected {
+        Some(n) => format!("response body ended early: connection closed after {got} of {n} bytes"),
+        None => "response body ended early: connection closed inside a chunked body".to_owned(),
+    };
+    ClientError::new(ErrorKind::Protocol, message)
+}
+
+/// Whether a comma-separated header value contains `token` (case-insensitive).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
+}
