@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use horde_core::stats::{StatsEntry as Entry, StatsSnapshot};
 
-#[pyclass(frozen, module = "horde._core")]
+#[pyclass(frozen, subclass, module = "horde._core")]
 pub struct RequestStats {
     inner: Arc<horde_core::RequestStats>,
 }
@@ -21,8 +21,10 @@ impl RequestStats {
 
 #[pymethods]
 impl RequestStats {
+    /// Arguments are accepted and ignored so Python subclasses can take their own in `__init__`.
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, pyo3::types::PyTuple>, _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> Self {
         RequestStats {
             inner: Arc::new(horde_core::RequestStats::new()),
         }
@@ -40,6 +42,11 @@ impl RequestStats {
     ) {
         self.inner
             .log(method, name, response_time, response_length, error);
+    }
+
+    /// Counts a failure without a request (Locust's `log_error` on its own).
+    fn log_error(&self, method: &str, name: &str, error: &str) {
+        self.inner.log_error_only(method, name, error);
     }
 
     /// `(entries sorted by (name, method), total, errors, start_time)`; errors are
