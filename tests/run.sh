@@ -12,5 +12,10 @@ fi
 pip install -q "httpbin==0.10.4" gunicorn packaging
 # The everyday optimised profile: the release profile's fat LTO is for wheels and benchmarks.
 MATURIN_PEP517_ARGS="--profile dev-release" pip install -q -e ".[test]"
+# Real Locust, for the side-by-side tests only, in a virtualenv of its own.
+if [ ! -x .venv-locust/bin/locust ]; then
+    python3 -m venv .venv-locust
+    .venv-locust/bin/pip install -q "locust==2.47.0"
+fi
 cargo test --profile dev-release -p horde-core
 python -m pytest -q

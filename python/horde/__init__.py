@@ -1,21 +1,88 @@
 """horde: run Locust locustfiles unchanged on a Rust engine.
 
 The engine (``horde._core``) owns connections, request execution and statistics; this package
-gives it Locust's Python API.
+gives it Locust's Python API under Locust's names (``from horde import HttpUser, task, between``).
+Names are imported on first use, so ``import horde`` stays cheap and patches nothing.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from horde._core import __version__
-from horde.clients import HttpSession, Response, ResponseContextManager
-from horde.demo import DemoServer
-from horde.event import EventHook
-from horde.stats import RequestStats
+from horde.event import Events
+
+#: The event hooks of the run (``locust.events``); the CLI's Environment uses this object.
+events = Events()
+
+_LAZY = {
+    "User": "horde.user.users",
+    "HttpUser": "horde.user.users",
+    "FastHttpUser": "horde.contrib.fasthttp",
+    "TaskSet": "horde.user.task",
+    "task": "horde.user.task",
+    "tag": "horde.user.task",
+    "SequentialTaskSet": "horde.user.sequential_taskset",
+    "MarkovTaskSet": "horde.user.markov_taskset",
+    "transition": "horde.user.markov_taskset",
+    "transitions": "horde.user.markov_taskset",
+    "between": "horde.user.wait_time",
+    "constant": "horde.user.wait_time",
+    "constant_pacing": "horde.user.wait_time",
+    "constant_throughput": "horde.user.wait_time",
+    "poisson": "horde.user.wait_time",
+    "LoadTestShape": "horde.shape",
+    "run_single_user": "horde.debug",
+    "HttpSession": "horde.clients",
+    "Response": "horde.clients",
+    "ResponseContextManager": "horde.clients",
+    "DemoServer": "horde._core",
+    "RequestStats": "horde.stats",
+    "EventHook": "horde.event",
+}
+_MODULES = {"wait_time": "horde.user.wait_time"}
 
 __all__ = [
     "DemoServer",
     "EventHook",
+    "FastHttpUser",
     "HttpSession",
+    "HttpUser",
+    "LoadTestShape",
+    "MarkovTaskSet",
     "RequestStats",
     "Response",
     "ResponseContextManager",
+    "SequentialTaskSet",
+    "TaskSet",
+    "User",
     "__version__",
+    "between",
+    "constant",
+    "constant_pacing",
+    "constant_throughput",
+    "events",
+    "poisson",
+    "run_single_user",
+    "tag",
+    "task",
+    "transition",
+    "transitions",
+    "wait_time",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    else:
+        raise AttributeError(f"module 'horde' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

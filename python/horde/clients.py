@@ -267,7 +267,7 @@ class Response:
         self.error: Exception | None = None
         self.request: PreparedRequest | None = None
         self.history: list[Response] = []
-        self.encoding: str | None = None
+        self._encoding: Any = _MISSING
         self._elapsed = 0.0
         self._hop_headers: list[tuple[str, str]] | None = None
 
@@ -288,7 +288,6 @@ class Response:
                 next_url = history[i + 1][2] if i + 1 < len(history) else core.url
                 request = _redirected(request, hop[0], next_url)
         r.request = request
-        r.encoding = _encoding_from_headers(r.headers)
         return r
 
     @classmethod
@@ -308,6 +307,18 @@ class Response:
         r._elapsed = elapsed
         r._content_read = True
         return r
+
+    @property
+    def encoding(self) -> str | None:
+        """The charset from Content-Type (settable, as in requests); read only when asked for."""
+        if self._encoding is _MISSING:
+            self._encoding = _encoding_from_headers(self.headers)
+        return self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str | None) -> None:
+        self._encoding = value
+        self._text = None
 
     @property
     def content(self) -> bytes | None:
@@ -820,7 +831,7 @@ class HttpSession:
             return response
         # Logged into stats by the engine already; only the listeners are left to tell.
         meta["exception"] = _outcome_exception(response, request_name, self.fast)
-        self.request_event.fire(**meta)
+        _fire_listeners(self.request_event, meta)
         return response
 
     def _report(self, meta: dict[str, Any]) -> None:
@@ -835,7 +846,7 @@ class HttpSession:
                 None if exc is None else error_text(exc),
             )
         if self.request_event:
-            self.request_event.fire(**meta)
+            _fire_listeners(self.request_event, meta)
 
     def _core_for(self, verify: Any) -> Any:
         key = verify if isinstance(verify, str) else bool(verify)
@@ -883,6 +894,15 @@ class HttpSession:
         self.close()
 
 
+def _fire_listeners(hook: Any, meta: dict[str, Any]) -> None:
+    # The engine (or _report) has logged the request already: only the listeners are left.
+    fire = getattr(hook, "fire_listeners", None)
+    if fire is not None:
+        fire(**meta)
+    else:
+        hook.fire(**meta)
+
+
 def _merge_headers(base: CaseInsensitiveDict, extra: Mapping[str, Any]) -> CaseInsensitiveDict:
     merged = base.copy()
     for k, v in extra.items():
@@ -899,3 +919,95 @@ def _auth_header(auth: Any) -> str:
     if hasattr(auth, "username") and hasattr(auth, "password"):
         return _basic_auth(auth.username, auth.password)
     raise TypeError(f"unsupported auth {auth!r}: give a (user, password) tuple")
+
+
+class RestResponseContextManager(ResponseContextManager):
+    """The response of ``rest()``: a ``ResponseContextManager`` with the parsed JSON body in ``js``
+    (None if the body was empty or not JSON)."""
+
+    js: Any = None
+
+
+# A frame line of a formatted traceback: file, line number, and the rest ("in func").
+_FRAME_LINE = re.compile(r'  File "(/[^"]*)", line (\d*),(.*)')
+
+
+class RestMixin:
+    """``rest()`` and ``rest_()`` for users whose ``self.client`` takes ``catch_response``
+    (``HttpUser`` and ``FastHttpUser``): JSON requests whose outcome is decided in the with-block."""
+
+    client: Any
+    # The class a rest() response becomes (FastHttpUser sets its own).
+    _rest_response_class: type = RestResponseContextManager
+
+    @contextmanager
+    def rest(
+        self, method: str, url: str, headers: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Iterator[RestResponseContextManager]:
+        """Sends a JSON request and yields its response, with the parsed body in ``response.js``.
+
+        ``Content-Type`` and ``Accept`` default to ``application/json``; the request is always a
+        ``catch_response`` one, so use it in a with-block. A body that is not JSON fails the request.
+        A failed ``assert`` in the block fails it with the assertion's message (a message ending in
+        "," gets ", response was <start of the body>" appended); any other exception in the block
+        fails it too, with a short traceback, instead of leaving the task.
+
+        Example::
+
+            with self.rest("POST", "/api/login", json={"user": "ann"}) as resp:
+                assert resp.js["token"], "no token,"
+        """
+        headers = dict(headers) if headers else {}
+        present = {k.lower() for k in headers}
+        if "content-type" not in present:
+            headers["Content-Type"] = "application/json"
+        if "accept" not in present:
+            headers["Accept"] = "application/json"
+        with self.client.request(method, url, catch_response=True, headers=headers, **kwargs) as resp:
+            rest_class = self._rest_response_class
+            if type(resp) is not rest_class and issubclass(rest_class, type(resp)):
+                resp.__class__ = rest_class
+            resp.js = None
+            if resp.content is None:
+                resp.failure(str(resp.error))
+            elif resp.text:
+                try:
+                    resp.js = resp.json()
+                except _json.JSONDecodeError as e:
+                    resp.failure(
+                        f"Could not parse response as JSON. {resp.text[:250]}, response code {resp.status_code}, "
+                        f"error {e}"
+                    )
+            try:
+                yield resp
+            except AssertionError as e:
+                if not e.args:
+                    resp.failure("Assertion failed")
+                elif isinstance(e.args[0], str) and e.args[0].endswith(","):
+                    resp.failure(f"{e.args[0][:-1]}, response was {resp.text[:200] if resp.text else resp.text}")
+                else:
+                    resp.failure(e.args[0])
+            except Exception as e:
+                import traceback
+
+                frames = []
+                for line in traceback.format_exc().split("\n"):
+                    m = _FRAME_LINE.match(line)
+                    if m:
+                        # Shorten home directories, as Locust does, so the failure groups across machines.
+                        filename = re.sub(r"/((home|Users)/\w*)/", "~/", m.group(1))
+                        frames.append(f"{filename}:{m.group(2)}{m.group(3)}")
+                short = resp.text[:200] if resp.text else resp.text
+                resp.failure(f"{type(e).__name__}: {e} at {', '.join(frames)}. Response was {short}")
+
+    @contextmanager
+    def rest_(
+        self, method: str, url: str, name: str | None = None, **kwargs: Any
+    ) -> Iterator[RestResponseContextManager]:
+        """``rest()`` with a ``_=<milliseconds since epoch>`` query parameter appended (to get past
+        caches); ``name`` defaults to the URL with ``_=...``, so all calls share one stats entry."""
+        separator = "&" if "?" in url else "?"
+        if name is None:
+            name = f"{url}{separator}_=..."
+        with self.rest(method, f"{url}{separator}_={int(time.time() * 1000)}", name=name, **kwargs) as resp:
+            yield resp

@@ -1,25 +1,34 @@
 """Locust's event hooks: ``events.request.add_listener(fn)`` and friends.
 
-horde fires ``request`` from Python only when a listener is registered (``bool(hook)`` tells),
-because the engine already logs every request into the stats without Python's help.
+The ``request`` hook differs from the others in one way that matters for speed: horde's engine logs
+every HTTP request into the statistics itself, so ``HttpSession`` tells the request listeners only
+when there are any (``bool(hook)``). Firing the hook from user code (a custom client) logs the
+request into the stats and then calls the listeners, exactly as in Locust.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+import traceback
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from typing import Any
 
+from horde import log
 from horde.exception import InterruptTaskSet, RescheduleTask, RescheduleTaskImmediately, StopTest, StopUser
-
-log = logging.getLogger(__name__)
 
 # Exceptions a listener may raise on purpose; they reach whoever fired the event.
 _PASS_THROUGH = (StopUser, StopTest, RescheduleTask, RescheduleTaskImmediately, InterruptTaskSet)
 
 
 class EventHook:
-    """A list of listeners called with keyword arguments when the event fires."""
+    """A list of listeners called with keyword arguments when the event fires.
+
+    ``add_listener`` returns the handler, so it works as a decorator. A listener's exception is
+    logged and makes the run end with exit code 2, except Locust's control-flow exceptions
+    (``StopUser``, ``StopTest``, ``RescheduleTask``, ...), which propagate to the firing code.
+    """
 
     def __init__(self) -> None:
         self._handlers: list[Callable[..., Any]] = []
@@ -42,7 +51,119 @@ class EventHook:
             except _PASS_THROUGH:
                 raise
             except Exception:
-                log.exception("Uncaught exception in event handler %r", handler)
-                from horde import log as horde_log
+                logging.error("Uncaught exception in event handler: \n%s", traceback.format_exc())
+                log.unhandled_greenlet_exception = True
 
-                horde_log.unhandled_greenlet_exception = True
+    @contextmanager
+    def measure(
+        self, request_type: str, name: str, response_length: int = 0, context: dict | None = None
+    ) -> Generator[dict[str, Any], None, None]:
+        """Times the block and fires the event; an exception in the block marks the request failed.
+
+        Example::
+
+            with self.environment.events.request.measure("grpc", "GetUser") as meta:
+                stub.GetUser(...)
+        """
+        start_time = time.time()
+        start = time.perf_counter()
+        meta: dict[str, Any] = {
+            "request_type": request_type,
+            "name": name,
+            "response_length": response_length,
+            "context": context or {},
+            "exception": None,
+            "start_time": start_time,
+        }
+        try:
+            yield meta
+        except Exception as e:
+            meta["exception"] = e
+        finally:
+            meta["response_time"] = (time.perf_counter() - start) * 1000
+            self.fire(**meta)
+
+
+class DeprecatedEventHook(EventHook):
+    """An event kept for old locustfiles; adding a listener logs ``message``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def add_listener(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        logging.warning(self.message)
+        return super().add_listener(handler)
+
+
+class RequestEventHook(EventHook):
+    """The ``request`` event. Firing it logs the request into ``stats`` (when the environment has
+    attached one), then calls the listeners; ``fire_listeners`` skips the logging, for requests the
+    engine has logged already."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats: Any = None
+
+    def fire(self, *, reverse: bool = False, **kwargs: Any) -> None:
+        stats = self.stats
+        if stats is not None:
+            exception = kwargs.get("exception")
+            stats.log(
+                kwargs.get("request_type", ""),
+                kwargs.get("name", ""),
+                kwargs.get("response_time"),
+                kwargs.get("response_length") or 0,
+                None if exception is None else _error_text(exception),
+            )
+        if self._handlers:
+            super().fire(reverse=reverse, **kwargs)
+
+    def fire_listeners(self, **kwargs: Any) -> None:
+        if self._handlers:
+            super().fire(**kwargs)
+
+
+def _error_text(exception: Any) -> str:
+    from horde.clients import error_text
+
+    return error_text(exception)
+
+
+class Events:
+    """Every event hook of a run (``environment.events``), with Locust's names and arguments.
+
+    - ``request``: request_type, name, response_time, response_length, response, context, exception,
+      start_time, url
+    - ``user_error``: user_instance, exception, tb
+    - ``report_to_master``: client_id, data;  ``worker_report``: client_id, data
+    - ``worker_connect``: client_id;  ``spawning_complete``: user_count
+    - ``quitting``: environment;  ``quit``: exit_code
+    - ``init``: environment;  ``init_command_line_parser``: parser
+    - ``test_start``, ``test_stopping``, ``test_stop``: environment;  ``reset_stats``: (none)
+    - ``cpu_warning``: environment, cpu_usage;  ``usage_monitor``: environment, cpu_usage, memory_usage
+    - ``heartbeat_sent``, ``heartbeat_received``: client_id, timestamp
+    """
+
+    request: RequestEventHook
+    user_error: EventHook
+    report_to_master: EventHook
+    worker_report: EventHook
+    worker_connect: EventHook
+    spawning_complete: EventHook
+    quitting: EventHook
+    quit: EventHook
+    init: EventHook
+    init_command_line_parser: EventHook
+    test_start: EventHook
+    test_stopping: EventHook
+    test_stop: EventHook
+    reset_stats: EventHook
+    cpu_warning: EventHook
+    heartbeat_sent: EventHook
+    heartbeat_received: EventHook
+    usage_monitor: EventHook
+
+    def __init__(self) -> None:
+        for name in Events.__annotations__:
+            setattr(self, name, RequestEventHook() if name == "request" else EventHook())

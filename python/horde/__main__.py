@@ -1,0 +1,5 @@
+"""``python -m horde`` is the ``horde`` command."""
+
+from horde.main import main
+
+main()

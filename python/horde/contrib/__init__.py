@@ -1,0 +1,1 @@
+"""Optional user types and helpers, as in ``locust.contrib`` (``contrib.fasthttp.FastHttpUser``)."""

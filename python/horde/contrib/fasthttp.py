@@ -1,0 +1,441 @@
+"""``FastHttpUser``: Locust's geventhttpclient-based user, here on the same Rust engine as
+``HttpUser``. ``FastHttpSession`` is an ``HttpSession`` that follows FastHttpSession's rules where
+they differ: stats names, success codes, response attributes, defaults.
+"""
+
+from __future__ import annotations
+
+import io
+import json as _json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from horde.clients import (
+    CookieJar,
+    HttpSession,
+    PreparedRequest,
+    Response,
+    RestMixin,
+    _basic_auth,
+    _outcome_exception,
+)
+from horde.clients import ResponseContextManager as _SessionResponseContextManager
+from horde.exception import LocustError, StopTest
+from horde.user.users import User
+
+__all__ = [
+    "ErrorResponse",
+    "FastHttpSession",
+    "FastHttpUser",
+    "FastRequest",
+    "FastResponse",
+    "ResponseContextManager",
+    "RestResponseContextManager",
+]
+
+logger = logging.getLogger(__name__)
+
+_NO_HOST = (
+    "You must specify the base host. Either in the host attribute in the User class, or on the command line "
+    "using the --host option."
+)
+_NEEDS_CATCH_RESPONSE = (
+    "If you want to change the state of the request, you must pass catch_response=True. See "
+    "http://docs.locust.io/en/stable/writing-a-locustfile.html#validating-responses"
+)
+
+# The engine decodes gzip and deflate only; asking for "br" as well would get bodies it cannot decode.
+_ACCEPT_ENCODING = "gzip, deflate"
+
+
+class FastRequest(PreparedRequest):
+    """The request a ``FastResponse`` answers: ``method``, ``url`` (as built, before redirects),
+    ``headers``, and the body as ``payload``/``body`` (text when it is UTF-8)."""
+
+    __slots__ = ()
+
+    @property
+    def payload(self) -> str | bytes | None:
+        raw = PreparedRequest.body.__get__(self)  # type: ignore[attr-defined]
+        if isinstance(raw, bytes):
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw
+        return raw
+
+    @property  # type: ignore[override]
+    def body(self) -> str | bytes | None:
+        return self.payload
+
+
+class FastResponse(Response):
+    """A response with the attributes of Locust's ``FastResponse``.
+
+    Differences from ``HttpSession``'s ``Response``: ``url`` is the URL requested (not the one
+    redirected to); ``text`` is None without a body; ``ok`` only compares the status with 400; a
+    status FastHttpUser does not accept sets ``error``, which ``raise_for_status()`` raises.
+    """
+
+    @property  # type: ignore[override]
+    def url(self) -> str:
+        request = self.request
+        return request.url if request is not None else self.__dict__.get("_fast_url", "")
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.__dict__["_fast_url"] = value
+
+    @property
+    def text(self) -> str | None:  # type: ignore[override]
+        if self.content is None:
+            return None
+        return Response.text.fget(self)  # type: ignore[attr-defined]
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    def __bool__(self) -> bool:
+        # geventhttpclient's responses define no truth value: every response is true.
+        return True
+
+    def raise_for_status(self) -> None:
+        """Raises the response's ``error`` (connection error or unaccepted status), if any."""
+        if self.error is not None:
+            raise self.error
+
+    @property
+    def stream(self) -> io.BytesIO:
+        """The body as a file-like object (the engine has read it already)."""
+        return io.BytesIO(self.content or b"")
+
+    def iter_content(self, chunk_size: int | None = 1024, decode_content: bool = True) -> Iterator[Any]:  # type: ignore[override]
+        """The body in chunks of ``chunk_size`` bytes, decoded to text when they are UTF-8."""
+        data = self.content or b""
+        size = chunk_size or len(data) or 1
+        for i in range(0, len(data), size):
+            chunk: Any = data[i : i + size]
+            if decode_content:
+                try:
+                    chunk = chunk.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass  # keep the bytes, as Locust does
+            yield chunk
+
+    def __enter__(self) -> Any:
+        raise LocustError("In order to use a with-block for requests, you must also pass catch_response=True")
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def success(self) -> None:
+        raise LocustError(_NEEDS_CATCH_RESPONSE)
+
+    def failure(self, *_args: Any, **_kwargs: Any) -> None:
+        raise LocustError(_NEEDS_CATCH_RESPONSE)
+
+
+class ErrorResponse(FastResponse):
+    """The response of a request that got no answer (refused, reset, timed out, ...):
+    ``status_code`` is 0, ``content`` and ``text`` are None, ``error`` is the exception."""
+
+
+class ResponseContextManager(_SessionResponseContextManager, FastResponse):
+    """The response of a ``catch_response=True`` request: mark it with ``success()`` or
+    ``failure(msg)`` inside the with-block; unmarked, an error or an unaccepted status fails it."""
+
+    @property
+    def request_meta(self) -> dict[str, Any]:
+        """The request event's keyword arguments, fired when the with-block ends."""
+        return self._meta
+
+
+class RestResponseContextManager(ResponseContextManager):
+    """The response of ``FastHttpUser.rest()``: the parsed JSON body is in ``js``."""
+
+    js: Any = None
+
+
+class FastHttpSession(HttpSession):
+    """``self.client`` of a ``FastHttpUser``: Locust's FastHttpSession API on horde's engine.
+
+    As in Locust: the stats name defaults to the URL as passed (``name=`` overrides it); only 2xx
+    and 301/302/303/304/307/308 succeed; ``json=`` also sets ``Accept: application/json``; ``auth``
+    is basic auth only; a base URL with ``user:password@`` sets ``auth_header``.
+
+    Args:
+        base_url: Prefixed to relative URLs.
+        request_event: Locust's ``events.request`` hook.
+        user: The user owning this client (its ``context()`` is merged into each request's).
+        insecure: Skip TLS certificate verification (Locust's default for FastHttpUser).
+        client_pool: Accepted for compatibility; the engine pools connections itself.
+        ssl_context_factory: Accepted for compatibility; TLS is set up by the engine.
+        stats: The ``RequestStats`` that requests are logged into, if any.
+        network_timeout: Seconds to wait for the server while reading a response.
+        connection_timeout: Seconds to wait for a connection.
+        max_redirects: Most redirects followed for one request.
+        max_retries: Accepted for compatibility; the engine does not retry.
+        concurrency: Accepted for compatibility; the engine does not limit a user's connections.
+        headers: Headers sent with every request.
+        proxy_host: Not supported (a warning is logged): requests go directly to the host.
+        proxy_port: See ``proxy_host``.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None,
+        request_event: Any,
+        user: Any,
+        insecure: bool = True,
+        client_pool: Any = None,
+        ssl_context_factory: Callable[..., Any] | None = None,
+        *,
+        stats: Any = None,
+        network_timeout: float = 60.0,
+        connection_timeout: float = 60.0,
+        max_redirects: int = 30,
+        max_retries: int = 0,
+        concurrency: int = 10,
+        headers: dict[str, str] | None = None,
+        proxy_host: str | None = None,
+        proxy_port: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            request_event=request_event,
+            user=user,
+            stats=stats,
+            verify=not insecure,
+            max_redirects=max_redirects,
+            fast=True,
+        )
+        self.insecure = insecure
+        self.network_timeout = network_timeout
+        self.connection_timeout = connection_timeout
+        self.max_retries = max_retries
+        self.concurrency = concurrency
+        self.client_pool = client_pool
+        self.ssl_context_factory = ssl_context_factory
+        self.proxy_host, self.proxy_port = proxy_host, proxy_port
+        if proxy_host:
+            logger.warning("horde does not support proxies yet: proxy_host=%r is ignored", proxy_host)
+        # geventhttpclient's defaults: a User-Agent, and Accept-Encoding added per request.
+        self.headers.pop("Accept", None)
+        self.headers["Accept-Encoding"] = _ACCEPT_ENCODING
+        for k, v in (headers or {}).items():
+            self.headers[k] = v
+        # FastHttpSession keeps credentials from the base URL as a ready header, not as `auth`.
+        self.auth_header: str | None = None
+        if self.auth is not None:
+            self.auth_header = _basic_auth(*self.auth)
+            self.auth = None
+
+    @property
+    def cookiejar(self) -> CookieJar:
+        """The session's cookies (``self.cookies``)."""
+        return self.cookies
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        name: str | None = None,
+        data: Any = None,
+        catch_response: bool = False,
+        stream: bool = False,
+        headers: dict[str, Any] | None = None,
+        auth: tuple[str | bytes, str | bytes] | None = None,
+        json: Any = None,
+        allow_redirects: bool = True,
+        context: dict | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Sends a request.
+
+        Args:
+            method: HTTP method.
+            url: Path appended to the base URL, or an absolute URL.
+            name: Stats name (default: ``url`` as passed, query string included).
+            data: Body: str, bytes or a dict (form-encoded).
+            catch_response: Return a ``ResponseContextManager`` to decide the outcome in a with-block.
+            stream: Accepted for compatibility (the engine reads the whole body).
+            headers: Extra headers for this request.
+            auth: ``(user, password)`` for basic auth.
+            json: Body serialised as JSON when ``data`` is empty; sets Content-Type and Accept.
+            allow_redirects: Follow redirects.
+            context: Extra items for the request event's ``context``.
+            **kwargs: ``params``, ``files``, ``timeout`` and the other ``HttpSession.request`` options.
+
+        Returns:
+            A ``FastResponse`` (``ErrorResponse`` if the request got no answer), or a
+            ``ResponseContextManager`` with ``catch_response=True``.
+        """
+        hdrs = dict(headers) if headers else {}
+        if auth:
+            hdrs["Authorization"] = _basic_auth(auth[0], auth[1])
+        elif self.auth_header:
+            hdrs["Authorization"] = self.auth_header
+        if not data and json is not None:
+            data = _json.dumps(json)
+            present = {k.lower() for k in hdrs}
+            if "content-type" not in present:
+                hdrs["Content-Type"] = "application/json"
+            if "accept" not in present:
+                hdrs["Accept"] = "application/json"
+        kwargs.setdefault("timeout", (self.connection_timeout, self.network_timeout))
+        stats_name = name or self.request_name or url
+        response = super().request(
+            method,
+            url,
+            name=stats_name,
+            catch_response=catch_response,
+            context=context,
+            data=data,
+            headers=hdrs,
+            allow_redirects=allow_redirects,
+            stream=stream,
+            **kwargs,
+        )
+        return _as_fast(response, stats_name, catch_response)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        """Sends a GET request."""
+        return self.request("GET", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> Any:
+        """Sends an OPTIONS request."""
+        return self.request("OPTIONS", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> Any:
+        """Sends a HEAD request."""
+        return self.request("HEAD", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        """Sends a DELETE request."""
+        return self.request("DELETE", url, **kwargs)
+
+    def post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> Any:
+        """Sends a POST request."""
+        return self.request("POST", url, data=data, json=json, **kwargs)
+
+    def put(self, url: str, data: Any = None, **kwargs: Any) -> Any:
+        """Sends a PUT request."""
+        return self.request("PUT", url, data=data, **kwargs)
+
+    def patch(self, url: str, data: Any = None, **kwargs: Any) -> Any:
+        """Sends a PATCH request."""
+        return self.request("PATCH", url, data=data, **kwargs)
+
+    def iter_lines(self, url: str, method: str = "GET", **kwargs: Any) -> Iterator[str]:
+        """Sends a request and yields its body line by line (without the newlines).
+
+        Raises:
+            Exception: The response's ``error`` (connection error or unaccepted status), if any.
+        """
+        response = self.request(method, url, stream=True, **kwargs)
+        response.raise_for_status()
+        pending = ""
+        for chunk in response.iter_content(chunk_size=1024, decode_content=True):
+            if isinstance(chunk, bytes):
+                chunk = chunk.decode("utf-8", errors="replace")
+            pending += chunk
+            while "\n" in pending:
+                line, pending = pending.split("\n", 1)
+                yield line
+        if pending:
+            yield pending
+
+
+def _as_fast(response: Any, stats_name: str, catch_response: bool) -> Any:
+    """Turns an ``HttpSession`` response into its FastHttpSession counterpart, in place."""
+    # FastResponse.request (and so .url) is the request as sent first, before any redirect.
+    first = response.history[0].request if response.history else response.request
+    if first is not None:
+        first.__class__ = FastRequest
+        response.request = first
+    if response.error is None:
+        # FastHttpSession marks an unaccepted status on the response itself.
+        response.error = _outcome_exception(response, stats_name, True)
+    if catch_response:
+        response.__class__ = ResponseContextManager
+    elif response.status_code == 0:
+        response.__class__ = ErrorResponse
+    else:
+        response.__class__ = FastResponse
+    return response
+
+
+class FastHttpUser(User, RestMixin):
+    """A user whose ``self.client`` is a ``FastHttpSession``: the same API as ``HttpUser`` with
+    Locust's FastHttpUser rules (see ``FastHttpSession``). Set the attributes below in a subclass.
+
+    Attributes:
+        network_timeout: Read timeout in seconds.
+        connection_timeout: Connect timeout in seconds.
+        max_redirects: Most redirects followed for one request.
+        max_retries: Accepted for compatibility (no retries).
+        insecure: Skip TLS certificate verification (default True, as in Locust).
+        default_headers: Headers sent with every request.
+        concurrency: Accepted for compatibility.
+        proxy_host: Not supported yet (logged and ignored).
+        proxy_port: Not supported yet.
+        client_pool: Accepted for compatibility; the engine pools connections itself.
+        ssl_context_factory: Accepted for compatibility; TLS is set up by the engine.
+
+    Raises:
+        StopTest: On creation, if neither the class nor ``--host`` gives a host.
+    """
+
+    network_timeout: float = 60.0
+    connection_timeout: float = 60.0
+    max_redirects: int = 30
+    max_retries: int = 0
+    insecure: bool = True
+    default_headers: dict | None = None
+    concurrency: int = 10
+    proxy_host: str | None = None
+    proxy_port: int | None = None
+    client_pool: Any = None
+    ssl_context_factory: Callable[..., Any] | None = None
+    abstract = True
+
+    _rest_response_class = RestResponseContextManager
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        if self.host is None:
+            raise StopTest(_NO_HOST)
+        self.client: FastHttpSession = FastHttpSession(
+            base_url=self.host,
+            request_event=self.environment.events.request,
+            user=self,
+            insecure=self.insecure,
+            client_pool=self.client_pool,
+            ssl_context_factory=self.ssl_context_factory,
+            stats=getattr(self.environment, "stats", None),
+            network_timeout=self.network_timeout,
+            connection_timeout=self.connection_timeout,
+            max_redirects=self.max_redirects,
+            max_retries=self.max_retries,
+            concurrency=self.concurrency,
+            headers=self.default_headers,
+            proxy_host=self.proxy_host,
+            proxy_port=self.proxy_port,
+        )
+
+
+class _DeprecatedFastHttpLocustMeta(type):
+    def __new__(mcs, classname: str, bases: tuple[type, ...], class_dict: dict[str, Any]) -> type:
+        if classname == "FastHttpLocust":
+            return super().__new__(mcs, classname, bases, class_dict)
+        raise ImportError(
+            "The FastHttpLocust class has been renamed to FastHttpUser in version 1.0. "
+            "For more info see: https://docs.locust.io/en/latest/changelog.html#changelog-1-0"
+        )
+
+
+class FastHttpLocust(metaclass=_DeprecatedFastHttpLocustMeta):
+    """Renamed ``FastHttpUser`` in Locust 1.0; subclassing it raises ImportError saying so."""

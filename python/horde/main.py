@@ -1,0 +1,331 @@
+"""The ``horde`` command: Locust's command line, run on horde's engine.
+
+The flow follows Locust's ``main()``: find and import the locustfiles (with ``locust`` imports
+routed to horde), parse every option, build the Environment and runner, start the users, print the
+console table every 2 s, stop after ``-t``/Ctrl-C/SIGTERM/a shape's end, then print the summary,
+write the reports and exit with Locust's exit code.
+"""
+
+from __future__ import annotations
+
+import os
+
+if not os.environ.get("LOCUST_SKIP_MONKEY_PATCH"):
+    # Blocking-style locustfiles (time.sleep, requests, sockets) must yield to other users, as
+    # under Locust; this has to happen before anything imports the modules it patches.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gevent  # noqa: E402
+
+from horde import __version__, locust_alias, log  # noqa: E402
+
+COMMON_OPTIONS = {"num_users": "users", "spawn_rate": "spawn-rate", "run_time": "run-time"}
+
+logger = logging.getLogger("horde.main")
+
+
+def load_locustfiles(locustfiles: list[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], Any]:
+    """Imports every locustfile; returns the user classes, shape classes and tasks available, and
+    the shape class to use. A locustfile that cannot be imported ends the program with a message
+    saying which file and why (exit code 1, as Locust's traceback exit)."""
+    from horde.util.load_locustfile import load_locustfile
+
+    user_classes: dict[str, Any] = {}
+    shape_classes: dict[str, Any] = {}
+    user_tasks: dict[str, Any] = {}
+    for path in locustfiles:
+        try:
+            users, shapes = load_locustfile(path)
+        except SyntaxError as e:
+            sys.stderr.write(
+                f"horde: {path} has a syntax error at line {e.lineno}: {e.msg}\n"
+                + "".join(traceback.format_exception_only(type(e), e))
+            )
+            sys.exit(1)
+        except ImportError as e:
+            traceback.print_exc()
+            sys.stderr.write(f"horde: {path} could not be imported: {e}\n")
+            sys.exit(1)
+        except Exception as e:
+            traceback.print_exc()
+            sys.stderr.write(f"horde: {path} raised {type(e).__name__} while being imported: {e}\n")
+            sys.exit(1)
+        for shape in shapes:
+            name = type(shape).__name__
+            if name in shape_classes:
+                sys.stderr.write(f"Duplicate shape classes: {name}\n")
+                sys.exit(1)
+            shape_classes[name] = shape
+        for name, cls in users.items():
+            if name in user_classes and user_classes[name] is not cls:
+                import inspect
+
+                sys.stderr.write(
+                    f"Duplicate user class names: {name} is defined in both "
+                    f"{inspect.getfile(user_classes[name])} and {inspect.getfile(cls)}\n"
+                )
+                sys.exit(1)
+            user_classes[name] = cls
+            user_tasks[name] = cls.tasks
+    shape_class = next(iter(shape_classes.values()), None)
+    return user_classes, shape_classes, user_tasks, shape_class
+
+
+def main() -> None:  # noqa: C901 - one linear flow, as Locust's
+    locust_alias.install()
+    from horde import argument_parser, stats
+    from horde.env import Environment
+    from horde.html import get_html_report, process_html_filename
+    from horde.log import greenlet_exception_logger, setup_logging
+    from horde.user.inspectuser import print_task_ratio, print_task_ratio_json
+
+    options = argument_parser.parse_locustfile_option()
+    locustfiles = argument_parser.get_locustfiles_locally(options)
+    available_user_classes, available_shape_classes, available_user_tasks, shape_class = load_locustfiles(
+        locustfiles
+    )
+
+    parser = argument_parser.get_parser()
+    options = parser.parse_args()
+    if options.stats_history_enabled and options.csv_prefix is None:
+        parser.error("'--csv-full-history' requires '--csv'.")
+    if getattr(options, "headful", False):
+        options.headless = False
+    if options.autoquit != -1 and not options.autostart:
+        sys.stderr.write("--autoquit is only meaningful in combination with --autostart\n")
+        sys.exit(1)
+    if not options.skip_log_setup:
+        setup_logging(options.loglevel, options.logfile)
+
+    logger.info(f"Starting horde {__version__} (runs Locust 2.47 locustfiles)")
+
+    for flag, what in (("master", "--master"), ("worker", "--worker"), ("processes", "--processes")):
+        if getattr(options, flag, None):
+            logger.error(f"{what}: distributed mode is not available in horde yet; run a single process instead")
+            sys.exit(1)
+
+    greenlet_exception_handler = greenlet_exception_logger(logger)
+
+    if options.list_commands:
+        print("Available Users:")
+        for name in available_user_classes:
+            print("    " + name)
+        sys.exit(0)
+
+    if not available_user_classes:
+        logger.error("No User class found!")
+        sys.exit(1)
+
+    if options.user_classes:
+        missing = set(options.user_classes) - set(available_user_classes)
+        if missing:
+            logger.error(f"Unknown User(s): {', '.join(sorted(missing))}\n")
+            sys.exit(1)
+        user_classes = [available_user_classes[n] for n in options.user_classes]
+    else:
+        user_classes = list(available_user_classes.values())
+
+    if not shape_class and options.num_users:
+        fixed_total = sum(u.fixed_count for u in user_classes)
+        if fixed_total > options.num_users:
+            logger.info(
+                f"Total fixed_count of User classes ({fixed_total}) is greater than the specified number of users "
+                f"({options.num_users}), so not all will be spawned."
+            )
+
+    _raise_open_file_limit()
+
+    import horde
+
+    environment = Environment(
+        user_classes=user_classes,
+        shape_class=shape_class,
+        tags=options.tags,
+        exclude_tags=options.exclude_tags,
+        events=horde.events,
+        host=options.host,
+        reset_stats=options.reset_stats,
+        parsed_options=options,
+        locustfile=os.path.basename(locustfiles[0]),
+        parsed_locustfiles=locustfiles,
+        available_user_classes=available_user_classes,
+        available_shape_classes=available_shape_classes,
+        available_user_tasks=available_user_tasks,
+        profile=getattr(options, "profile", None),
+    )
+
+    if options.config_users:
+        import itertools
+
+        try:
+            for user_config in itertools.chain(*options.config_users):
+                environment.update_user_class(user_config)
+        except KeyError as e:
+            logger.error(
+                "Error applying user config, probably you tried to specify config for a User not present in your "
+                f"locustfile: {e}"
+            )
+            sys.exit(-1)
+
+    if shape_class and not shape_class.use_common_options and any(getattr(options, o, None) for o in COMMON_OPTIONS):
+        logger.warning(
+            "--run-time, --users or --spawn-rate have no impact on LoadShapes unless the shape class explicitly "
+            "reads them."
+        )
+        ignored = [f"--{arg}" for opt, arg in COMMON_OPTIONS.items() if getattr(options, opt, None)]
+        logger.warning(f"The following option(s) will be ignored: {', '.join(ignored)}")
+
+    if options.show_task_ratio:
+        print("\n Task ratio per User class")
+        print("-" * 80)
+        print_task_ratio(user_classes, options.num_users, False)
+        print("\n Total task ratio")
+        print("-" * 80)
+        print_task_ratio(user_classes, options.num_users, True)
+        sys.exit(0)
+    if options.show_task_ratio_json:
+        print_task_ratio_json(user_classes, options.num_users)
+        sys.exit(0)
+
+    if not options.headless:
+        logger.warning(
+            "horde's web UI is not available yet: running headless instead (pass --headless to silence this)"
+        )
+        options.headless = True
+
+    runner = environment.create_local_runner()
+    main_greenlet = runner.greenlet
+
+    if options.csv_prefix:
+        base_dir = os.path.dirname(options.csv_prefix)
+        if base_dir:
+            os.makedirs(base_dir, exist_ok=True)
+        stats_csv_writer: Any = stats.StatsCSVFileWriter(
+            environment, stats.PERCENTILES_TO_REPORT, options.csv_prefix, options.stats_history_enabled
+        )
+    else:
+        stats_csv_writer = stats.StatsCSV(environment, stats.PERCENTILES_TO_REPORT)
+
+    if options.equal_weights:
+        environment.events.init.add_listener(lambda environment, **_: environment.assign_equal_weights())
+
+    environment.events.init.fire(environment=environment, runner=runner, web_ui=None)
+    if log.unhandled_greenlet_exception:
+        sys.exit(1)  # an init listener failed; it has been logged
+
+    def stop_and_quit(reason: str = "--run-time limit reached") -> None:
+        logger.info(f"{reason}, shutting down")
+        runner.quit()
+
+    stats_printer_greenlet = None
+    if not options.only_summary and (options.print_stats or options.headless):
+        stats_printer_greenlet = gevent.spawn(stats.stats_printer(runner.stats))
+        stats_printer_greenlet.link_exception(greenlet_exception_handler)
+    gevent.spawn(stats.stats_history, runner).link_exception(greenlet_exception_handler)
+
+    headless_greenlet = None
+
+    def start_automatic_run() -> None:
+        nonlocal headless_greenlet
+        if options.num_users is None:
+            options.num_users = 1
+        if options.spawn_rate is None:
+            options.spawn_rate = 1
+        if environment.shape_class:
+            try:
+                runner.start_shape()
+                if runner.shape_greenlet is not None:
+                    runner.shape_greenlet.join()
+            except KeyboardInterrupt:
+                logger.info("Exiting due to CTRL+C interruption")
+            finally:
+                stop_and_quit(reason="Shape test completed")
+        else:
+            headless_greenlet = gevent.spawn(runner.start, options.num_users, options.spawn_rate)
+            headless_greenlet.link_exception(greenlet_exception_handler)
+        if options.run_time:
+            logger.info(f"Run time limit set to {options.run_time} seconds")
+            gevent.spawn_later(options.run_time, stop_and_quit).link_exception(greenlet_exception_handler)
+        elif not environment.shape_class:
+            logger.info("No run time limit set, use CTRL+C to interrupt")
+
+    if options.csv_prefix:
+        gevent.spawn(stats_csv_writer.stats_writer).link_exception(greenlet_exception_handler)
+
+    def shutdown() -> None:
+        """Fires quitting, prints and writes the results, exits with Locust's exit code."""
+        environment.events.quitting.fire(environment=environment, reverse=True)
+        if environment.process_exit_code is not None:
+            code = environment.process_exit_code
+        elif len(runner.errors) or len(runner.exceptions):
+            code = options.exit_code_on_error
+        elif log.unhandled_greenlet_exception:
+            code = 2
+        else:
+            code = 0
+        logger.info(f"Shutting down (exit code {code})")
+        if stats_printer_greenlet is not None:
+            stats_printer_greenlet.kill(block=False)
+        if headless_greenlet is not None:
+            headless_greenlet.kill(block=False)
+        runner.quit()
+        if options.json:
+            stats.print_stats_json(runner.stats)
+        if options.json_file:
+            stats.save_stats_json(runner.stats, options.json_file)
+        else:
+            stats.print_stats(runner.stats, current=False)
+            stats.print_percentile_stats(runner.stats)
+            stats.print_error_report(runner.stats)
+        environment.events.quit.fire(exit_code=code)
+        stats_csv_writer.close_files()
+        sys.exit(code)
+
+    def save_html_report() -> None:
+        html = get_html_report(environment, show_download_link=False)
+        process_html_filename(options)
+        logger.debug("Writing html report to file: %s", options.html_file)
+        with open(options.html_file, "w", encoding="utf-8") as f:
+            f.write(html)
+
+    def on_sigterm() -> None:
+        logger.info("Got SIGTERM signal")
+        if options.html_file:
+            save_html_report()
+        shutdown()
+
+    gevent.signal_handler(signal.SIGTERM, on_sigterm)
+
+    try:
+        start_automatic_run()
+        main_greenlet.join()
+        if options.html_file:
+            save_html_report()
+    except KeyboardInterrupt:
+        if options.html_file:
+            save_html_report()
+    shutdown()
+
+
+def _raise_open_file_limit(minimum: int = 10000) -> None:
+    """Each user holds at least one connection: raise the soft file limit as Locust does."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < minimum:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(minimum, hard), hard))
+    except (ValueError, OSError):
+        logger.warning("System open file limit is below 10000 and could not be raised; large tests may fail")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""The ``horde`` command end to end: real headless runs against the demo target, the reports they
+write, exit codes, signals, and what a user sees when the input is wrong."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from cli_helpers import LOCUSTFILES, ROOT, run_horde, stats_rows
+
+# What each example locustfile must produce: (method, name) rows that must appear, rows that must
+# fail, and the exit code.
+EXPECTED = {
+    "conduit.py": (
+        {
+            ("POST", "/api/users/login"),
+            ("GET", "/api/articles?limit=[n]"),
+            ("POST", "/api/articles"),
+            ("GET", "/api/articles/[slug]"),
+            ("POST", "/api/articles/[slug]/favorite"),
+            ("POST", "/api/articles/[slug]/comments"),
+            ("DELETE", "/api/articles/[slug]"),
+        },
+        set(),
+        0,
+    ),
+    "weights.py": ({("GET", "/"), ("GET", "/bytes/128"), ("POST", "/echo"), ("GET", "/json")}, set(), 0),
+    "tasksets.py": ({("POST", "user:on_start"), ("GET", "forum:index"), ("GET", "thread:read")}, set(), 0),
+    "markov.py": ({("GET", "arrive"), ("GET", "browse")}, set(), 0),
+    "wait_times.py": (
+        {("GET", "Between"), ("GET", "Constant"), ("GET", "Pacing"), ("GET", "Throughput"), ("GET", "Poisson")},
+        set(),
+        0,
+    ),
+    "catch_response.py": (
+        {("GET", "expected 404"), ("GET", "content check"), ("POST", "/echo"), ("GET", "/json")},
+        {("GET", "content check"), ("GET", "/json")},
+        1,
+    ),
+    "shape.py": ({("GET", "/")}, set(), 0),
+    "tags.py": ({("GET", "read"), ("POST", "write"), ("GET", "untagged")}, set(), 0),
+    "events_and_options.py": ({("GET", "/echo?greeting")}, set(), 0),
+    "custom_client.py": ({("RAW", "/"), ("RAW", "/status/500")}, {("RAW", "/status/500")}, 1),
+    "fasthttp.py": ({("GET", "/"), ("GET", "/redirect/1"), ("GET", "/status/503")}, {("GET", "/status/503")}, 1),
+    "stop_and_reschedule.py": ({("GET", "count_down"), ("GET", "on_stop")}, set(), 0),
+}
+
+
+def test_every_example_locustfile_is_covered():
+    assert {p.name for p in LOCUSTFILES.glob("*.py")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("locustfile", sorted(EXPECTED))
+def test_example_locustfile_runs(locustfile, demo, tmp_path):
+    must_have, must_fail, exit_code = EXPECTED[locustfile]
+    result = run_horde(
+        "-f", str(LOCUSTFILES / locustfile), "--headless", "-u", "6", "-r", "6", "-t", "3s",
+        "-H", demo.url, "--csv", str(tmp_path / "run"), "--only-summary",
+    )  # fmt: skip
+    assert result.returncode == exit_code, result.stderr[-3000:]
+    rows = stats_rows(tmp_path / "run_stats.csv")
+    methods_names = {k for k in rows if k[1] != "Aggregated"}
+    assert must_have <= methods_names, (must_have - methods_names, result.stderr[-2000:])
+    failing = {k for k, row in rows.items() if k[1] != "Aggregated" and int(row["Failure Count"]) > 0}
+    assert failing == must_fail
+    assert int(rows[("", "Aggregated")]["Request Count"]) > 0
+
+
+def test_headless_run_prints_locust_tables(demo):
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "conduit.py"), "--headless", "-u", "3", "-r", "3", "-t", "3s", "-H", demo.url
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stderr + result.stdout
+    assert "Type     Name" in out and "# reqs" in out
+    assert "Aggregated" in out
+    assert "Response time percentiles (approximated)" in out
+    assert "Shutting down (exit code 0)" in out
+
+
+def test_failures_set_the_exit_code(demo, tmp_path):
+    locustfile = tmp_path / "fails.py"
+    locustfile.write_text(
+        "from locust import HttpUser, task, constant\n"
+        "class U(HttpUser):\n"
+        "    wait_time = constant(0.05)\n"
+        "    @task\n"
+        "    def t(self):\n"
+        "        self.client.get('/status/500')\n"
+    )
+    result = run_horde("-f", str(locustfile), "--headless", "-u", "1", "-t", "1s", "-H", demo.url)
+    assert result.returncode == 1
+    assert "Error report" in result.stderr + result.stdout
+    result = run_horde(
+        "-f", str(locustfile), "--headless", "-u", "1", "-t", "1s", "-H", demo.url, "--exit-code-on-error", "3"
+    )
+    assert result.returncode == 3
+
+
+def test_json_and_html_reports(demo, tmp_path):
+    html = tmp_path / "report.html"
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "4", "-r", "4", "-t", "2s", "-H", demo.url,
+        "--json", "--html", str(html),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    entries = json.loads(result.stdout)
+    assert {e["name"] for e in entries} >= {"/", "/json"}
+    assert all(e["num_requests"] > 0 for e in entries)
+    text = html.read_text()
+    assert "<html" in text.lower() and "/bytes/128" in text
+    assert "http://" not in text.replace(demo.url, "") or "https://" not in text
+
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "2", "-t", "1s", "-H", demo.url,
+        "--json-file", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert json.loads((tmp_path / "out.json").read_text())
+
+
+def test_sigterm_stops_prints_and_writes(demo, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "horde", "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "4",
+         "-H", demo.url, "--csv", str(tmp_path / "run")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Got SIGTERM signal" in err
+    assert "Response time percentiles (approximated)" in out + err
+    rows = stats_rows(tmp_path / "run_stats.csv")
+    assert int(rows[("", "Aggregated")]["Request Count"]) > 0
+
+
+def test_ctrl_c_stops_prints_and_writes(demo, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "horde", "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "2",
+         "-H", demo.url, "--csv", str(tmp_path / "run")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Aggregated" in out + err
+    assert (tmp_path / "run_stats.csv").exists()
+
+
+def test_syntax_error_in_locustfile(tmp_path):
+    bad = tmp_path / "broken.py"
+    bad.write_text("from locust import HttpUser\nclass U(HttpUser:\n    pass\n")
+    result = run_horde("-f", str(bad), "--headless", "-t", "1s")
+    assert result.returncode == 1
+    assert "broken.py" in result.stderr and "line 2" in result.stderr
+
+
+def test_import_error_in_locustfile(tmp_path):
+    bad = tmp_path / "needs_missing.py"
+    bad.write_text("import no_such_module_anywhere\n")
+    result = run_horde("-f", str(bad), "--headless", "-t", "1s")
+    assert result.returncode == 1
+    assert "no_such_module_anywhere" in result.stderr
+
+
+def test_locustfile_without_user_class(tmp_path):
+    empty = tmp_path / "empty.py"
+    empty.write_text("from locust import HttpUser\n")
+    result = run_horde("-f", str(empty), "--headless", "-t", "1s")
+    assert result.returncode == 1
+    assert "No User class found!" in result.stderr
+
+
+def test_exceptions_in_on_start_and_tasks_are_reported(demo, tmp_path):
+    f = tmp_path / "raises.py"
+    f.write_text(
+        "from locust import HttpUser, task, constant\n"
+        "class Starter(HttpUser):\n"
+        "    wait_time = constant(0.05)\n"
+        "    def on_start(self):\n"
+        "        raise RuntimeError('on_start went wrong')\n"
+        "    @task\n"
+        "    def t(self):\n"
+        "        self.client.get('/')\n"
+        "class Tasker(HttpUser):\n"
+        "    wait_time = constant(0.05)\n"
+        "    @task\n"
+        "    def t(self):\n"
+        "        self.client.get('/json')\n"
+        "        raise ValueError('task went wrong')\n"
+    )
+    result = run_horde(
+        "-f", str(f), "--headless", "-u", "2", "-r", "2", "-t", "2s", "-H", demo.url, "--csv", str(tmp_path / "r")
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    exceptions = (tmp_path / "r_exceptions.csv").read_text()
+    assert "on_start went wrong" in exceptions and "task went wrong" in exceptions
+    assert int(stats_rows(tmp_path / "r_stats.csv")[("GET", "/json")]["Request Count"]) > 0
+
+
+def test_refused_host_still_reports(tmp_path, refused_url):
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "2", "-t", "2s", "-H", refused_url,
+        "--csv", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert "ConnectionRefusedError(111, 'Connection refused')" in out
+    failures = (tmp_path / "r_failures.csv").read_text()
+    assert "ConnectionRefusedError" in failures
+
+
+def test_bad_run_time_is_explained(demo):
+    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "--headless", "-t", "10x", "-H", demo.url)
+    assert result.returncode != 0
+    assert "10x" in result.stderr
+
+
+def test_unknown_option_suggests_the_right_one():
+    # Abbreviations are accepted, as by Locust's parser; a misspelling is not.
+    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "--headlesss", "-t", "1s")
+    assert result.returncode != 0
+    assert "Did you mean '--headless'?" in result.stderr
+
+
+def test_list_user_classes():
+    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "-l")
+    assert result.returncode == 0
+    assert {"Reader", "Writer", "Admin"} <= set(result.stdout.split())
+
+
+def test_from_horde_imports_work_too(demo, tmp_path):
+    f = tmp_path / "native.py"
+    f.write_text(
+        "from horde import HttpUser, task, constant\n"
+        "class U(HttpUser):\n"
+        "    wait_time = constant(0.05)\n"
+        "    @task\n"
+        "    def t(self):\n"
+        "        self.client.get('/')\n"
+    )
+    result = run_horde("-f", str(f), "--headless", "-u", "1", "-t", "1s", "-H", demo.url, "--csv", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ("GET", "/") in stats_rows(tmp_path / "r_stats.csv")
+
+
+def test_config_file_and_environment_variables(demo, tmp_path):
+    (tmp_path / "locust.conf").write_text(
+        f"locustfile = {LOCUSTFILES / 'tags.py'}\nheadless = true\nusers = 2\nrun-time = 2s\nhost = {demo.url}\n"
+    )
+    result = run_horde("--csv", "r", cwd=tmp_path, env={"LOCUST_TAGS": "read"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {k[1] for k in stats_rows(tmp_path / "r_stats.csv")}
+    assert names == {"read", "Aggregated"}
+
+
+def test_user_classes_chosen_by_name(demo, tmp_path):
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "wait_times.py"), "--headless", "-u", "2", "-r", "2", "-t", "1s", "-H", demo.url,
+        "--csv", str(tmp_path / "r"), "Constant", "Between",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {k[1] for k in stats_rows(tmp_path / "r_stats.csv")}
+    assert names == {"Constant", "Between", "Aggregated"}
+
+
+def test_distributed_options_answer_clearly():
+    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "--master", "--headless")
+    assert result.returncode == 1
+    assert "distributed mode" in result.stderr
+
+
+def test_repo_root_is_where_tests_expect_it():
+    assert (ROOT / "pyproject.toml").exists()
