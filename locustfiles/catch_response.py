@@ -31,4 +31,4 @@ class FastChecker(FastHttpUser):
     def rest_assertion_fails(self):
         with self.rest("GET", "/json") as resp:
             if resp.js["slideshow"] is not None:
-                assert False, "deliberate assertion failure,"
+                raise AssertionError("deliberate assertion failure,")

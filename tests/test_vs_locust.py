@@ -61,8 +61,9 @@ def test_same_rows_and_failures_as_locust(name, demo):
     locustfile = LOCUSTFILES / name
     reference = _run_locust(locustfile, demo.url)
     ours = run_horde(
-        "-f", str(locustfile), "--headless", "-u", "8", "-r", "8", "-t", "4s", "-H", demo.url, "--json", "--only-summary"
-    )
+        "-f", str(locustfile), "--headless", "-u", "8", "-r", "8", "-t", "4s", "-H", demo.url,
+        "--json", "--only-summary",
+    )  # fmt: skip
     assert reference.returncode == ours.returncode, (reference.stderr[-2000:], ours.stderr[-2000:])
     locust_names, locust_failing = _rows(reference.stdout)
     horde_names, horde_failing = _rows(ours.stdout)

@@ -129,7 +129,9 @@ class UsersDispatcher:
             return self._fixed_queue.pop(0)
         return next(self._weighted)
 
-    def steps(self, target: int, spawn_rate: float, user_classes: list[type[User]] | None = None) -> Iterator[dict[str, int]]:
+    def steps(
+        self, target: int, spawn_rate: float, user_classes: list[type[User]] | None = None
+    ) -> Iterator[dict[str, int]]:
         """Yields the class counts after each step towards ``target``; the caller sleeps between
         steps (``step_interval``)."""
         if user_classes is not None:
@@ -352,7 +354,7 @@ class Runner:
                     classes = None
                 else:
                     user_count, spawn_rate, classes = tick
-                logger.info("Shape test updating to %d users at %.2f spawn rate" % (user_count, spawn_rate))
+                logger.info("Shape test updating to %d users at %.2f spawn rate", user_count, spawn_rate)
                 # Like Locust, this blocks until the ramp is done; a shape should allow for that.
                 self.start(user_count=user_count, spawn_rate=spawn_rate, user_classes=classes)
                 self.shape_last_tick = tick
@@ -445,7 +447,7 @@ class LocalRunner(Runner):
             self.update_state(STATE_SPAWNING)
         if self._dispatcher is None:
             self._dispatcher = UsersDispatcher(self.user_classes)
-        logger.info("Ramping to %d users at a rate of %.2f per second" % (user_count, spawn_rate))
+        logger.info("Ramping to %d users at a rate of %.2f per second", user_count, spawn_rate)
         steps = self._dispatcher.steps(user_count, spawn_rate, user_classes)
         try:
             for counts in steps:
