@@ -278,3 +278,13 @@ def test_distributed_options_answer_clearly():
 
 def test_repo_root_is_where_tests_expect_it():
     assert (ROOT / "pyproject.toml").exists()
+
+
+def test_demo_target_option_runs_without_a_server(tmp_path):
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "conduit.py"), "--headless", "-u", "4", "-r", "4", "-t", "3s", "--demo-target",
+        "--csv", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Demo target listening on http://127.0.0.1:" in result.stderr
+    assert int(stats_rows(tmp_path / "r_stats.csv")[("", "Aggregated")]["Failure Count"]) == 0

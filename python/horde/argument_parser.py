@@ -1206,6 +1206,17 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         action.env_var_aliases = (alias,)
         action.horde_only = True
 
+    demo = parser.add_argument_group("Demo target (horde)")
+    demo_target = demo.add_argument(
+        "--demo-target",
+        action="store_true",
+        default=False,
+        help="Start horde's bundled demo target in this process on 127.0.0.1 and use it as --host "
+        "(unless --host is given), to try a locustfile without a server of your own",
+        env_var="HORDE_DEMO_TARGET",
+    )
+    demo_target.horde_only = True
+
     user_classes = parser.add_argument_group("User classes")
     user_classes.add_argument(
         "user_classes",

@@ -939,6 +939,7 @@ class RestMixin:
     client: Any
     # The class a rest() response becomes (FastHttpUser sets its own).
     _rest_response_class: type = RestResponseContextManager
+    _callstack_regex = _FRAME_LINE
 
     @contextmanager
     def rest(
@@ -992,7 +993,7 @@ class RestMixin:
 
                 frames = []
                 for line in traceback.format_exc().split("\n"):
-                    m = _FRAME_LINE.match(line)
+                    m = self._callstack_regex.match(line)
                     if m:
                         # Shorten home directories, as Locust does, so the failure groups across machines.
                         filename = re.sub(r"/((home|Users)/\w*)/", "~/", m.group(1))

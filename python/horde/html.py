@@ -152,7 +152,7 @@ def report_data(environment: Any, show_download_link: bool = True) -> dict[str, 
     end_time = _utc_iso(end_ts)
 
     history = getattr(request_stats, "history", [])
-    if runner is not None and history and history[-1]["time"] < end_time:
+    if runner is not None and history and history[-1].get("time", "") < end_time:
         stats_module.update_stats_history(runner, end_time)
 
     rows = [*stats_module.sort_stats(view.entries), view.total]

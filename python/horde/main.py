@@ -143,6 +143,15 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
 
     _raise_open_file_limit()
 
+    demo_target = None
+    if getattr(options, "demo_target", False):
+        from horde._core import DemoServer
+
+        demo_target = DemoServer()
+        logger.info(f"Demo target listening on {demo_target.url}")
+        if not options.host:
+            options.host = demo_target.url
+
     import horde
 
     environment = Environment(

@@ -50,42 +50,24 @@ _ACCEPT_ENCODING = "gzip, deflate"
 
 
 class FastRequest(PreparedRequest):
-    """The request a ``FastResponse`` answers: ``method``, ``url`` (as built, before redirects),
-    ``headers``, and the body as ``payload``/``body`` (text when it is UTF-8)."""
+    """The request a ``FastResponse`` answers: ``method``, ``url``, ``headers`` and ``body``, also
+    as ``payload`` (a str when the body was given as one, or as ``json=``)."""
 
     __slots__ = ()
 
     @property
     def payload(self) -> str | bytes | None:
-        raw = PreparedRequest.body.__get__(self)  # type: ignore[attr-defined]
-        if isinstance(raw, bytes):
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return raw
-        return raw
-
-    @property  # type: ignore[override]
-    def body(self) -> str | bytes | None:
-        return self.payload
+        return self.body
 
 
 class FastResponse(Response):
     """A response with the attributes of Locust's ``FastResponse``.
 
-    Differences from ``HttpSession``'s ``Response``: ``url`` is the URL requested (not the one
-    redirected to); ``text`` is None without a body; ``ok`` only compares the status with 400; a
-    status FastHttpUser does not accept sets ``error``, which ``raise_for_status()`` raises.
+    Differences from ``HttpSession``'s ``Response``: ``text`` is None without a body; ``ok`` only
+    compares the status with 400; a status FastHttpUser does not accept sets ``error``, which
+    ``raise_for_status()`` raises (nothing else does); ``len()`` is the declared body length, and
+    a response is true when that length is not 0.
     """
-
-    @property  # type: ignore[override]
-    def url(self) -> str:
-        request = self.request
-        return request.url if request is not None else self.__dict__.get("_fast_url", "")
-
-    @url.setter
-    def url(self, value: str) -> None:
-        self.__dict__["_fast_url"] = value
 
     @property
     def text(self) -> str | None:  # type: ignore[override]
@@ -97,9 +79,15 @@ class FastResponse(Response):
     def ok(self) -> bool:
         return self.status_code < 400
 
+    def __len__(self) -> int:
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit():
+            return int(declared)
+        return len(self.content or b"")
+
     def __bool__(self) -> bool:
-        # geventhttpclient's responses define no truth value: every response is true.
-        return True
+        # geventhttpclient's responses have __len__ and no __bool__: truth is a non-empty body.
+        return len(self) > 0
 
     def raise_for_status(self) -> None:
         """Raises the response's ``error`` (connection error or unaccepted status), if any."""
@@ -124,8 +112,9 @@ class FastResponse(Response):
                     pass  # keep the bytes, as Locust does
             yield chunk
 
+    # A with-block over a plain response is allowed (geventhttpclient releases the connection).
     def __enter__(self) -> Any:
-        raise LocustError("In order to use a with-block for requests, you must also pass catch_response=True")
+        return self
 
     def __exit__(self, *exc: Any) -> None:
         pass
@@ -224,6 +213,7 @@ class FastHttpSession(HttpSession):
             logger.warning("horde does not support proxies yet: proxy_host=%r is ignored", proxy_host)
         # geventhttpclient's defaults: a User-Agent, and Accept-Encoding added per request.
         self.headers.pop("Accept", None)
+        self.headers.pop("Connection", None)
         self.headers["Accept-Encoding"] = _ACCEPT_ENCODING
         for k, v in (headers or {}).items():
             self.headers[k] = v
@@ -299,7 +289,7 @@ class FastHttpSession(HttpSession):
             stream=stream,
             **kwargs,
         )
-        return _as_fast(response, stats_name, catch_response)
+        return _as_fast(response, stats_name, catch_response, data)
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """Sends a GET request."""
@@ -349,13 +339,15 @@ class FastHttpSession(HttpSession):
             yield pending
 
 
-def _as_fast(response: Any, stats_name: str, catch_response: bool) -> Any:
+def _as_fast(response: Any, stats_name: str, catch_response: bool, data: Any) -> Any:
     """Turns an ``HttpSession`` response into its FastHttpSession counterpart, in place."""
-    # FastResponse.request (and so .url) is the request as sent first, before any redirect.
-    first = response.history[0].request if response.history else response.request
-    if first is not None:
-        first.__class__ = FastRequest
-        response.request = first
+    request = response.request
+    if request is not None:
+        request.__class__ = FastRequest
+        if isinstance(data, str) and request.body is not None:
+            request.body = data  # geventhttpclient keeps a str payload as given
+    for hop in response.history:
+        hop.__class__ = FastResponse
     if response.error is None:
         # FastHttpSession marks an unaccepted status on the response itself.
         response.error = _outcome_exception(response, stats_name, True)

@@ -30,7 +30,7 @@ from horde.user.task import (
 )
 from horde.user.wait_time import constant
 
-__all__ = ["HttpUser", "User", "UserMeta"]
+__all__ = ["HttpUser", "RestMixin", "User", "UserMeta"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,13 +148,14 @@ class User(metaclass=UserMeta):
         """Stops the user.
 
         Args:
-            force: Kill the greenlet now. Otherwise a waiting user is killed now and a running one
-                stops when its current task ends (at its next ``wait()``).
+            force: Kill the greenlet now. Otherwise a waiting (or not yet running) user is killed
+                now and a running one stops when its current task ends (at its next ``wait()``).
 
         Returns:
             True if the greenlet was killed, False if the user will stop after its task.
         """
-        if force or self._state == LOCUST_STATE_WAITING:
+        # A user that has not started running yet (state None) has nothing to finish either.
+        if force or self._state in (None, LOCUST_STATE_WAITING):
             assert self._group is not None and self._greenlet is not None, "stop() before start()"
             self._group.killone(self._greenlet)
             return True

@@ -74,7 +74,7 @@ def constant_throughput(task_runs_per_second: float) -> Callable[[Any], float]:
         ValueError: If ``task_runs_per_second`` is not positive.
     """
     if not task_runs_per_second > 0:
-        raise ValueError(f"task_runs_per_second must be greater than 0, got {task_runs_per_second!r}")
+        raise ValueError(f"constant_throughput() requires a positive rate, got: {task_runs_per_second}")
     return constant_pacing(1 / task_runs_per_second)
 
 
@@ -82,11 +82,14 @@ def poisson(rate: float) -> Callable[[Any], float]:
     """Waits an exponentially distributed time with mean ``1 / rate`` seconds, so that the tasks of
     one user arrive as a Poisson process of ``rate`` per second.
 
+    Raises:
+        ValueError: If ``rate`` is not positive.
+
     Example::
 
         class MyUser(User):
             wait_time = poisson(2)  # on average two tasks per second, at random moments
     """
     if not rate > 0:
-        raise ValueError(f"rate must be greater than 0, got {rate!r}")
+        raise ValueError(f"poisson() requires a positive rate, got: {rate}")
     return lambda instance: random.expovariate(rate)
