@@ -123,10 +123,15 @@ def test_response_api(user, demo):
     r = user.client.get("/redirect/2")
     assert isinstance(r, FastResponse)
     assert r.status_code == 200
-    # As in Locust, url is the URL requested, not the one redirected to.
-    assert r.url == f"{demo.url}/redirect/2" and r.request.url == r.url
-    assert r.ok and r.error is None and bool(r)
+    assert r.url == f"{demo.url}/redirect/0" and r.request.url == r.url
+    assert [h.status_code for h in r.history] == [302, 302] and isinstance(r.history[0], FastResponse)
+    assert r.ok and r.error is None
     r.raise_for_status()
+
+    # As with geventhttpclient, len() is the body's declared length and truth follows it.
+    assert len(r) == len(r.content) > 0 and bool(r)
+    empty = user.client.get("/status/204")
+    assert len(empty) == 0 and not empty and empty.ok
 
     r = user.client.get("/json")
     assert r.json() == r.json() and isinstance(r.text, str) and r.content.startswith(b"{")
@@ -146,6 +151,7 @@ def test_connection_error_gives_an_error_response(env, refused_url):
     r = session.get("/", headers={"X-Test": "hello"})
     assert isinstance(r, ErrorResponse)
     assert r.status_code == 0 and r.content is None and r.text is None and r.error is not None
+    assert r.ok  # as in Locust: ok only compares the status code with 400
     assert r.url == f"{refused_url}/" and r.request.headers["X-Test"] == "hello"
     with pytest.raises(type(r.error)):
         r.raise_for_status()
@@ -168,9 +174,10 @@ def test_default_headers_json_and_accept_encoding(env, demo):
     assert "gzip" in echoed["headers"]["accept-encoding"]
     assert r.request.body == '{"foo": "bar"}' and r.request.payload == r.request.body
 
-    # data wins over json, as in Locust; a dict is form-encoded.
-    echoed = user.client.post("/echo", data={"a": "1"}, json={"ignored": True}).json()
-    assert echoed["form"] == {"a": "1"} and echoed["json"] is None
+    # data wins over json, as in Locust; a dict is form-encoded (and the body stays bytes).
+    r = user.client.post("/echo", data={"a": "1"}, json={"ignored": True})
+    assert r.json()["form"] == {"a": "1"} and r.json()["json"] is None
+    assert r.request.body == b"a=1"
 
     # Accept-Encoding can be replaced per request.
     echoed = user.client.get("/echo", headers={"accept-encoding": "identity"}).json()
@@ -240,18 +247,18 @@ def test_catch_response_on_a_connection_error(env, refused_url, events_seen):
     assert events_seen[-1]["exception"] is None
 
 
-def test_misuse_of_success_and_with(user):
+def test_success_and_failure_need_catch_response(user):
     r = user.client.get("/json", catch_response=True)
     with pytest.raises(LocustError):
         r.success()
     with pytest.raises(LocustError):
         r.failure("x")
     plain = user.client.get("/json")
-    with pytest.raises(LocustError):
-        plain.success()
     with pytest.raises(LocustError, match="catch_response=True"):
-        with user.client.get("/json"):
-            pass
+        plain.success()
+    # Unlike HttpUser's, a plain FastResponse may be used in a with-block (geventhttpclient allows it).
+    with user.client.get("/json") as r:
+        assert r.status_code == 200
 
 
 def test_iter_lines(user):
@@ -319,3 +326,9 @@ def test_deprecated_fasthttplocust_name():
 
         class Old(FastHttpLocust):
             pass
+
+
+def test_session_built_by_hand_logs_into_the_environment_stats(env, demo):
+    session = FastHttpSession(demo.url, env.events.request, user=None)
+    assert session.get("/json").status_code == 200
+    assert rows(env.stats) == {("GET", "/json"): (1, 0)}

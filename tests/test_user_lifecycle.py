@@ -464,3 +464,19 @@ def test_http_user_rest(env, demo):
     assert "Could not parse response as JSON" in texts
     assert "wanted something else, response was {" in texts
     assert ("GET", "/echo?x=1&_=...") in rows(env.stats)
+
+
+def test_stop_before_the_user_ran_kills_it(env):
+    ran = []
+
+    class MyUser(User):
+        @task
+        def t(self):
+            ran.append("t")
+
+    group = Group()
+    user = MyUser(env)
+    g = user.start(group)
+    assert user._state is None  # the greenlet has not run yet
+    assert user.stop() is True
+    assert g.dead and ran == []

@@ -161,7 +161,8 @@ class FastHttpSession(HttpSession):
         insecure: Skip TLS certificate verification (Locust's default for FastHttpUser).
         client_pool: Accepted for compatibility; the engine pools connections itself.
         ssl_context_factory: Accepted for compatibility; TLS is set up by the engine.
-        stats: The ``RequestStats`` that requests are logged into, if any.
+        stats: The ``RequestStats`` that requests are logged into (default: those of
+            ``request_event``'s Environment, if any).
         network_timeout: Seconds to wait for the server while reading a response.
         connection_timeout: Seconds to wait for a connection.
         max_redirects: Most redirects followed for one request.
@@ -192,6 +193,10 @@ class FastHttpSession(HttpSession):
         proxy_port: int | None = None,
         **kwargs: Any,
     ) -> None:
+        if stats is None:
+            # Built by hand from environment.events.request, as in Locust's tests and some
+            # locustfiles: log into the stats that hook belongs to, as Locust's runner would.
+            stats = getattr(request_event, "stats", None)
         super().__init__(
             base_url=base_url,
             request_event=request_event,
