@@ -288,3 +288,38 @@ def test_demo_target_option_runs_without_a_server(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Demo target listening on http://127.0.0.1:" in result.stderr
     assert int(stats_rows(tmp_path / "r_stats.csv")[("", "Aggregated")]["Failure Count"]) == 0
+
+
+def test_locustfile_directory_and_comma_list():
+    result = run_horde("-f", str(LOCUSTFILES), "-l")
+    assert result.returncode == 0, result.stderr[-2000:]
+    listed = set(result.stdout.split())
+    assert {"ConduitUser", "Reader", "ShopUser", "RawUser", "Quitter"} <= listed
+    result = run_horde("-f", f"{LOCUSTFILES / 'tags.py'},{LOCUSTFILES / 'markov.py'}", "-l")
+    assert result.returncode == 0
+    assert {"TaggedUser", "ShopUser"} <= set(result.stdout.split())
+    assert "Reader" not in result.stdout
+
+
+SLOW_TASK = (
+    "import gevent\n"
+    "from locust import HttpUser, task, constant\n"
+    "class Slow(HttpUser):\n"
+    "    wait_time = constant(10)\n"
+    "    @task\n"
+    "    def t(self):\n"
+    "        gevent.sleep(1.5)\n"
+    "        self.client.get('/echo?after=1', name='after')\n"
+)
+
+
+@pytest.mark.parametrize("stop_timeout, finishes", [("5", True), ("0", False)])
+def test_stop_timeout_lets_running_tasks_finish(demo, tmp_path, stop_timeout, finishes):
+    f = tmp_path / "slow.py"
+    f.write_text(SLOW_TASK)
+    result = run_horde(
+        "-f", str(f), "--headless", "-u", "1", "-t", "1s", "-H", demo.url, "--stop-timeout", stop_timeout, "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {e["name"] for e in json.loads(result.stdout)}
+    assert ("after" in names) is finishes

@@ -1,10 +1,12 @@
 """Waiting for the engine cooperatively.
 
 Each thread that sends requests gets one ``Completions`` queue from the engine and one gevent io
-watcher on its eventfd. A greenlet that sends a request parks on a gevent ``Waiter``; when the
-engine signals, the hub drains every finished request in one call and switches to each waiter.
-The watcher holds a reference on the loop only while requests are in flight, so an idle horde
-never keeps ``gevent.wait()`` from returning.
+watcher on its eventfd. A greenlet that sends a request stages it and parks on a gevent ``Waiter``.
+The first request staged in a pass of the gevent loop schedules one loop callback that flushes
+every request staged by then to the engine together: callbacks run before the loop blocks, so a
+staged request never waits for I/O that cannot come. When the engine signals, the hub drains every
+finished request in one call and switches to each waiter. The watcher holds a reference on the loop
+only while requests are in flight, so an idle horde never keeps ``gevent.wait()`` from returning.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ class _Bridge:
         for waiter, result in batch:
             waiter.switch(result)
 
-    def call(self, submit: Callable[..., None], *args: Any, **kwargs: Any) -> Any:
-        """Runs ``submit(completions, waiter, *args, **kwargs)`` and waits for its result."""
+    def call(self, submit: Callable[..., bool], *args: Any) -> Any:
+        """Runs ``submit(completions, waiter, *args)`` (which stages a request) and waits for its
+        result."""
         waiter = Waiter(self.hub)
-        submit(self.completions, waiter, *args, **kwargs)
+        if submit(self.completions, waiter, *args):
+            self.hub.loop.run_callback(self.completions.flush)
         self.in_flight += 1
         if not self.watcher.ref:
             self.watcher.ref = True

@@ -150,8 +150,8 @@ class RestResponseContextManager(ResponseContextManager):
 class FastHttpSession(HttpSession):
     """``self.client`` of a ``FastHttpUser``: Locust's FastHttpSession API on horde's engine.
 
-    As in Locust: the stats name defaults to the URL as passed (``name=`` overrides it); only 2xx
-    and 301/302/303/304/307/308 succeed; ``json=`` also sets ``Accept: application/json``; ``auth``
+    As in Locust: the stats name defaults to the URL as passed (``name=`` overrides it); only
+    200-206 and 301/302/303/304/307/308 succeed; ``json=`` also sets ``Accept: application/json``; ``auth``
     is basic auth only; a base URL with ``user:password@`` sets ``auth_header``.
 
     Args:

@@ -1,6 +1,8 @@
-//! Completions travel from tokio threads to Python in batches. Finished requests are pushed onto
-//! a queue and one eventfd is signalled per batch; the gevent hub watches that fd, and its callback
-//! drains the whole queue with one call, then wakes each waiting greenlet.
+//! Requests and completions cross between Python and the tokio threads in batches. Requests are
+//! staged on the Python thread and handed to the runtime with one `flush` (one cross-thread wake-up
+//! for all the users that sent a request in the same pass of the gevent loop). Finished requests
+//! are pushed onto a queue and one eventfd is signalled per batch; the gevent hub watches that fd,
+//! and its callback drains the whole queue with one call, then wakes each waiting greenlet.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,17 +11,28 @@ use std::sync::{Arc, Mutex};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
+use horde_core::runtime;
 use horde_core::{ClientError, Response};
+
+use crate::session::Job;
 
 pub(crate) type Finished = (Py<PyAny>, Result<Response, ClientError>);
 
 pub(crate) struct Queue {
+    staged: Mutex<Vec<Job>>,
     done: Mutex<Vec<Finished>>,
     signalled: AtomicBool,
     fd: OwnedFd,
 }
 
 impl Queue {
+    /// Adds a request to the next flush; true if it is the first since the last flush.
+    pub(crate) fn stage(&self, job: Job) -> bool {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        staged.push(job);
+        staged.len() == 1
+    }
+
     /// Called on a tokio thread when a request ends. Only the first push after a drain writes the
     /// eventfd, so a burst of completions costs one wake-up.
     pub(crate) fn push(&self, item: Finished) {
@@ -61,12 +74,37 @@ impl Completions {
         }
         Ok(Completions {
             queue: Arc::new(Queue {
+                staged: Mutex::new(Vec::new()),
                 done: Mutex::new(Vec::new()),
                 signalled: AtomicBool::new(false),
                 // SAFETY: fd is a fresh descriptor owned by nobody else.
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
             }),
         })
+    }
+
+    /// Starts every staged request: one task handed to the runtime, which spawns the rest from
+    /// inside (cheap there), instead of one cross-thread wake-up per request.
+    fn flush(&self) -> usize {
+        let jobs = std::mem::take(&mut *self.queue.staged.lock().unwrap_or_else(|e| e.into_inner()));
+        let n = jobs.len();
+        match n {
+            0 => {}
+            1 => {
+                let queue = self.queue.clone();
+                let job = jobs.into_iter().next().expect("one job");
+                runtime::handle().spawn(job.run(queue));
+            }
+            _ => {
+                let queue = self.queue.clone();
+                runtime::handle().spawn(async move {
+                    for job in jobs {
+                        tokio::spawn(job.run(queue.clone()));
+                    }
+                });
+            }
+        }
+        n
     }
 
     /// The eventfd to watch for readability.

@@ -10,7 +10,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
 
 use horde_core::client::{CookieInfo, Hop};
-use horde_core::runtime::{self, CatchPanic};
+use horde_core::runtime::CatchPanic;
 use horde_core::{ClientError, ErrorKind, FailurePolicy, Request, Timeouts, TlsMode};
 
 use crate::bridge::Completions;
@@ -72,7 +72,9 @@ impl Session {
         Ok(Session { inner })
     }
 
-    /// Starts a request; `(token, result)` later comes out of `completions.drain()`. When
+    /// Stages a request on `completions`; `completions.flush()` starts every staged request and
+    /// `(token, result)` later comes out of `completions.drain()`. Returns True when this is the
+    /// first request staged since the last flush (the caller then arranges one flush). When
     /// `record` is `(stats, name, fast)` the outcome is also logged into `stats` under `name`
     /// with FastHttpUser's (fast=True) or HttpUser's failure rules.
     #[pyo3(signature = (completions, token, method, url, headers=None, cookies=None, body=None,
@@ -90,7 +92,7 @@ impl Session {
         allow_redirects: bool,
         timeouts: Option<(Option<f64>, Option<f64>, Option<f64>)>,
         record: Option<(PyRef<'_, RequestStats>, String, bool)>,
-    ) -> PyResult<()> {
+    ) -> PyResult<bool> {
         let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
         let timeouts = match timeouts {
@@ -118,32 +120,12 @@ impl Session {
             };
             (stats.shared(), name, policy)
         });
-        let session = self.inner.clone();
-        let queue = completions.queue.clone();
-        runtime::handle().spawn(async move {
-            let method = request.method.clone();
-            let result = CatchPanic(session.execute(request))
-                .await
-                .unwrap_or_else(|panic| {
-                    Err(ClientError {
-                        kind: ErrorKind::Protocol,
-                        message: format!("internal error in horde's engine: {panic}"),
-                        elapsed: Duration::ZERO,
-                    })
-                });
-            if let Some((stats, name, policy)) = record {
-                let outcome = policy.outcome(&result, &name);
-                stats.log(
-                    method.as_str(),
-                    &name,
-                    Some(outcome.response_time_ms),
-                    outcome.content_length,
-                    outcome.error.as_deref(),
-                );
-            }
-            queue.push((token, result));
-        });
-        Ok(())
+        Ok(completions.queue.stage(Job {
+            session: self.inner.clone(),
+            request,
+            record,
+            token,
+        }))
     }
 
     /// The jar's cookies as `(name, value, domain, path)` tuples.
@@ -285,5 +267,46 @@ pub(crate) fn result_to_py(
             )?;
             Ok(t.into_any().unbind())
         }
+    }
+}
+
+/// A request waiting in a thread's staging queue, with what its completion needs.
+pub(crate) struct Job {
+    session: horde_core::Session,
+    request: Request,
+    record: Option<(std::sync::Arc<horde_core::RequestStats>, String, FailurePolicy)>,
+    token: Py<PyAny>,
+}
+
+impl Job {
+    /// Runs the request on the engine, logs its outcome, and queues the result for Python.
+    pub(crate) async fn run(self, queue: std::sync::Arc<crate::bridge::Queue>) {
+        let Job {
+            session,
+            request,
+            record,
+            token,
+        } = self;
+        let method = request.method.clone();
+        let result = CatchPanic(session.execute(request))
+            .await
+            .unwrap_or_else(|panic| {
+                Err(ClientError {
+                    kind: ErrorKind::Protocol,
+                    message: format!("internal error in horde's engine: {panic}"),
+                    elapsed: Duration::ZERO,
+                })
+            });
+        if let Some((stats, name, policy)) = record {
+            let outcome = policy.outcome(&result, &name);
+            stats.log(
+                method.as_str(),
+                &name,
+                Some(outcome.response_time_ms),
+                outcome.content_length,
+                outcome.error.as_deref(),
+            );
+        }
+        queue.push((token, result));
     }
 }
