@@ -323,3 +323,20 @@ def test_stop_timeout_lets_running_tasks_finish(demo, tmp_path, stop_timeout, fi
     assert result.returncode == 0, result.stderr[-2000:]
     names = {e["name"] for e in json.loads(result.stdout)}
     assert ("after" in names) is finishes
+
+
+def test_hdr_json_has_microsecond_percentiles(demo, tmp_path):
+    out = tmp_path / "hdr.json"
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "fasthttp.py"), "--headless", "-u", "2", "-r", "2", "-t", "2s", "-H", demo.url,
+        "--hdr-json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 1  # fasthttp.py fails /status/503 on purpose
+    data = json.loads(out.read_text())
+    total = data["total"]
+    assert total["name"] == "Aggregated" and total["num_requests"] > 0
+    p = total["percentiles"]
+    assert 0 < p["0.5"] <= p["0.99"] <= p["1.0"] == pytest.approx(total["max_response_time"], rel=1e-3)
+    # Sub-millisecond values survive (Locust's buckets would round them to whole milliseconds).
+    assert p["0.5"] != round(p["0.5"])
+    assert {(e["method"], e["name"]) for e in data["entries"]} >= {("GET", "/"), ("GET", "/status/503")}

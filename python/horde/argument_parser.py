@@ -1206,6 +1206,17 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         action.env_var_aliases = (alias,)
         action.horde_only = True
 
+    reports = parser.add_argument_group("Precise statistics (horde)")
+    precise = reports.add_argument(
+        "--hdr-json",
+        metavar="<filename>",
+        dest="hdr_json",
+        help="At the end, write every entry's percentiles from horde's HdrHistograms (microsecond "
+        "resolution) as JSON to this file",
+        env_var="HORDE_HDR_JSON",
+    )
+    precise.horde_only = True
+
     demo = parser.add_argument_group("Demo target (horde)")
     demo_target = demo.add_argument(
         "--demo-target",

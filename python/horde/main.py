@@ -288,6 +288,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         runner.quit()
         if options.json:
             stats.print_stats_json(runner.stats)
+        if getattr(options, "hdr_json", None):
+            stats.save_precise_stats_json(runner.stats, options.hdr_json)
         if options.json_file:
             stats.save_stats_json(runner.stats, options.json_file)
         else:

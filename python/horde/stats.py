@@ -1010,6 +1010,37 @@ def save_stats_json(stats: Any, filename: str) -> None:
         json.dump(_view(stats).serialize_stats(), file, indent=4)
 
 
+HDR_PERCENTILES = [0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0]
+
+
+def precise_stats(stats: Any) -> dict[str, Any]:
+    """The statistics with percentiles read from the engine's HdrHistograms (microsecond
+    resolution, three significant digits) instead of Locust's rounded buckets: what
+    ``--hdr-json`` writes. One dict per entry plus the total under ``"total"``."""
+    entries, total, _errors, start_time = _core.RequestStats.snapshot(stats)
+
+    def row(e: Any) -> dict[str, Any]:
+        return {
+            "method": e.method,
+            "name": e.name,
+            "num_requests": e.num_requests,
+            "num_failures": e.num_failures,
+            "total_rps": e.total_rps,
+            "avg_response_time": e.avg_response_time,
+            "min_response_time": e.min_response_time,
+            "max_response_time": e.max_response_time,
+            "percentiles": {str(p): e.get_response_time_percentile(p) for p in HDR_PERCENTILES},
+        }
+
+    return {"start_time": start_time, "entries": [row(e) for e in entries], "total": row(total)}
+
+
+def save_precise_stats_json(stats: Any, path: str) -> None:
+    """Writes ``precise_stats`` to ``path`` (``--hdr-json``)."""
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(precise_stats(stats), file, indent=2)
+
+
 # ---------------------------------------------------------------------------------------------
 # CSV
 
