@@ -115,7 +115,7 @@ def test_failure_rules(user, env, events_seen):
         ("GET", "/redirect/1"): (1, 0),
         ("GET", "/status/204"): (1, 0),
     }
-    assert errors(env.stats)[("GET", "/status/404")] == "BadStatusCode('/status/404', code=404)"
+    assert errors(env.stats)[("GET", "/status/404")] == "LocustBadStatusCode(code=404)"
     assert "404" in str(events_seen[0]["exception"]) and "/status/404" in str(events_seen[0]["exception"])
 
 

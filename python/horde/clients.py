@@ -47,6 +47,8 @@ __all__ = [
     "PreparedRequest",
     "Response",
     "ResponseContextManager",
+    "RestMixin",
+    "RestResponseContextManager",
 ]
 
 _VERSION = _core.__version__
@@ -409,6 +411,12 @@ class Response:
     def __repr__(self) -> str:
         return f"<Response [{self.status_code}]>"
 
+    def __enter__(self) -> Response:
+        raise LocustError("In order to use a with-block for requests, you must also pass catch_response=True")
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
     # success()/failure() only mean something inside `with ... catch_response=True`.
     def success(self) -> None:
         raise LocustError("success() may only be called inside `with client.get(..., catch_response=True)`")
@@ -436,13 +444,13 @@ def _outcome_exception(response: Response, name: str, fast: bool) -> Exception |
         if status in _FAST_OK:
             return None
         error = HTTPError(f"{status} {response.reason} for url: {name}", response=response)
-        error._horde_repr = f"BadStatusCode({name!r}, code={status})"  # type: ignore[attr-defined]
+        error._horde_repr = f"LocustBadStatusCode(code={status})"  # type: ignore[attr-defined]
         return error
     message = _status_error(status, response.reason, name)
     return HTTPError(message, response=response) if message else None
 
 
-_FAST_OK = frozenset((200, 201, 202, 203, 204, 205, 206, 301, 302, 303, 304, 307, 308))
+_FAST_OK = frozenset((200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 301, 302, 303, 304, 307, 308))
 
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 
@@ -670,9 +678,7 @@ class HttpSession:
                 from urllib.parse import unquote
 
                 self.auth = (unquote(parts.username or ""), unquote(parts.password or ""))
-                netloc = parts.hostname or ""
-                if parts.port:
-                    netloc += f":{parts.port}"
+                netloc = parts.netloc.rpartition("@")[2]  # keeps IPv6 brackets, unlike .hostname
                 base_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
             self.base_url = base_url
         self._verify = verify

@@ -510,7 +510,7 @@ fn outcomes_are_logged_with_locust_error_texts() {
     );
     assert_eq!(
         FailurePolicy::FastHttpUser.status_error(404, "Not Found", "/x"),
-        Some("BadStatusCode('/x', code=404)".into())
+        Some("LocustBadStatusCode(code=404)".into())
     );
     assert_eq!(
         FailurePolicy::FastHttpUser.status_error(302, "Found", "/x"),

@@ -86,7 +86,8 @@ impl Completions {
     /// Starts every staged request: one task handed to the runtime, which spawns the rest from
     /// inside (cheap there), instead of one cross-thread wake-up per request.
     fn flush(&self) -> usize {
-        let jobs = std::mem::take(&mut *self.queue.staged.lock().unwrap_or_else(|e| e.into_inner()));
+        let jobs =
+            std::mem::take(&mut *self.queue.staged.lock().unwrap_or_else(|e| e.into_inner()));
         let n = jobs.len();
         match n {
             0 => {}

@@ -274,7 +274,11 @@ pub(crate) fn result_to_py(
 pub(crate) struct Job {
     session: horde_core::Session,
     request: Request,
-    record: Option<(std::sync::Arc<horde_core::RequestStats>, String, FailurePolicy)>,
+    record: Option<(
+        std::sync::Arc<horde_core::RequestStats>,
+        String,
+        FailurePolicy,
+    )>,
     token: Py<PyAny>,
 }
 

@@ -24,7 +24,10 @@ impl RequestStats {
     /// Arguments are accepted and ignored so Python subclasses can take their own in `__init__`.
     #[new]
     #[pyo3(signature = (*_args, **_kwargs))]
-    fn new(_args: &Bound<'_, pyo3::types::PyTuple>, _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> Self {
+    fn new(
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> Self {
         RequestStats {
             inner: Arc::new(horde_core::RequestStats::new()),
         }
