@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,10 +384,10 @@ def read_aggregated(prefix: Path) -> dict:
     raise ValueError(f"no Aggregated row in {prefix}_stats.csv")
 
 
-def steady_rate(prefix: Path) -> tuple[float | None, int, str]:
+def steady_rate(prefix: Path) -> dict:
     """Requests/s from _stats_history.csv once every user has started and had time to settle.
 
-    Returns (rate or None, highest user count seen, note).
+    Returns steady_rps (None if the steady part is too short), steady_s, peak_users and ramp_s.
     """
     rows = []
     with open(f"{prefix}_stats_history.csv", newline="") as f:
@@ -394,14 +395,15 @@ def steady_rate(prefix: Path) -> tuple[float | None, int, str]:
             if row["Name"] == "Aggregated":
                 rows.append((float(row["Timestamp"]), int(row["User Count"]), int(row["Total Request Count"])))
     if not rows:
-        return None, 0, "no history rows"
+        raise ValueError("no Aggregated rows")
     peak = max(users for _, users, _ in rows)
     reached = next(ts for ts, users, _ in rows if users == peak)
+    result = {"steady_rps": None, "steady_s": 0.0, "peak_users": peak, "ramp_s": reached - rows[0][0]}
     window = [r for r in rows if r[0] >= reached + BIG_SETTLE]
-    if len(window) < 2 or window[-1][0] - window[0][0] < 5:
-        return None, peak, f"steady part too short (all users at {reached - rows[0][0]:.0f} s)"
-    (t0, _, n0), (t1, _, n1) = window[0], window[-1]
-    return (n1 - n0) / (t1 - t0), peak, f"steady {t1 - t0:.0f} s from {reached - rows[0][0] + BIG_SETTLE:.0f} s"
+    if len(window) >= 2 and window[-1][0] - window[0][0] >= 5:
+        (t0, _, n0), (t1, _, n1) = window[0], window[-1]
+        result.update(steady_rps=(n1 - n0) / (t1 - t0), steady_s=t1 - t0)
+    return result
 
 
 def run_locustish(tool: str, cmd: list[str], workload: str, locustfile: Path, host: str, users: int,
@@ -439,8 +441,7 @@ def run_locustish(tool: str, cmd: list[str], workload: str, locustfile: Path, ho
         run.notes.append("p50/p99 in whole ms")
     if history:
         try:
-            run.extra["steady_rps"], run.extra["peak_users"], note = steady_rate(prefix)
-            run.notes.append(note)
+            run.extra.update(steady_rate(prefix))
         except (OSError, ValueError, KeyError) as exc:
             run.notes.append(f"no history ({exc})")
     return run
@@ -482,52 +483,69 @@ def run_goose(workload: str, binary: Path, host: str, users: int, duration: int,
     report = workdir / f"{workload}-goose.json"
     logfile = workdir / f"{workload}-goose.log"
     log(f"  Goose: {users} users, {duration} s...")
+    # Goose's -t counts from the moment the last user started, so the run is ramp-up + duration; the
+    # rate below divides by the time from the first user to the stop, read from the report.
     args = [str(binary), "--host", host, "-u", str(users), "-r", str(users), "-t", f"{duration}s",
             "--no-reset-metrics", "--report-file", str(report), "--quiet"]
     code, usage = measure(args, logfile, timeout=2 * duration + 120, cwd=workdir)
     fill_usage(run, usage)
     try:
-        doc = json.loads(report.read_text())
-        row = next(r for r in goose_request_rows(doc) if r.get("method") == "GET")
-    except (OSError, ValueError, StopIteration) as exc:
-        run.notes.append(f"no report (exit {code}: {exc}; {tail(logfile, 2)})")
+        numbers = read_goose_report(json.loads(report.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:
+        run.notes.append(f"no report (exit {code}: {exc!r}; {tail(logfile, 2)})")
         return run
-    count = int(row.get("number_of_requests", 0))
-    failures = int(row.get("number_of_failures", 0))
-    run.rps = count / duration
-    run.p50, run.p99, unit_note = goose_percentiles(row)
-    run.extra.update(requests=count, failures=failures)
-    if failures:
-        run.notes.append(f"{failures} failures of {count}")
-    if unit_note:
-        run.notes.append(unit_note)
+    run.rps = numbers["requests"] / numbers["seconds"]
+    run.p50, run.p99 = numbers["p50"], numbers["p99"]
+    run.extra.update(numbers)
+    if numbers["failures"]:
+        run.notes.append(f"{numbers['failures']} failures of {numbers['requests']}")
+    if numbers["resolution"] != "microsecond":
+        run.notes.append("p50/p99 in whole ms")
     return run
 
 
-def goose_request_rows(doc: dict) -> list[dict]:
-    """The per-request rows of a Goose JSON report (they have a method and a request count)."""
-    found: list[dict] = []
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if "method" in node and "number_of_requests" in node:
-                found.append(node)
-            else:
-                for value in node.values():
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(doc.get("raw_request_metrics", doc))
-    return found
+def _iso_seconds(stamp: str) -> float:
+    # Goose writes nanoseconds ("...:03.847755740Z"); datetime takes at most microseconds.
+    m = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z", stamp)
+    if not m:
+        raise ValueError(f"cannot read timestamp {stamp!r}")
+    whole = datetime.fromisoformat(m.group(1)).replace(tzinfo=timezone.utc).timestamp()
+    return whole + float(f"0.{m.group(2) or 0}")
 
 
-def goose_percentiles(row: dict) -> tuple[float | None, float | None, str]:
-    # Goose 0.19.1 added microsecond fields beside the whole-millisecond ones of 0.19.0.
-    if "percentile_50_us" in row:
-        return row["percentile_50_us"] / 1000, row["percentile_99_us"] / 1000, ""
-    return _float(row.get("percentile_50")), _float(row.get("percentile_99")), "p50/p99 in whole ms"
+def _histogram_percentile(counts: dict[int, int], q: float) -> float:
+    total = sum(counts.values())
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= q * total:
+            return value
+    return max(counts)
+
+
+def read_goose_report(doc: dict) -> dict:
+    """Requests, failures, seconds under load and p50/p99 (ms) of the GET / row of a Goose JSON report."""
+    row = next(r for r in doc["raw_request_metrics"] if r["method"] == "GET")
+    history = doc["raw_metrics"]["history"]
+    first = _iso_seconds(history[0]["timestamp"])
+    stop = next((h for h in history if h["action"] in ("Decreasing", "Finished")), history[-1])
+    numbers = {"requests": int(row["number_of_requests"]), "failures": int(row["number_of_failures"]),
+               "seconds": _iso_seconds(stop["timestamp"]) - first}
+    # 0.19.0 keeps a microsecond histogram (times_us) beside the whole-millisecond percentiles;
+    # 0.19.1 also writes percentile_NN_us. Use the finest there is.
+    raw = next(iter(doc["raw_metrics"]["requests"].values()))["raw_data"]
+    if raw.get("times_us"):
+        counts = {int(k): int(v) for k, v in raw["times_us"].items()}
+        numbers.update(p50=_histogram_percentile(counts, 0.5) / 1000, p99=_histogram_percentile(counts, 0.99) / 1000,
+                       resolution="microsecond")
+        return numbers
+    pct = next(r for r in doc["raw_response_metrics"] if r["method"] == "GET")
+    if "percentile_50_us" in pct:
+        numbers.update(p50=pct["percentile_50_us"] / 1000, p99=pct["percentile_99_us"] / 1000,
+                       resolution="microsecond")
+    else:
+        numbers.update(p50=_float(pct["percentile_50"]), p99=_float(pct["percentile_99"]), resolution="whole-ms")
+    return numbers
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -603,12 +621,17 @@ def workload_d(s: Setup, lf: dict[str, Path]) -> list[Run]:
         if run.rss_mb is not None:
             run.extra["kb_per_user"] = run.rss_mb * 1024 / users
             run.notes.append(f"{run.extra['kb_per_user']:.1f} KB RSS/user")
-        steady = run.extra.get("steady_rps")
-        if steady is not None:
-            run.notes.append(f"steady {steady:.0f} req/s = {steady / expected:.1%} of {expected:.0f}")
         peak = run.extra.get("peak_users")
         if peak is not None and peak < users:
-            run.notes.append(f"reached only {peak} of {users} users")
+            run.notes.append(f"reached only {peak:,} of {users:,} users")
+        elif peak is not None:
+            run.notes.append(f"all users in {run.extra['ramp_s']:.0f} s")
+        steady = run.extra.get("steady_rps")
+        if steady is not None:
+            run.notes.append(f"steady {steady:,.0f} req/s over the last {run.extra['steady_s']:.0f} s "
+                             f"= {steady / expected:.1%} of {expected:,.0f}")
+        elif peak is not None:
+            run.notes.append("no steady part (too short a run)")
         runs.append(run)
         time.sleep(2)  # let the closed connections drain before the next 15,000 open
     return runs
@@ -684,25 +707,31 @@ def ratio_lines(runs: list[Run]) -> list[str]:
         ratio("c) horde / Locust req/s", attr(get("c", "horde"), "rps"), attr(get("c", "Locust"), "rps"), ">= 5×",
               lambda v: v >= 5)
     if any(r.workload == "d" for r in runs):
-        horde, locust = get("d", "horde"), get("d", "Locust")
-        for run, target in ((horde, True), (locust, False)):
+        for tool, target in (("horde", True), ("Locust", False)):
+            run, small = get("d", tool), get("b", tool)
             kb = None if run is None else run.extra.get("kb_per_user")
-            name = "horde" if target else "Locust"
             if kb is None:
-                lines.append(f"d) {name} RSS per user: n/a")
-            else:
-                verdict = f"  (target <= 15 KB)  {'PASS' if kb <= 15 else 'FAIL'}" if target else ""
-                lines.append(f"d) {name} RSS per user: {kb:.1f} KB{verdict}")
-        for run, target in ((horde, True), (locust, False)):
-            name = "horde" if target else "Locust"
+                lines.append(f"d) {tool} RSS per user: n/a")
+                continue
+            verdict = f"  (target <= 15 KB)  {'PASS' if kb <= 15 else 'FAIL'}" if target else ""
+            # What each further user costs, with the 50-user run of b) as the baseline.
+            if small is not None and small.rss_mb is not None and run.rss_mb is not None:
+                users = run.extra.get("peak_users") or 0
+                if users > SMALL_USERS:
+                    extra_kb = (run.rss_mb - small.rss_mb) * 1024 / (users - SMALL_USERS)
+                    verdict += f"; {extra_kb:.1f} KB per user above b)'s 50-user run"
+            lines.append(f"d) {tool} RSS per user (max RSS / users): {kb:.1f} KB{verdict}")
+        for tool, target in (("horde", True), ("Locust", False)):
+            run = get("d", tool)
             steady = None if run is None else run.extra.get("steady_rps")
             expected = None if run is None else run.extra.get("expected_rps")
             if steady is None or not expected:
-                lines.append(f"d) {name} steady req/s vs expected: n/a")
+                lines.append(f"d) {tool} steady req/s vs expected: n/a")
                 continue
             share = steady / expected
             verdict = f"  (target within 5%)  {'PASS' if abs(share - 1) <= 0.05 else 'FAIL'}" if target else ""
-            lines.append(f"d) {name} steady req/s vs expected: {steady:,.0f} / {expected:,.0f} = {share:.1%}{verdict}")
+            lines.append(f"d) {tool} steady req/s vs expected (users / 3 s): {steady:,.0f} / {expected:,.0f} "
+                         f"= {share:.1%}{verdict}")
     return lines
 
 
@@ -780,6 +809,7 @@ def main() -> int:
         raise SystemExit(f"--big-users {args.big_users} needs more file descriptors than the limit {hard} allows")
     # A SIGTERM ends the run like Ctrl-C, through the finally clauses that stop the children.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
 
     started = time.monotonic()
     machine = machine_line()

@@ -75,16 +75,23 @@ class CaseInsensitiveDict(MutableMapping):
 
     def __init__(self, data: Mapping[str, Any] | Iterator[tuple[str, Any]] | None = None, **kwargs: Any) -> None:
         self._store: dict[str, tuple[str, Any]] = {}
-        self.update(data or {}, **kwargs)
+        # Bumped on every change, so a session can reuse what it derived from its headers.
+        self._version = 0
+        if data:
+            self.update(data)
+        if kwargs:
+            self.update(kwargs)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._store[key.lower()] = (key, value)
+        self._version += 1
 
     def __getitem__(self, key: str) -> Any:
         return self._store[key.lower()][1]
 
     def __delitem__(self, key: str) -> None:
         del self._store[key.lower()]
+        self._version += 1
 
     def __iter__(self) -> Iterator[str]:
         return (k for k, _ in self._store.values())
@@ -96,7 +103,9 @@ class CaseInsensitiveDict(MutableMapping):
         return ((k, v[1]) for k, v in self._store.items())
 
     def copy(self) -> CaseInsensitiveDict:
-        return CaseInsensitiveDict(self._store.values())
+        new = CaseInsensitiveDict()
+        new._store = dict(self._store)
+        return new
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mapping):
@@ -241,7 +250,7 @@ def _redirected(request: PreparedRequest, status: int, url: str) -> PreparedRequ
         headers = headers.copy()
         headers.pop("Content-Type", None)
         headers.pop("Content-Length", None)
-    return PreparedRequest(method, url, headers, body)
+    return type(request)(method, url, headers, body)
 
 
 def _path_url(url: str) -> str:
@@ -257,58 +266,115 @@ class Response:
     is 0, ``content`` is None and ``error`` holds the exception, as in Locust.
     """
 
-    def __init__(self) -> None:
-        self._core: Any = None
-        self._content: bytes | None = None
-        self._content_read = False
-        self._headers: CaseInsensitiveDict | None = None
-        self._text: str | None = None
-        self.status_code = 0
-        self.reason = ""
-        self.url = ""
-        self.error: Exception | None = None
-        self.request: PreparedRequest | None = None
-        self.history: list[Response] = []
-        self._encoding: Any = _MISSING
-        self._elapsed = 0.0
-        self._hop_headers: list[tuple[str, str]] | None = None
+    # Defaults live on the class and the engine's result is read only when asked for: most
+    # responses of a load test are looked at for their status code at most.
+    _core: Any = None
+    _content: bytes | None = None
+    _content_read = False
+    _headers: CaseInsensitiveDict | None = None
+    _text: str | None = None
+    _encoding: Any = _MISSING
+    _elapsed = 0.0
+    _hop_headers: list[tuple[str, str]] | None = None
+    _history: list[Response] | None = None
+    _request: PreparedRequest | None = None
+    # (method, url, header pairs, body) as sent, turned into ``request`` on first use.
+    _sent: tuple[str, str, list[tuple[str, str]], bytes | None] | None = None
+    _url: str | None = None
+    _reason: str | None = None
+    status_code = 0
+    error: Exception | None = None
+    _request_class: type[PreparedRequest] = PreparedRequest
 
     @classmethod
-    def _from_core(cls, core: Any, request: PreparedRequest) -> Response:
-        r = cls()
+    def _from_core(cls, core: Any, sent: tuple[str, str, list[tuple[str, str]], bytes | None]) -> Response:
+        r = cls.__new__(cls)
         r._core = core
         r.status_code = core.status_code
-        r.reason = core.reason
-        r.url = core.url
         r._elapsed = core.elapsed
-        history = core.history
-        if history:
-            # Each response carries the request that produced it; redirects may change the method.
-            r.history = []
-            for i, hop in enumerate(history):
-                r.history.append(cls._from_hop(hop, request))
-                next_url = history[i + 1][2] if i + 1 < len(history) else core.url
-                request = _redirected(request, hop[0], next_url)
-        r.request = request
+        r._sent = sent
         return r
 
     @classmethod
     def _from_hop(cls, hop: tuple[int, str, str, list[tuple[str, str]]], request: PreparedRequest) -> Response:
-        r = cls()
-        r.status_code, r.reason, r.url, r._hop_headers = hop
+        r = cls.__new__(cls)
+        r.status_code, r._reason, r._url, r._hop_headers = hop
         r._content, r._content_read = b"", True
-        r.request = request
+        r._request = request
+        r._history = []
         return r
 
     @classmethod
-    def _from_error(cls, error: Exception, request: PreparedRequest, elapsed: float) -> Response:
-        r = cls()
+    def _from_error(
+        cls, error: Exception, sent: tuple[str, str, list[tuple[str, str]], bytes | None], elapsed: float
+    ) -> Response:
+        r = cls.__new__(cls)
         r.error = error
-        r.url = request.url
-        r.request = request
+        r._url = sent[1]
+        r._sent = sent
         r._elapsed = elapsed
         r._content_read = True
         return r
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self._core.url if self._core is not None else ""
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._url = value
+
+    @property
+    def reason(self) -> str:
+        if self._reason is None:
+            self._reason = self._core.reason if self._core is not None else ""
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        self._reason = value
+
+    def _materialize(self) -> None:
+        """Builds ``request`` and ``history``: each response carries the request that produced
+        it, and redirects may have changed the method on the way."""
+        method, url, pairs, body = self._sent or ("", self.url, [], None)
+        request = self._request_class(method, url, CaseInsensitiveDict(pairs), body)
+        history: list[Response] = []
+        hops = self._core.history if self._core is not None else []
+        for i, hop in enumerate(hops):
+            history.append(type(self)._hop_class()._from_hop(hop, request))
+            next_url = hops[i + 1][2] if i + 1 < len(hops) else self.url
+            request = _redirected(request, hop[0], next_url)
+        self._request, self._history = request, history
+
+    @classmethod
+    def _hop_class(cls) -> type[Response]:
+        return cls
+
+    @property
+    def request(self) -> PreparedRequest | None:
+        if self._request is None and self._sent is not None:
+            self._materialize()
+        return self._request
+
+    @request.setter
+    def request(self, value: PreparedRequest | None) -> None:
+        self._request = value
+
+    @property
+    def history(self) -> list[Response]:
+        if self._history is None:
+            if self._sent is not None:
+                self._materialize()
+            else:
+                self._history = []
+        return self._history  # type: ignore[return-value]
+
+    @history.setter
+    def history(self, value: list[Response]) -> None:
+        self._history = value
 
     @property
     def encoding(self) -> str | None:
@@ -441,13 +507,19 @@ def _outcome_exception(response: Response, name: str, fast: bool) -> Exception |
         return response.error
     status = response.status_code
     if fast:
-        if status in _FAST_OK:
-            return None
-        error = HTTPError(f"{status} {response.reason} for url: {name}", response=response)
-        error._horde_repr = f"LocustBadStatusCode(code={status})"  # type: ignore[attr-defined]
-        return error
+        return _fast_status_error(response, name)
     message = _status_error(status, response.reason, name)
     return HTTPError(message, response=response) if message else None
+
+
+def _fast_status_error(response: Response, name: str) -> Exception | None:
+    """FastHttpUser's failure for a status it does not accept, or None."""
+    status = response.status_code
+    if status in _FAST_OK:
+        return None
+    error = HTTPError(f"{status} {response.reason} for url: {name}", response=response)
+    error._horde_repr = f"LocustBadStatusCode(code={status})"  # type: ignore[attr-defined]
+    return error
 
 
 _FAST_OK = frozenset((200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 301, 302, 303, 304, 307, 308))
@@ -494,6 +566,10 @@ class ResponseContextManager(Response):
     _meta: dict[str, Any]
     _manual_result: Any
     _entered: bool
+
+    @classmethod
+    def _hop_class(cls) -> type[Response]:
+        return Response
 
     def __enter__(self) -> ResponseContextManager:
         self._entered = True
@@ -640,6 +716,19 @@ class HttpSession:
     """
 
     default_user_agent = f"horde/{_VERSION}"
+    # The classes responses are made of (FastHttpSession has its own).
+    _response_class: type[Response] = Response
+    _error_response_class: type[Response] = Response
+    _catch_response_class: type[Response] = None  # type: ignore[assignment]  # set below the class
+
+    @property
+    def headers(self) -> CaseInsensitiveDict:
+        """Headers sent with every request (a case-insensitive dict; assigning a dict works too)."""
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Mapping[str, Any]) -> None:
+        self._headers = value if isinstance(value, CaseInsensitiveDict) else CaseInsensitiveDict(value)
 
     def __init__(
         self,
@@ -657,9 +746,15 @@ class HttpSession:
         self.request_event = request_event
         self.user = user
         self.stats = stats
+        self._pairs_version = -1
+        self._pairs_source: Any = None
+        self._pairs_cache: list[tuple[str, str]] = []
+        self._name_cache: dict[str, str] = {}
+        # (connect, read, total) seconds used when a request gives no timeout (None: wait forever).
+        self.default_timeouts: tuple[float | None, float | None, float | None] | None = None
         self.request_name: str | None = None
         self.fast = fast
-        self.headers = CaseInsensitiveDict(
+        self._headers = CaseInsensitiveDict(
             {
                 "User-Agent": self.default_user_agent,
                 "Accept-Encoding": "gzip, deflate",
@@ -771,65 +866,104 @@ class HttpSession:
         """Sends a request and returns its response (never raises for transport errors; see
         ``response.error``). With ``catch_response=True`` use the result in a ``with`` block."""
         method = method.upper()
-        full_url = self._build_url(url)
-        query = _encode_params(self.params) if self.params else ""
-        extra = _encode_params(params)
-        if extra:
-            query = f"{query}&{extra}" if query else extra
-        if query:
-            parts = urlsplit(full_url)
-            joined = f"{parts.query}&{query}" if parts.query else query
-            full_url = urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
+        full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
+        if params is not None or self.params:
+            full_url = _add_query(full_url, self.params, params)
 
-        merged = self.headers.copy() if headers is None else _merge_headers(self.headers, headers)
-        body, ctype = _encode_body(data, json, files)
-        if ctype and "content-type" not in merged:
-            merged["Content-Type"] = ctype
-        auth = auth if auth is not None else self.auth
-        if auth is not None and "authorization" not in merged:
-            merged["Authorization"] = _auth_header(auth)
-        header_pairs = [(k, str(v)) for k, v in merged.items() if v is not None]
-        cookie_pairs = list(cookies.items()) if cookies else None
+        body: bytes | None = None
+        if headers or data is not None or json is not None or files or auth is not None or self.auth is not None:
+            merged = self.headers.copy() if not headers else _merge_headers(self.headers, headers)
+            body, ctype = _encode_body(data, json, files)
+            if ctype and "content-type" not in merged:
+                merged["Content-Type"] = ctype
+            auth = auth if auth is not None else self.auth
+            if auth is not None and "authorization" not in merged:
+                merged["Authorization"] = _auth_header(auth)
+            header_pairs = [(k, str(v)) for k, v in merged.items() if v is not None]
+        else:
+            # The common case: only the session's headers, whose list is rebuilt only after they change.
+            header_pairs = self._session_header_pairs()
 
-        request_name = name or self.request_name or _path_url(full_url)
+        request_name = name or self.request_name or self._default_name(url, full_url)
         core = self._core if verify is None or verify == self._verify else self._core_for(verify)
-        listeners = bool(self.request_event)
-        record = (self.stats, request_name, self.fast) if (self.stats is not None and not catch_response) else None
-
-        prepared = PreparedRequest(method, full_url, merged, body)
-        start_time = time.time()
+        record = None if catch_response or self.stats is None else (self.stats, request_name, self.fast)
         result = bridge().call(
             core.submit,
             method,
             full_url,
             header_pairs,
-            cookie_pairs,
+            list(cookies.items()) if cookies else None,
             body,
             allow_redirects,
-            _timeouts(timeout),
+            self.default_timeouts if timeout is None else _timeouts(timeout),
             record,
         )
-        cls = ResponseContextManager if catch_response else Response
-        if isinstance(result, tuple):
+        return self._finish(result, (method, full_url, header_pairs, body), request_name, catch_response, context)
+
+    def _quick(self, method: str, url: str, name: str | None) -> Response:
+        """``request(method, url, name=name)`` with every other argument left out, which is how
+        most tasks call the client: the same steps without the argument handling."""
+        if self.params or self.auth is not None:
+            return self.request(method, url, name=name)
+        full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
+        headers = self._headers
+        if self._pairs_version == headers._version and self._pairs_source is headers:
+            pairs = self._pairs_cache
+        else:
+            pairs = self._session_header_pairs()
+        request_name = name or self.request_name or self._default_name(url, full_url)
+        stats = self.stats
+        result = bridge().call(
+            self._core.submit,
+            method,
+            full_url,
+            pairs,
+            None,
+            None,
+            method != "HEAD",
+            self.default_timeouts,
+            None if stats is None else (stats, request_name, self.fast),
+        )
+        if type(result) is not tuple and not self.request_event:
+            response = self._response_class._from_core(result, (method, full_url, pairs, None))
+            response._name = request_name
+            return response
+        return self._finish(result, (method, full_url, pairs, None), request_name, False, None)
+
+    def _finish(
+        self,
+        result: Any,
+        sent: tuple[str, str, list[tuple[str, str]], bytes | None],
+        request_name: str,
+        catch_response: bool,
+        context: dict | None,
+    ) -> Response:
+        """Turns the engine's result into the response, and tells the request listeners (or,
+        with catch_response, prepares the with-block that will)."""
+        if type(result) is tuple:
             kind, message, elapsed, locust_repr = result
             error = _ERRORS.get(kind, ConnectionError)(message)
             error._horde_repr = locust_repr  # type: ignore[attr-defined]
-            response = cls._from_error(error, prepared, elapsed)
+            cls = self._catch_response_class if catch_response else self._error_response_class
+            response = cls._from_error(error, sent, elapsed)
         else:
-            response = cls._from_core(result, prepared)
+            cls = self._catch_response_class if catch_response else self._response_class
+            response = cls._from_core(result, sent)
+        response._name = request_name
 
-        if not catch_response and not listeners:
+        if not catch_response and not self.request_event:
             return response
         meta = {
-            "request_type": method,
+            "request_type": sent[0],
             "name": request_name,
             "response_time": response._elapsed * 1000.0,
             "response_length": (response._core.content_length if response._core is not None else 0),
             "response": response,
             "context": {**(self.user.context() if self.user is not None else {}), **(context or {})},
             "exception": None,
-            "start_time": start_time,
-            "url": full_url,
+            # The engine timed the request; its start is the end minus that time.
+            "start_time": time.time() - response._elapsed,
+            "url": sent[1],
         }
         if catch_response:
             r: Any = response
@@ -839,6 +973,22 @@ class HttpSession:
         meta["exception"] = _outcome_exception(response, request_name, self.fast)
         _fire_listeners(self.request_event, meta)
         return response
+
+    def _session_header_pairs(self) -> list[tuple[str, str]]:
+        headers = self.headers
+        if self._pairs_version != headers._version or self._pairs_source is not headers:
+            self._pairs_cache = [(k, str(v)) for k, v in headers.items() if v is not None]
+            self._pairs_version, self._pairs_source = headers._version, headers
+        return self._pairs_cache
+
+    def _default_name(self, url: str, full_url: str) -> str:
+        """The stats name of a request given none: HttpUser uses the path (and query) of the URL."""
+        name = self._name_cache.get(full_url)
+        if name is None:
+            if len(self._name_cache) > 1000:
+                self._name_cache.clear()  # URLs with ids in them must not grow this without bound
+            name = self._name_cache[full_url] = _path_url(full_url)
+        return name
 
     def _report(self, meta: dict[str, Any]) -> None:
         """Logs an outcome decided in Python (catch_response) and tells the request listeners."""
@@ -862,6 +1012,10 @@ class HttpSession:
         return core
 
     def get(self, url: str, **kwargs: Any) -> Response:
+        if not kwargs:
+            return self._quick("GET", url, None)
+        if len(kwargs) == 1 and "name" in kwargs:
+            return self._quick("GET", url, kwargs["name"])
         kwargs.setdefault("allow_redirects", True)
         return self.request("GET", url, **kwargs)
 
@@ -907,6 +1061,22 @@ def _fire_listeners(hook: Any, meta: dict[str, Any]) -> None:
         fire(**meta)
     else:
         hook.fire(**meta)
+
+
+HttpSession._catch_response_class = ResponseContextManager
+
+
+def _add_query(url: str, session_params: Any, params: Any) -> str:
+    """The URL with the session's and the request's parameters added to its query."""
+    query = _encode_params(session_params) if session_params else ""
+    extra = _encode_params(params)
+    if extra:
+        query = f"{query}&{extra}" if query else extra
+    if not query:
+        return url
+    parts = urlsplit(url)
+    joined = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
 
 
 def _merge_headers(base: CaseInsensitiveDict, extra: Mapping[str, Any]) -> CaseInsensitiveDict:

@@ -624,7 +624,33 @@ class EntriesDict(dict):
         return entry
 
 
-class StatsView:
+class _RunTotals:
+    """Locust's run-wide counters, read from ``total`` (shared by RequestStats and StatsView)."""
+
+    total: Any
+
+    @property
+    def num_requests(self) -> int:
+        """Requests of the run (the total's)."""
+        return self.total.num_requests
+
+    @property
+    def num_none_requests(self) -> int:
+        """Requests logged without a response time."""
+        return self.total.num_none_requests
+
+    @property
+    def num_failures(self) -> int:
+        """Failures of the run."""
+        return self.total.num_failures
+
+    @property
+    def last_request_timestamp(self) -> float | None:
+        """Epoch seconds of the latest request, None before the first."""
+        return self.total.last_request_timestamp
+
+
+class StatsView(_RunTotals):
     """Everything ``RequestStats`` reports, read from one engine snapshot.
 
     It has the reading side of ``RequestStats``' API (``entries``, ``total``, ``errors``,
@@ -655,25 +681,6 @@ class StatsView:
         """The owning ``RequestStats.history``."""
         return getattr(self.stats, "history", [])
 
-    @property
-    def num_requests(self) -> int:
-        """Requests of the run (the total's)."""
-        return self.total.num_requests
-
-    @property
-    def num_none_requests(self) -> int:
-        """Requests logged without a response time."""
-        return self.total.num_none_requests
-
-    @property
-    def num_failures(self) -> int:
-        """Failures of the run."""
-        return self.total.num_failures
-
-    @property
-    def last_request_timestamp(self) -> float | None:
-        """Epoch seconds of the latest request, None before the first."""
-        return self.total.last_request_timestamp
 
     def get(self, name: str, method: str) -> StatsEntry:
         """The entry for (name, method); an empty one if nothing was logged under it."""
@@ -703,7 +710,7 @@ def _history_percentiles() -> list[float]:
     return sorted({*PERCENTILES_TO_CHART, 0.99})
 
 
-class RequestStats(_core.RequestStats):
+class RequestStats(_RunTotals, _core.RequestStats):
     """All request statistics of a run (``environment.stats``): Locust's ``RequestStats``.
 
     The engine logs requests made through ``HttpSession`` itself; ``log_request`` and
@@ -756,25 +763,6 @@ class RequestStats(_core.RequestStats):
         """Epoch seconds of creation or of the last reset."""
         return super().snapshot()[3]
 
-    @property
-    def last_request_timestamp(self) -> float | None:
-        """Epoch seconds of the latest request, None before the first."""
-        return self.total.last_request_timestamp
-
-    @property
-    def num_requests(self) -> int:
-        """Requests of the run (the total's)."""
-        return self.total.num_requests
-
-    @property
-    def num_none_requests(self) -> int:
-        """Requests logged without a response time."""
-        return self.total.num_none_requests
-
-    @property
-    def num_failures(self) -> int:
-        """Failures of the run."""
-        return self.total.num_failures
 
     def get(self, name: str, method: str) -> StatsEntry:
         """The entry for (name, method); an empty one if nothing was logged under it yet."""

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from horde.clients import (
+    _MISSING,
     CookieJar,
     HttpSession,
     PreparedRequest,
     Response,
     RestMixin,
     _basic_auth,
-    _outcome_exception,
+    _fast_status_error,
 )
 from horde.clients import ResponseContextManager as _SessionResponseContextManager
 from horde.exception import LocustError, StopTest
@@ -68,6 +69,31 @@ class FastResponse(Response):
     ``raise_for_status()`` raises (nothing else does); ``len()`` is the declared body length, and
     a response is true when that length is not 0.
     """
+
+    _request_class = FastRequest
+    _error_value: Any = _MISSING
+    _payload: str | None = None
+
+    @property
+    def error(self) -> Exception | None:  # type: ignore[override]
+        """The connection error, or the failure for a status FastHttpUser does not accept
+        (worked out on first use: most responses are never asked)."""
+        error = self._error_value
+        if error is _MISSING:
+            error = None
+            if self._core is not None:
+                error = _fast_status_error(self, getattr(self, "_name", None) or self.url)
+            self._error_value = error
+        return error
+
+    @error.setter
+    def error(self, value: Exception | None) -> None:
+        self._error_value = value
+
+    def _materialize(self) -> None:
+        super()._materialize()
+        if self._payload is not None and self._request is not None:
+            self._request.body = self._payload  # geventhttpclient keeps a str payload as given
 
     @property
     def text(self) -> str | None:  # type: ignore[override]
@@ -135,6 +161,10 @@ class ResponseContextManager(_SessionResponseContextManager, FastResponse):
     """The response of a ``catch_response=True`` request: mark it with ``success()`` or
     ``failure(msg)`` inside the with-block; unmarked, an error or an unaccepted status fails it."""
 
+    @classmethod
+    def _hop_class(cls) -> type[Response]:
+        return FastResponse
+
     @property
     def request_meta(self) -> dict[str, Any]:
         """The request event's keyword arguments, fired when the with-block ends."""
@@ -172,6 +202,10 @@ class FastHttpSession(HttpSession):
         proxy_host: Not supported (a warning is logged): requests go directly to the host.
         proxy_port: See ``proxy_host``.
     """
+
+    _response_class = FastResponse
+    _error_response_class = ErrorResponse
+    _catch_response_class = ResponseContextManager
 
     def __init__(
         self,
@@ -268,24 +302,24 @@ class FastHttpSession(HttpSession):
             A ``FastResponse`` (``ErrorResponse`` if the request got no answer), or a
             ``ResponseContextManager`` with ``catch_response=True``.
         """
-        hdrs = dict(headers) if headers else {}
-        if auth:
-            hdrs["Authorization"] = _basic_auth(auth[0], auth[1])
-        elif self.auth_header:
-            hdrs["Authorization"] = self.auth_header
-        if not data and json is not None:
-            data = _json.dumps(json)
-            present = {k.lower() for k in hdrs}
-            if "content-type" not in present:
-                hdrs["Content-Type"] = "application/json"
-            if "accept" not in present:
-                hdrs["Accept"] = "application/json"
-        kwargs.setdefault("timeout", (self.connection_timeout, self.network_timeout))
-        stats_name = name or self.request_name or url
+        hdrs = None
+        if headers or auth or self.auth_header or (not data and json is not None):
+            hdrs = dict(headers) if headers else {}
+            if auth:
+                hdrs["Authorization"] = _basic_auth(auth[0], auth[1])
+            elif self.auth_header:
+                hdrs["Authorization"] = self.auth_header
+            if not data and json is not None:
+                data = _json.dumps(json)
+                present = {k.lower() for k in hdrs}
+                if "content-type" not in present:
+                    hdrs["Content-Type"] = "application/json"
+                if "accept" not in present:
+                    hdrs["Accept"] = "application/json"
         response = super().request(
             method,
             url,
-            name=stats_name,
+            name=name,
             catch_response=catch_response,
             context=context,
             data=data,
@@ -294,10 +328,41 @@ class FastHttpSession(HttpSession):
             stream=stream,
             **kwargs,
         )
-        return _as_fast(response, stats_name, catch_response, data)
+        if isinstance(data, str):
+            response._payload = data
+        return response
+
+    def _default_name(self, url: str, full_url: str) -> str:
+        """FastHttpSession names a request by the URL as passed."""
+        return url
+
+    @property
+    def network_timeout(self) -> float:
+        """Read timeout in seconds."""
+        return self._network_timeout
+
+    @network_timeout.setter
+    def network_timeout(self, value: float) -> None:
+        self._network_timeout = value
+        self.default_timeouts = (getattr(self, "_connection_timeout", None), value, None)
+
+    @property
+    def connection_timeout(self) -> float:
+        """Connect timeout in seconds."""
+        return self._connection_timeout
+
+    @connection_timeout.setter
+    def connection_timeout(self, value: float) -> None:
+        self._connection_timeout = value
+        self.default_timeouts = (value, getattr(self, "_network_timeout", None), None)
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """Sends a GET request."""
+        if not self.auth_header:
+            if not kwargs:
+                return self._quick("GET", url, None)
+            if len(kwargs) == 1 and "name" in kwargs:
+                return self._quick("GET", url, kwargs["name"])
         return self.request("GET", url, **kwargs)
 
     def options(self, url: str, **kwargs: Any) -> Any:
@@ -342,27 +407,6 @@ class FastHttpSession(HttpSession):
                 yield line
         if pending:
             yield pending
-
-
-def _as_fast(response: Any, stats_name: str, catch_response: bool, data: Any) -> Any:
-    """Turns an ``HttpSession`` response into its FastHttpSession counterpart, in place."""
-    request = response.request
-    if request is not None:
-        request.__class__ = FastRequest
-        if isinstance(data, str) and request.body is not None:
-            request.body = data  # geventhttpclient keeps a str payload as given
-    for hop in response.history:
-        hop.__class__ = FastResponse
-    if response.error is None:
-        # FastHttpSession marks an unaccepted status on the response itself.
-        response.error = _outcome_exception(response, stats_name, True)
-    if catch_response:
-        response.__class__ = ResponseContextManager
-    elif response.status_code == 0:
-        response.__class__ = ErrorResponse
-    else:
-        response.__class__ = FastResponse
-    return response
 
 
 class FastHttpUser(User, RestMixin):
