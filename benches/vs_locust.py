@@ -50,7 +50,7 @@ BIG_MEAN_WAIT = 3.0  # between(2, 4)
 BIG_SETTLE = 4.0  # seconds after the last user started before the rate counts as steady
 
 LOCUSTFILES = {
-    "fast": '''
+    "fast": """
 from locust import FastHttpUser, constant, task
 
 
@@ -60,8 +60,8 @@ class Hello(FastHttpUser):
     @task
     def index(self):
         self.client.get("/")
-''',
-    "http": '''
+""",
+    "http": """
 from locust import HttpUser, constant, task
 
 
@@ -71,8 +71,8 @@ class Hello(HttpUser):
     @task
     def index(self):
         self.client.get("/")
-''',
-    "flow": '''
+""",
+    "flow": """
 import itertools
 
 from locust import HttpUser, between, task
@@ -127,8 +127,8 @@ class Flow(HttpUser):
             articles = doc.get("articles")
             if not isinstance(articles, list) or len(articles) > 5 or not isinstance(doc.get("articlesCount"), int):
                 resp.failure("bad article list")
-''',
-    "big": '''
+""",
+    "big": """
 from locust import HttpUser, between, task
 
 
@@ -138,7 +138,7 @@ class Visitor(HttpUser):
     @task
     def index(self):
         self.client.get("/")
-''',
+""",
 }
 
 # Every child process we started and have not reaped yet, so Ctrl-C and errors can end them all.
@@ -202,12 +202,17 @@ def end_all() -> None:
         end(proc, grace=3.0)
 
 
-def measure(cmd: list[str], logfile: Path, timeout: float,
-            cwd: Path | None = None) -> tuple[int, resource.struct_rusage]:
-    """Run cmd pinned to core 0 and return (exit code, rusage of it and its waited-for descendants)."""
+def measure(
+    cmd: list[str], logfile: Path, timeout: float, cwd: Path | None = None
+) -> tuple[int, resource.struct_rusage, float]:
+    """Run cmd pinned to core 0.
+
+    Returns the exit code, the rusage of it and its waited-for descendants, and the wall time it took.
+    """
     with logfile.open("wb") as out:
         proc = spawn(["taskset", "-c", "0", *cmd], stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     signalled = 0
     try:
         while True:
@@ -225,7 +230,7 @@ def measure(cmd: list[str], logfile: Path, timeout: float,
     # Reaped by wait4: tell Popen so it does not wait again.
     proc.returncode = os.waitstatus_to_exitcode(status)
     _children.remove(proc)
-    return proc.returncode, usage
+    return proc.returncode, usage, time.monotonic() - started
 
 
 def fill_usage(run: Run, usage: resource.struct_rusage) -> None:
@@ -384,11 +389,8 @@ def read_aggregated(prefix: Path) -> dict:
     raise ValueError(f"no Aggregated row in {prefix}_stats.csv")
 
 
-def steady_rate(prefix: Path) -> dict:
-    """Requests/s from _stats_history.csv once every user has started and had time to settle.
-
-    Returns steady_rps (None if the steady part is too short), steady_s, peak_users and ramp_s.
-    """
+def read_history(prefix: Path) -> list[tuple[float, int, int]]:
+    """(timestamp, users, total requests) of each Aggregated row of _stats_history.csv."""
     rows = []
     with open(f"{prefix}_stats_history.csv", newline="") as f:
         for row in csv.DictReader(f):
@@ -396,30 +398,91 @@ def steady_rate(prefix: Path) -> dict:
                 rows.append((float(row["Timestamp"]), int(row["User Count"]), int(row["Total Request Count"])))
     if not rows:
         raise ValueError("no Aggregated rows")
+    return rows
+
+
+def count_at(rows: list[tuple[float, int, int]], t: float) -> float:
+    """Total requests at time t, interpolated between the history rows around it."""
+    before = [r for r in rows if r[0] <= t]
+    after = [r for r in rows if r[0] > t]
+    if not before:
+        return rows[0][2]
+    if not after:
+        return before[-1][2]
+    (t0, _, n0), (t1, _, n1) = before[-1], after[0]
+    return n0 + (n1 - n0) * (t - t0) / (t1 - t0)
+
+
+def steady_rate(prefix: Path, duration: int) -> dict:
+    """What the history says about a run with waits: ramp-up, requests until -t, steady requests/s.
+
+    The steady part starts BIG_SETTLE seconds after the last user started (every user has been through
+    a whole wait by then) and ends at -t: a generator that needs long to stop its users keeps counting
+    requests after -t, and those are left out. Timestamps are whole seconds, hence the interpolation.
+    """
+    rows = read_history(prefix)
+    first = rows[0][0]
+    stop = first + duration
     peak = max(users for _, users, _ in rows)
     reached = next(ts for ts, users, _ in rows if users == peak)
-    result = {"steady_rps": None, "steady_s": 0.0, "peak_users": peak, "ramp_s": reached - rows[0][0]}
-    window = [r for r in rows if r[0] >= reached + BIG_SETTLE]
-    if len(window) >= 2 and window[-1][0] - window[0][0] >= 5:
-        (t0, _, n0), (t1, _, n1) = window[0], window[-1]
-        result.update(steady_rps=(n1 - n0) / (t1 - t0), steady_s=t1 - t0)
+    result = {
+        "peak_users": peak,
+        "ramp_s": reached - first,
+        "requests_at_stop": count_at(rows, stop),
+        "steady_rps": None,
+        "steady_s": 0.0,
+    }
+    begin = reached + BIG_SETTLE
+    if stop - begin >= 5 and rows[-1][0] >= stop - 1:
+        result.update(steady_rps=(count_at(rows, stop) - count_at(rows, begin)) / (stop - begin), steady_s=stop - begin)
     return result
 
 
-def run_locustish(tool: str, cmd: list[str], workload: str, locustfile: Path, host: str, users: int,
-                  rate: int, duration: int, workdir: Path, hdr: bool, history: bool = False) -> Run:
-    """Run Locust or horde (same command line) and read its CSV (and horde's --hdr-json)."""
+def run_locustish(
+    tool: str,
+    cmd: list[str],
+    workload: str,
+    locustfile: Path,
+    host: str,
+    users: int,
+    rate: int,
+    duration: int,
+    workdir: Path,
+    hdr: bool,
+    history: bool = False,
+) -> Run:
+    """Run Locust or horde (same command line) and read its CSV (and horde's --hdr-json).
+
+    With history, requests/s counts only the requests until -t, from _stats_history.csv.
+    """
     run = Run(workload, tool)
     name = f"{workload}-{tool.split()[0].lower()}"
     prefix = workdir / name
-    args = [*cmd, "-f", str(locustfile), "--headless", "-u", str(users), "-r", str(rate), "-t", f"{duration}s",
-            "-H", host, "--csv", str(prefix), "--only-summary"]
+    args = [
+        *cmd,
+        "-f",
+        str(locustfile),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(rate),
+        "-t",
+        f"{duration}s",
+        "-H",
+        host,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+    ]
     if hdr:
         args += ["--hdr-json", str(workdir / f"{name}-hdr.json")]
     logfile = workdir / f"{name}.log"
     log(f"  {tool}: {users} users, {duration} s...")
-    code, usage = measure(args, logfile, timeout=2 * duration + 120)
+    code, usage, elapsed = measure(args, logfile, timeout=2 * duration + 120)
     fill_usage(run, usage)
+    if elapsed > duration + 10:
+        run.notes.append(f"exited {elapsed - duration:.0f} s after -t")
     try:
         agg = read_aggregated(prefix)
     except (OSError, ValueError) as exc:
@@ -429,19 +492,29 @@ def run_locustish(tool: str, cmd: list[str], workload: str, locustfile: Path, ho
     run.rps = count / duration
     run.extra.update(requests=count, failures=failures)
     if failures:
-        run.notes.append(f"{failures} failures of {count}")
+        errors = ""
+        try:
+            with open(f"{prefix}_failures.csv", newline="") as f:
+                top = max(csv.DictReader(f), key=lambda r: int(r["Occurrences"]))
+            errors = f": {top['Error'][:60]}"
+        except (OSError, ValueError, KeyError):
+            pass
+        run.notes.append(f"{failures:,} failures of {count:,}{errors}")
+    precise = None
     if hdr:
         try:
-            total = json.loads((workdir / f"{name}-hdr.json").read_text())["total"]["percentiles"]
-            run.p50, run.p99 = total["0.5"], total["0.99"]
+            precise = json.loads((workdir / f"{name}-hdr.json").read_text())["total"]["percentiles"]
+            run.p50, run.p99 = precise["0.5"], precise["0.99"]
         except (OSError, ValueError, KeyError) as exc:
-            run.notes.append(f"no --hdr-json ({exc})")
-    else:
+            precise = None
+            run.notes.append(f"no --hdr-json ({type(exc).__name__})")
+    if precise is None:
         run.p50, run.p99 = _float(agg["50%"]), _float(agg["99%"])
         run.notes.append("p50/p99 in whole ms")
     if history:
         try:
-            run.extra.update(steady_rate(prefix))
+            run.extra.update(steady_rate(prefix, duration))
+            run.rps = run.extra["requests_at_stop"] / duration
         except (OSError, ValueError, KeyError) as exc:
             run.notes.append(f"no history ({exc})")
     return run
@@ -461,8 +534,9 @@ def run_wrk(workload: str, url: str, connections: int, duration: int, workdir: P
     run = Run(workload, "wrk")
     logfile = workdir / f"{workload}-wrk.log"
     log(f"  wrk: {connections} connections, {duration} s...")
-    code, usage = measure(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url], logfile,
-                          timeout=duration + 60)
+    code, usage, _ = measure(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url], logfile, timeout=duration + 60
+    )
     fill_usage(run, usage)
     out = logfile.read_text(errors="replace")
     try:
@@ -485,9 +559,22 @@ def run_goose(workload: str, binary: Path, host: str, users: int, duration: int,
     log(f"  Goose: {users} users, {duration} s...")
     # Goose's -t counts from the moment the last user started, so the run is ramp-up + duration; the
     # rate below divides by the time from the first user to the stop, read from the report.
-    args = [str(binary), "--host", host, "-u", str(users), "-r", str(users), "-t", f"{duration}s",
-            "--no-reset-metrics", "--report-file", str(report), "--quiet"]
-    code, usage = measure(args, logfile, timeout=2 * duration + 120, cwd=workdir)
+    args = [
+        str(binary),
+        "--host",
+        host,
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{duration}s",
+        "--no-reset-metrics",
+        "--report-file",
+        str(report),
+        "--quiet",
+    ]
+    code, usage, _ = measure(args, logfile, timeout=2 * duration + 120, cwd=workdir)
     fill_usage(run, usage)
     try:
         numbers = read_goose_report(json.loads(report.read_text()))
@@ -529,20 +616,25 @@ def read_goose_report(doc: dict) -> dict:
     history = doc["raw_metrics"]["history"]
     first = _iso_seconds(history[0]["timestamp"])
     stop = next((h for h in history if h["action"] in ("Decreasing", "Finished")), history[-1])
-    numbers = {"requests": int(row["number_of_requests"]), "failures": int(row["number_of_failures"]),
-               "seconds": _iso_seconds(stop["timestamp"]) - first}
+    numbers = {
+        "requests": int(row["number_of_requests"]),
+        "failures": int(row["number_of_failures"]),
+        "seconds": _iso_seconds(stop["timestamp"]) - first,
+    }
     # 0.19.0 keeps a microsecond histogram (times_us) beside the whole-millisecond percentiles;
     # 0.19.1 also writes percentile_NN_us. Use the finest there is.
     raw = next(iter(doc["raw_metrics"]["requests"].values()))["raw_data"]
     if raw.get("times_us"):
         counts = {int(k): int(v) for k, v in raw["times_us"].items()}
-        numbers.update(p50=_histogram_percentile(counts, 0.5) / 1000, p99=_histogram_percentile(counts, 0.99) / 1000,
-                       resolution="microsecond")
+        numbers.update(
+            p50=_histogram_percentile(counts, 0.5) / 1000,
+            p99=_histogram_percentile(counts, 0.99) / 1000,
+            resolution="microsecond",
+        )
         return numbers
     pct = next(r for r in doc["raw_response_metrics"] if r["method"] == "GET")
     if "percentile_50_us" in pct:
-        numbers.update(p50=pct["percentile_50_us"] / 1000, p99=pct["percentile_99_us"] / 1000,
-                       resolution="microsecond")
+        numbers.update(p50=pct["percentile_50_us"] / 1000, p99=pct["percentile_99_us"] / 1000, resolution="microsecond")
     else:
         numbers.update(p50=_float(pct["percentile_50"]), p99=_float(pct["percentile_99"]), resolution="whole-ms")
     return numbers
@@ -569,10 +661,12 @@ def workload_a(s: Setup, lf: dict[str, Path]) -> list[Run]:
     log("a) FastHttpUser, GET /, constant(0), 50 users")
     runs = [
         run_wrk("a", s.nginx_url + "/", SMALL_USERS, s.duration, s.workdir),
-        run_locustish("Locust", s.locust, "a", lf["fast"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration,
-                      s.workdir, hdr=False),
-        run_locustish("horde", s.horde, "a", lf["fast"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration,
-                      s.workdir, hdr=True),
+        run_locustish(
+            "Locust", s.locust, "a", lf["fast"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=False
+        ),
+        run_locustish(
+            "horde", s.horde, "a", lf["fast"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=True
+        ),
     ]
     if s.goose is not None:
         runs.append(run_goose("a", s.goose, s.nginx_url, SMALL_USERS, s.duration, s.workdir))
@@ -585,10 +679,12 @@ def workload_b(s: Setup, lf: dict[str, Path]) -> list[Run]:
     log("b) HttpUser, GET /, constant(0), 50 users")
     return [
         run_wrk("b", s.nginx_url + "/", SMALL_USERS, s.duration, s.workdir),
-        run_locustish("Locust", s.locust, "b", lf["http"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration,
-                      s.workdir, hdr=False),
-        run_locustish("horde", s.horde, "b", lf["http"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration,
-                      s.workdir, hdr=True),
+        run_locustish(
+            "Locust", s.locust, "b", lf["http"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=False
+        ),
+        run_locustish(
+            "horde", s.horde, "b", lf["http"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=True
+        ),
     ]
 
 
@@ -599,10 +695,12 @@ def workload_c(s: Setup, lf: dict[str, Path]) -> list[Run]:
     host = f"http://127.0.0.1:{port}"
     try:
         return [
-            run_locustish("Locust", s.locust, "c", lf["flow"], host, FLOW_USERS, FLOW_USERS, s.duration,
-                          s.workdir, hdr=False),
-            run_locustish("horde", s.horde, "c", lf["flow"], host, FLOW_USERS, FLOW_USERS, s.duration,
-                          s.workdir, hdr=True),
+            run_locustish(
+                "Locust", s.locust, "c", lf["flow"], host, FLOW_USERS, FLOW_USERS, s.duration, s.workdir, hdr=False
+            ),
+            run_locustish(
+                "horde", s.horde, "c", lf["flow"], host, FLOW_USERS, FLOW_USERS, s.duration, s.workdir, hdr=True
+            ),
         ]
     finally:
         end(demo)
@@ -614,8 +712,9 @@ def workload_d(s: Setup, lf: dict[str, Path]) -> list[Run]:
     log(f"d) {users} users, between(2, 4), GET /, -r {rate}, {s.big_duration} s")
     runs = []
     for tool, cmd, hdr in (("Locust", s.locust, False), ("horde", s.horde, True)):
-        run = run_locustish(tool, cmd, "d", lf["big"], s.nginx_url, users, rate, s.big_duration, s.workdir,
-                            hdr=hdr, history=True)
+        run = run_locustish(
+            tool, cmd, "d", lf["big"], s.nginx_url, users, rate, s.big_duration, s.workdir, hdr=hdr, history=True
+        )
         expected = users / BIG_MEAN_WAIT
         run.extra["expected_rps"] = expected
         if run.rss_mb is not None:
@@ -628,8 +727,10 @@ def workload_d(s: Setup, lf: dict[str, Path]) -> list[Run]:
             run.notes.append(f"all users in {run.extra['ramp_s']:.0f} s")
         steady = run.extra.get("steady_rps")
         if steady is not None:
-            run.notes.append(f"steady {steady:,.0f} req/s over the last {run.extra['steady_s']:.0f} s "
-                             f"= {steady / expected:.1%} of {expected:,.0f}")
+            run.notes.append(
+                f"steady {steady:,.0f} req/s over {run.extra['steady_s']:.0f} s "
+                f"= {steady / expected:.1%} of {expected:,.0f}"
+            )
         elif peak is not None:
             run.notes.append("no steady part (too short a run)")
         runs.append(run)
@@ -651,21 +752,36 @@ def fmt_num(value: float | None, kind: str) -> str:
     return f"{value:.1f}"
 
 
+FOOTNOTE = (
+    "Every generator ran alone on core 0, the target (nginx; horde's demo target in c) on core 1. "
+    "req/s = requests / run time, ramp-up included; in d) only the requests until -t count. Locust's p50/p99 "
+    "are whole milliseconds below 100 ms; horde's come from its HdrHistograms (--hdr-json, microseconds), "
+    "Goose's from its microsecond histogram. Max RSS and CPU s (user+sys) from wait4() on the generator."
+)
 HEADER = ["workload", "tool", "req/s", "p50 ms", "p99 ms", "max RSS MB", "CPU s", "notes"]
 WORKLOAD_NAMES = {
     "a": "a) FastHttpUser 50u",
     "b": "b) HttpUser 50u",
     "c": "c) flow 200u",
-    "d": "d) {big} users",
+    "d": "d) {big}u between(2,4)",
 }
 
 
 def table_rows(runs: list[Run], big_users: int) -> list[list[str]]:
     rows = []
     for r in runs:
-        rows.append([WORKLOAD_NAMES[r.workload].format(big=f"{big_users:,}"), r.tool, fmt_num(r.rps, "rps"),
-                     fmt_num(r.p50, "ms"), fmt_num(r.p99, "ms"), fmt_num(r.rss_mb, "mb"), fmt_num(r.cpu_s, "s"),
-                     "; ".join(r.notes)])
+        rows.append(
+            [
+                WORKLOAD_NAMES[r.workload].format(big=f"{big_users:,}"),
+                r.tool,
+                fmt_num(r.rps, "rps"),
+                fmt_num(r.p50, "ms"),
+                fmt_num(r.p99, "ms"),
+                fmt_num(r.rss_mb, "mb"),
+                fmt_num(r.cpu_s, "s"),
+                "; ".join(r.notes),
+            ]
+        )
     return rows
 
 
@@ -675,8 +791,9 @@ def ratio_lines(runs: list[Run]) -> list[str]:
 
     lines: list[str] = []
 
-    def ratio(label: str, num: float | None, den: float | None, target: str | None = None,
-              check=None, suffix: str = "×") -> None:
+    def ratio(
+        label: str, num: float | None, den: float | None, target: str | None = None, check=None, suffix: str = "×"
+    ) -> None:
         if num is None or den is None or den == 0:
             lines.append(f"{label}: n/a" + (f"  (target {target})" if target else ""))
             return
@@ -691,21 +808,33 @@ def ratio_lines(runs: list[Run]) -> list[str]:
 
     if any(r.workload == "a" for r in runs):
         horde, locust, wrk, goose = get("a", "horde"), get("a", "Locust"), get("a", "wrk"), get("a", "Goose 0.19")
-        ratio("a) horde / Locust FastHttpUser req/s", attr(horde, "rps"), attr(locust, "rps"), ">= 5×",
-              lambda v: v >= 5)
+        ratio(
+            "a) horde / Locust FastHttpUser req/s", attr(horde, "rps"), attr(locust, "rps"), ">= 5×", lambda v: v >= 5
+        )
         ratio("a) horde / wrk req/s", attr(horde, "rps"), attr(wrk, "rps"), ">= 0.6×, aim 0.8×", lambda v: v >= 0.6)
         ratio("a) horde / Goose req/s", attr(horde, "rps"), attr(goose, "rps"))
         ratio("a) horde p50 / wrk p50", attr(horde, "p50"), attr(wrk, "p50"), "<= 2×", lambda v: v <= 2)
-        ratio("a) Locust p50 / wrk p50 (for comparison; Locust's p50 is whole ms)", attr(locust, "p50"),
-              attr(wrk, "p50"))
+        ratio(
+            "a) Locust p50 / wrk p50 (for comparison; Locust's p50 is whole ms)", attr(locust, "p50"), attr(wrk, "p50")
+        )
         ratio("a) Goose p50 / wrk p50 (for comparison)", attr(goose, "p50"), attr(wrk, "p50"))
     if any(r.workload == "b" for r in runs):
-        ratio("b) horde / Locust HttpUser req/s", attr(get("b", "horde"), "rps"), attr(get("b", "Locust"), "rps"),
-              ">= 15×", lambda v: v >= 15)
+        ratio(
+            "b) horde / Locust HttpUser req/s",
+            attr(get("b", "horde"), "rps"),
+            attr(get("b", "Locust"), "rps"),
+            ">= 15×",
+            lambda v: v >= 15,
+        )
         ratio("b) horde / wrk req/s", attr(get("b", "horde"), "rps"), attr(get("b", "wrk"), "rps"))
     if any(r.workload == "c" for r in runs):
-        ratio("c) horde / Locust req/s", attr(get("c", "horde"), "rps"), attr(get("c", "Locust"), "rps"), ">= 5×",
-              lambda v: v >= 5)
+        ratio(
+            "c) horde / Locust req/s",
+            attr(get("c", "horde"), "rps"),
+            attr(get("c", "Locust"), "rps"),
+            ">= 5×",
+            lambda v: v >= 5,
+        )
     if any(r.workload == "d" for r in runs):
         for tool, target in (("horde", True), ("Locust", False)):
             run, small = get("d", tool), get("b", tool)
@@ -730,8 +859,10 @@ def ratio_lines(runs: list[Run]) -> list[str]:
                 continue
             share = steady / expected
             verdict = f"  (target within 5%)  {'PASS' if abs(share - 1) <= 0.05 else 'FAIL'}" if target else ""
-            lines.append(f"d) {tool} steady req/s vs expected (users / 3 s): {steady:,.0f} / {expected:,.0f} "
-                         f"= {share:.1%}{verdict}")
+            lines.append(
+                f"d) {tool} steady req/s vs expected (users / 3 s): {steady:,.0f} / {expected:,.0f} "
+                f"= {share:.1%}{verdict}"
+            )
     return lines
 
 
@@ -757,9 +888,7 @@ def render_markdown(rows: list[list[str]], ratios: list[str], machine: str, args
     out.append("")
     out += [f"- {line}" for line in ratios]
     out.append("")
-    out.append("Every generator ran pinned to core 0 with the target (nginx, or horde's demo target for c) on "
-               "core 1. Locust reports whole milliseconds below 100 ms; horde's percentiles come from its "
-               "HdrHistograms (`--hdr-json`, microseconds). Requests/s = requests / run time, ramp-up included.")
+    out.append(FOOTNOTE)
     return "\n".join(out) + "\n"
 
 
@@ -791,8 +920,12 @@ def main() -> int:
     parser.add_argument("--skip-goose", action="store_true", help="do not build or run Goose")
     parser.add_argument("--big-users", type=int, default=15000, help="users in d) (default 15000)")
     parser.add_argument("--big-duration", type=int, default=40, help="seconds of the d) runs (default 40)")
-    parser.add_argument("--locust-venv", type=Path, default=ROOT / ".venv-locust",
-                        help="virtualenv for Locust 2.47.0 (created if missing; default <repo>/.venv-locust)")
+    parser.add_argument(
+        "--locust-venv",
+        type=Path,
+        default=ROOT / ".venv-locust",
+        help="virtualenv for Locust 2.47.0 (created if missing; default <repo>/.venv-locust)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table and ratios as Markdown to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs and CSVs")
     args = parser.parse_args()
@@ -814,8 +947,10 @@ def main() -> int:
     started = time.monotonic()
     machine = machine_line()
     print(f"machine: {machine}", flush=True)
-    print(f"nproc {os.cpu_count()}; generators on core 0, targets on core 1; {time.strftime('%Y-%m-%d %H:%M')}",
-          flush=True)
+    print(
+        f"nproc {os.cpu_count()}; generators on core 0, targets on core 1; {time.strftime('%Y-%m-%d %H:%M')}",
+        flush=True,
+    )
 
     ensure_debian_tools()
     locust = [str(ensure_locust(args.locust_venv))]
@@ -865,8 +1000,7 @@ def main() -> int:
     for line in ratios:
         print(line)
     print()
-    print("Locust's p50/p99 are whole milliseconds below 100 ms; horde's come from --hdr-json (microseconds). "
-          "req/s = requests / run time (ramp-up included).")
+    print(FOOTNOTE)
     print(f"total time {elapsed / 60:.1f} min")
     if args.markdown:
         args_line = "python benches/vs_locust.py " + " ".join(sys.argv[1:])

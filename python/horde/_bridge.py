@@ -28,6 +28,8 @@ class _Bridge:
     def __init__(self) -> None:
         self.completions = _core.Completions()
         self.in_flight = 0
+        # Requests sent from this thread so far; a greenlet that sees it move has yielded since.
+        self.calls = 0
         self.hub = gevent.get_hub()
         self.watcher = self.hub.loop.io(self.completions.fileno(), _READ)
         self.watcher.start(self._on_ready)
@@ -46,6 +48,7 @@ class _Bridge:
         """Runs ``submit(completions, waiter, *args)`` (which stages a request) and waits for its
         result."""
         waiter = Waiter(self.hub)
+        self.calls += 1
         if submit(self.completions, waiter, *args):
             self.hub.loop.run_callback(self.completions.flush)
         self.in_flight += 1

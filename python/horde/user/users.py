@@ -87,6 +87,8 @@ class User(metaclass=UserMeta):
     weight: float = 1
     fixed_count: int = 0
     abstract: bool = True
+    # The engine-request count of this thread when the user last waited (see TaskSet._sleep).
+    _calls_at_wait = -1
 
     def __init__(self, environment: Any) -> None:
         super().__init__()
