@@ -202,13 +202,29 @@ def end_all() -> None:
         end(proc, grace=3.0)
 
 
-def measure(
-    cmd: list[str], logfile: Path, timeout: float, cwd: Path | None = None
-) -> tuple[int, resource.struct_rusage, float]:
-    """Run cmd pinned to core 0.
+@dataclass
+class Measured:
+    code: int
+    usage: resource.struct_rusage
+    wall_s: float
+    core0_busy_s: float | None  # all of core 0's busy time during the run, ours and everyone else's
 
-    Returns the exit code, the rusage of it and its waited-for descendants, and the wall time it took.
-    """
+
+def core0_busy() -> float | None:
+    """Seconds core 0 has spent running anything (user, nice, system, or stolen by the hypervisor)."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("cpu0 "):
+                user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, line.split()[1:9])
+                return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def measure(cmd: list[str], logfile: Path, timeout: float, cwd: Path | None = None) -> Measured:
+    """Run cmd pinned to core 0; its rusage (it and its waited-for descendants) comes from wait4()."""
+    busy_before = core0_busy()
     with logfile.open("wb") as out:
         proc = spawn(["taskset", "-c", "0", *cmd], stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     started = time.monotonic()
@@ -227,15 +243,24 @@ def measure(
     except BaseException:
         end(proc, grace=3.0)
         raise
+    wall = time.monotonic() - started
+    busy_after = core0_busy()
     # Reaped by wait4: tell Popen so it does not wait again.
     proc.returncode = os.waitstatus_to_exitcode(status)
     _children.remove(proc)
-    return proc.returncode, usage, time.monotonic() - started
+    busy = None if busy_before is None or busy_after is None else busy_after - busy_before
+    return Measured(proc.returncode, usage, wall, busy)
 
 
-def fill_usage(run: Run, usage: resource.struct_rusage) -> None:
-    run.rss_mb = usage.ru_maxrss / 1024  # ru_maxrss is in KB on Linux
-    run.cpu_s = usage.ru_utime + usage.ru_stime
+def fill_usage(run: Run, m: Measured) -> None:
+    run.rss_mb = m.usage.ru_maxrss / 1024  # ru_maxrss is in KB on Linux
+    run.cpu_s = m.usage.ru_utime + m.usage.ru_stime
+    # The machine is shared: say so when other processes took a noticeable share of the generator's core.
+    if m.core0_busy_s is not None and m.wall_s > 0:
+        others = (m.core0_busy_s - run.cpu_s) / m.wall_s
+        run.extra["core0_others"] = others
+        if others > 0.1:
+            run.notes.append(f"other processes used {others:.0%} of core 0")
 
 
 def tail(path: Path, lines: int = 5) -> str:
@@ -479,10 +504,11 @@ def run_locustish(
         args += ["--hdr-json", str(workdir / f"{name}-hdr.json")]
     logfile = workdir / f"{name}.log"
     log(f"  {tool}: {users} users, {duration} s...")
-    code, usage, elapsed = measure(args, logfile, timeout=2 * duration + 120)
-    fill_usage(run, usage)
-    if elapsed > duration + 10:
-        run.notes.append(f"exited {elapsed - duration:.0f} s after -t")
+    m = measure(args, logfile, timeout=2 * duration + 120)
+    code = m.code
+    fill_usage(run, m)
+    if m.wall_s > duration + 10:
+        run.notes.append(f"exited {m.wall_s - duration:.0f} s after -t")
     try:
         agg = read_aggregated(prefix)
     except (OSError, ValueError) as exc:

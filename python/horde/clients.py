@@ -253,6 +253,11 @@ def _redirected(request: PreparedRequest, status: int, url: str) -> PreparedRequ
     return type(request)(method, url, headers, body)
 
 
+# Stats names of URLs seen lately, shared by every session of the process (users of a test mostly
+# request the same URLs).
+_NAMES: dict[str, str] = {}
+
+
 def _path_url(url: str) -> str:
     parts = urlsplit(url)
     path = parts.path or "/"
@@ -749,7 +754,6 @@ class HttpSession:
         self._pairs_version = -1
         self._pairs_source: Any = None
         self._pairs_cache: list[tuple[str, str]] = []
-        self._name_cache: dict[str, str] = {}
         # (connect, read, total) seconds used when a request gives no timeout (None: wait forever).
         self.default_timeouts: tuple[float | None, float | None, float | None] | None = None
         self.request_name: str | None = None
@@ -779,7 +783,7 @@ class HttpSession:
         self._verify = verify
         self._max_redirects = max_redirects
         self._core = self._new_core(verify)
-        self._other_cores: dict[Any, Any] = {}
+        self._other_cores: dict[Any, Any] | None = None
         self.cookies = CookieJar(self)
 
     def _new_core(self, verify: Any) -> Any:
@@ -983,11 +987,11 @@ class HttpSession:
 
     def _default_name(self, url: str, full_url: str) -> str:
         """The stats name of a request given none: HttpUser uses the path (and query) of the URL."""
-        name = self._name_cache.get(full_url)
+        name = _NAMES.get(full_url)
         if name is None:
-            if len(self._name_cache) > 1000:
-                self._name_cache.clear()  # URLs with ids in them must not grow this without bound
-            name = self._name_cache[full_url] = _path_url(full_url)
+            if len(_NAMES) > 10000:
+                _NAMES.clear()  # URLs with ids in them must not grow this without bound
+            name = _NAMES[full_url] = _path_url(full_url)
         return name
 
     def _report(self, meta: dict[str, Any]) -> None:
@@ -1006,6 +1010,8 @@ class HttpSession:
 
     def _core_for(self, verify: Any) -> Any:
         key = verify if isinstance(verify, str) else bool(verify)
+        if self._other_cores is None:
+            self._other_cores = {}
         core = self._other_cores.get(key)
         if core is None:
             core = self._other_cores[key] = self._new_core(verify)
@@ -1044,7 +1050,7 @@ class HttpSession:
 
     def close(self) -> None:
         self._core.close()
-        for core in self._other_cores.values():
+        for core in (self._other_cores or {}).values():
             core.close()
 
     def __enter__(self) -> HttpSession:

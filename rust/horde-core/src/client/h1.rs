@@ -135,7 +135,8 @@ impl Conn {
         };
         Ok(Conn {
             stream,
-            buf: BytesMut::with_capacity(16 * 1024),
+            // Allocated on the first read: an idle user's connection then holds no buffer.
+            buf: BytesMut::new(),
             reusable: true,
         })
     }
@@ -206,13 +207,19 @@ impl Conn {
             }
         };
         let body = self.read_body(&head, head_request, read_timeout).await?;
+        if self.buf.is_empty() {
+            // Thousands of mostly idle users each keeping a read buffer would cost more memory
+            // than the allocation per response costs time.
+            self.buf = BytesMut::new();
+        }
         Ok((head, body))
     }
 
     /// Reads more bytes into the buffer; Ok(0) at end of stream.
     async fn fill(&mut self, read_timeout: Option<Duration>) -> Result<usize, ClientError> {
-        if self.buf.capacity() - self.buf.len() < 4096 {
-            self.buf.reserve(16 * 1024);
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            // Small responses fit the first 4 KiB; longer ones double it, up to 256 KiB a read.
+            self.buf.reserve(self.buf.len().clamp(4096, 256 * 1024));
         }
         let read = self.stream.read_buf(&mut self.buf);
         let result = match read_timeout {
