@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """horde next to Locust 2.47.0, wrk and Goose 0.19 on the same locustfiles, one core each.
 
-    python benches/vs_locust.py [--duration 15] [--only a,b,c,d] [--skip-goose]
-                                [--big-users 15000] [--markdown FILE]
+    python benches/vs_locust.py [--duration 15] [--only a,b,c,d] [--skip-goose] [--big-users 15000]
+                                [--big-duration 40] [--rounds 1] [--markdown FILE] [--keep]
 
 Installs what it lacks (nginx and wrk from Debian's packages, Locust 2.47.0 into <repo>/.venv-locust,
 Goose 0.19 built once into <repo>/target/goose-bench/), starts the target pinned to core 1 and runs
@@ -17,7 +17,9 @@ every load generator pinned to core 0, with the same locustfile for Locust and h
 
 Each run's CPU time and peak RSS come from os.wait4() on the generator process. Prints one table,
 the ratios with their targets (PASS/FAIL) and, with --markdown, writes the same as Markdown.
-The machine is shared and noisy: compare only numbers from the same run.
+The machine is shared and noisy: compare only numbers from the same run. A run during which other
+processes took more than a tenth of core 0 says so in its notes; --rounds N repeats a) to c) and
+keeps each tool's median run. A quick check: --duration 5 --big-users 2000 --big-duration 20 --skip-goose.
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ class Run:
     p99: float | None = None
     rss_mb: float | None = None
     cpu_s: float | None = None
+    whole_ms: bool = False  # the generator only knows percentiles in whole milliseconds
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
@@ -208,6 +211,7 @@ class Measured:
     usage: resource.struct_rusage
     wall_s: float
     core0_busy_s: float | None  # all of core 0's busy time during the run, ours and everyone else's
+    killed: bool
 
 
 def core0_busy() -> float | None:
@@ -249,12 +253,14 @@ def measure(cmd: list[str], logfile: Path, timeout: float, cwd: Path | None = No
     proc.returncode = os.waitstatus_to_exitcode(status)
     _children.remove(proc)
     busy = None if busy_before is None or busy_after is None else busy_after - busy_before
-    return Measured(proc.returncode, usage, wall, busy)
+    return Measured(proc.returncode, usage, wall, busy, killed=signalled > 0)
 
 
 def fill_usage(run: Run, m: Measured) -> None:
     run.rss_mb = m.usage.ru_maxrss / 1024  # ru_maxrss is in KB on Linux
     run.cpu_s = m.usage.ru_utime + m.usage.ru_stime
+    if m.killed:
+        run.notes.append(f"stopped by this script after {m.wall_s:.0f} s")
     # The machine is shared: say so when other processes took a noticeable share of the generator's core.
     if m.core0_busy_s is not None and m.wall_s > 0:
         others = (m.core0_busy_s - run.cpu_s) / m.wall_s
@@ -324,7 +330,10 @@ def build_goose() -> tuple[Path | None, str]:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
     binary = GOOSE_DIR / "target" / "release" / "goose-bench"
-    log(f"building Goose 0.19 in {GOOSE_DIR} (the first build downloads and compiles for several minutes)...")
+    if binary.exists():
+        log(f"Goose 0.19: checking the cached build in {GOOSE_DIR}...")
+    else:
+        log(f"building Goose 0.19 in {GOOSE_DIR} (the first build downloads and compiles for several minutes)...")
     env = {**os.environ, "CARGO_TARGET_DIR": str(GOOSE_DIR / "target")}
     build_log = GOOSE_DIR / "build.log"
     with build_log.open("wb") as out:
@@ -338,7 +347,9 @@ def build_goose() -> tuple[Path | None, str]:
                 log(f"  still building ({last - started:.0f} s): {tail(build_log, 1).strip()}")
     _children.remove(proc)
     if proc.returncode != 0 or not binary.exists():
-        return None, f"cargo build failed ({tail(build_log, 3)}); see {build_log}"
+        lines = build_log.read_text(errors="replace").splitlines()
+        first_error = next((line.strip() for line in lines if line.startswith("error")), tail(build_log, 1))
+        return None, f"cargo build failed: {first_error[:160]} (see {build_log})"
     log(f"  Goose ready: {binary}")
     return binary, ""
 
@@ -363,6 +374,8 @@ def wait_listening(port: int, proc: subprocess.Popen, what: str) -> None:
 
 def start_nginx(workdir: Path, port: int, connections: int) -> subprocess.Popen:
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if nofile == resource.RLIM_INFINITY or nofile > 1 << 20:
+        nofile = 1 << 16
     conf = workdir / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1;
@@ -536,6 +549,7 @@ def run_locustish(
             run.notes.append(f"no --hdr-json ({type(exc).__name__})")
     if precise is None:
         run.p50, run.p99 = _float(agg["50%"]), _float(agg["99%"])
+        run.whole_ms = True
         run.notes.append("p50/p99 in whole ms")
     if history:
         try:
@@ -560,10 +574,11 @@ def run_wrk(workload: str, url: str, connections: int, duration: int, workdir: P
     run = Run(workload, "wrk")
     logfile = workdir / f"{workload}-wrk.log"
     log(f"  wrk: {connections} connections, {duration} s...")
-    code, usage, _ = measure(
+    measured = measure(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url], logfile, timeout=duration + 60
     )
-    fill_usage(run, usage)
+    code = measured.code
+    fill_usage(run, measured)
     out = logfile.read_text(errors="replace")
     try:
         run.rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -600,8 +615,9 @@ def run_goose(workload: str, binary: Path, host: str, users: int, duration: int,
         str(report),
         "--quiet",
     ]
-    code, usage, _ = measure(args, logfile, timeout=2 * duration + 120, cwd=workdir)
-    fill_usage(run, usage)
+    measured = measure(args, logfile, timeout=2 * duration + 120, cwd=workdir)
+    code = measured.code
+    fill_usage(run, measured)
     try:
         numbers = read_goose_report(json.loads(report.read_text()))
     except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:
@@ -613,6 +629,7 @@ def run_goose(workload: str, binary: Path, host: str, users: int, duration: int,
     if numbers["failures"]:
         run.notes.append(f"{numbers['failures']} failures of {numbers['requests']}")
     if numbers["resolution"] != "microsecond":
+        run.whole_ms = True
         run.notes.append("p50/p99 in whole ms")
     return run
 
@@ -764,6 +781,27 @@ def workload_d(s: Setup, lf: dict[str, Path]) -> list[Run]:
     return runs
 
 
+def median_runs(runs: list[Run], rounds: int) -> list[Run]:
+    """Of each (workload, tool), the run with the median requests/s; the order of first appearance kept."""
+    if rounds == 1:
+        return runs
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.workload, run.tool), []).append(run)
+    chosen = []
+    for group in groups.values():
+        measured = sorted((r for r in group if r.rps is not None), key=lambda r: r.rps)
+        if not measured:
+            chosen.append(group[0])
+            continue
+        median = measured[(len(measured) - 1) // 2]
+        median.notes.insert(
+            0, f"median of {len(measured)} rounds ({measured[0].rps:,.0f}-{measured[-1].rps:,.0f} req/s)"
+        )
+        chosen.append(median)
+    return chosen
+
+
 # ---------------------------------------------------------------------------------------------------
 # output
 
@@ -771,6 +809,8 @@ def workload_d(s: Setup, lf: dict[str, Path]) -> list[Run]:
 def fmt_num(value: float | None, kind: str) -> str:
     if value is None:
         return "n/a"
+    if kind == "whole ms":
+        return f"{value:.0f}"
     if kind == "ms":
         return f"{value:.3f}" if value < 10 else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
     if kind == "rps":
@@ -779,10 +819,11 @@ def fmt_num(value: float | None, kind: str) -> str:
 
 
 FOOTNOTE = (
-    "Every generator ran alone on core 0, the target (nginx; horde's demo target in c) on core 1. "
+    "Every generator ran pinned to core 0, the target (nginx; horde's demo target in c) on core 1. "
     "req/s = requests / run time, ramp-up included; in d) only the requests until -t count. Locust's p50/p99 "
-    "are whole milliseconds below 100 ms; horde's come from its HdrHistograms (--hdr-json, microseconds), "
-    "Goose's from its microsecond histogram. Max RSS and CPU s (user+sys) from wait4() on the generator."
+    "are rounded (whole milliseconds below 100 ms, coarser above); horde's come from its HdrHistograms "
+    "(--hdr-json, microseconds), Goose's from its microsecond histogram. Max RSS and CPU s (user+sys) of the "
+    "generator from wait4()."
 )
 HEADER = ["workload", "tool", "req/s", "p50 ms", "p99 ms", "max RSS MB", "CPU s", "notes"]
 WORKLOAD_NAMES = {
@@ -801,8 +842,8 @@ def table_rows(runs: list[Run], big_users: int) -> list[list[str]]:
                 WORKLOAD_NAMES[r.workload].format(big=f"{big_users:,}"),
                 r.tool,
                 fmt_num(r.rps, "rps"),
-                fmt_num(r.p50, "ms"),
-                fmt_num(r.p99, "ms"),
+                fmt_num(r.p50, "whole ms" if r.whole_ms else "ms"),
+                fmt_num(r.p99, "whole ms" if r.whole_ms else "ms"),
                 fmt_num(r.rss_mb, "mb"),
                 fmt_num(r.cpu_s, "s"),
                 "; ".join(r.notes),
@@ -952,6 +993,9 @@ def main() -> int:
         default=ROOT / ".venv-locust",
         help="virtualenv for Locust 2.47.0 (created if missing; default <repo>/.venv-locust)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat a), b), c) and show each tool's median run (default 1)"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table and ratios as Markdown to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs and CSVs")
     args = parser.parse_args()
@@ -960,6 +1004,8 @@ def main() -> int:
     unknown = set(only) - set("abcd")
     if unknown or not only:
         parser.error(f"--only takes a comma list of a, b, c, d (got {args.only!r})")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("needs two cores: the target on core 1, the load generator on core 0")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -981,15 +1027,15 @@ def main() -> int:
     ensure_debian_tools()
     locust = [str(ensure_locust(args.locust_venv))]
     horde = horde_command()
-    goose, goose_reason = None, "skipped (--skip-goose)"
-    if "a" in only and not args.skip_goose:
-        goose, goose_reason = build_goose()
-        if goose is None:
-            log(f"Goose not available: {goose_reason}")
 
     workdir = Path(tempfile.mkdtemp(prefix="horde-vs-locust-"))
     runs: list[Run] = []
     try:
+        goose, goose_reason = None, "skipped (--skip-goose)"
+        if "a" in only and not args.skip_goose:
+            goose, goose_reason = build_goose()
+            if goose is None:
+                log(f"Goose not available: {goose_reason}")
         lf = {}
         for name, text in LOCUSTFILES.items():
             lf[name] = workdir / f"locustfile_{name}.py"
@@ -1000,10 +1046,20 @@ def main() -> int:
             port = free_port()
             nginx = start_nginx(workdir, port, max(4096, args.big_users + 1024))
             setup.nginx_url = f"http://127.0.0.1:{port}"
-        steps = {"a": workload_a, "b": workload_b, "c": workload_c, "d": workload_d}
-        for w in "abcd":
-            if w in only:
-                runs += steps[w](setup, lf)
+        steps = {"a": workload_a, "b": workload_b, "c": workload_c}
+        rounds: list[Run] = []
+        for i in range(args.rounds if set(only) & set(steps) else 0):
+            if args.rounds > 1:
+                log(f"round {i + 1} of {args.rounds}")
+                setup.workdir = workdir / f"round{i + 1}"
+                setup.workdir.mkdir()
+            for w in "abc":
+                if w in only:
+                    rounds += steps[w](setup, lf)
+        runs += median_runs(rounds, args.rounds)
+        setup.workdir = workdir
+        if "d" in only:
+            runs += workload_d(setup, lf)
         if nginx is not None:
             end(nginx)
     except KeyboardInterrupt:

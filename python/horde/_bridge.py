@@ -12,7 +12,7 @@ only while requests are in flight, so an idle horde never keeps ``gevent.wait()`
 from __future__ import annotations
 
 import os
-import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -57,21 +57,29 @@ class _Bridge:
         return waiter.get()
 
 
-_local = threading.local()
+# One bridge per gevent hub, that is per OS thread. Not a threading.local: gevent's monkey
+# patching turns that into a per-greenlet local, and every user would get its own eventfd and
+# flush, which defeats the batching.
+_by_hub: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_last: list[Any] = [None, None]
 
 
 def bridge() -> _Bridge:
     """This thread's bridge, created on first use (and anew in a forked child)."""
-    b = getattr(_local, "bridge", None)
+    hub = gevent.get_hub()
+    if hub is _last[0]:
+        return _last[1]
+    b = _by_hub.get(hub)
     if b is None:
-        b = _local.bridge = _Bridge()
+        b = _by_hub[hub] = _Bridge()
+    _last[0], _last[1] = hub, b
     return b
 
 
 def _forget_after_fork() -> None:
     # The child has a fresh engine runtime; completions for the parent's requests never arrive.
-    global _local
-    _local = threading.local()
+    _by_hub.clear()
+    _last[0] = _last[1] = None
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)

@@ -253,6 +253,9 @@ def _redirected(request: PreparedRequest, status: int, url: str) -> PreparedRequ
     return type(request)(method, url, headers, body)
 
 
+# Header lists sent by sessions, shared by the sessions that send the same headers.
+_SHARED_PAIRS: dict[tuple[tuple[str, str], ...], list[tuple[str, str]]] = {}
+
 # Stats names of URLs seen lately, shared by every session of the process (users of a test mostly
 # request the same URLs).
 _NAMES: dict[str, str] = {}
@@ -981,7 +984,14 @@ class HttpSession:
     def _session_header_pairs(self) -> list[tuple[str, str]]:
         headers = self.headers
         if self._pairs_version != headers._version or self._pairs_source is not headers:
-            self._pairs_cache = [(k, str(v)) for k, v in headers.items() if v is not None]
+            pairs = tuple((k, str(v)) for k, v in headers.items() if v is not None)
+            # Sessions with the same headers (most users of a test) share one list.
+            shared = _SHARED_PAIRS.get(pairs)
+            if shared is None:
+                if len(_SHARED_PAIRS) > 1000:
+                    _SHARED_PAIRS.clear()  # per-user tokens in headers must not grow this forever
+                shared = _SHARED_PAIRS[pairs] = list(pairs)
+            self._pairs_cache = shared
             self._pairs_version, self._pairs_source = headers._version, headers
         return self._pairs_cache
 

@@ -11,7 +11,6 @@ import logging
 import random
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
@@ -231,7 +230,8 @@ class TaskSet(metaclass=TaskSetMeta):
     wait_function: Callable[..., float] | None = None
 
     def __init__(self, parent: Any) -> None:
-        self._task_queue: deque[Any] = deque()
+        # A list, not a deque: it holds a task or two, and a deque costs ~600 bytes per user.
+        self._task_queue: list[Any] = []
         self._time_start = time.time()
         self._parent = parent
         self._user: User = parent.user if isinstance(parent, TaskSet) else parent
@@ -314,7 +314,7 @@ class TaskSet(metaclass=TaskSetMeta):
                     raise
 
     def execute_next_task(self) -> None:
-        self.execute_task(self._task_queue.popleft())
+        self.execute_task(self._task_queue.pop(0))
 
     def execute_task(self, task: Any) -> None:
         if getattr(task, "__self__", None) is self:
@@ -332,7 +332,7 @@ class TaskSet(metaclass=TaskSetMeta):
             first: Put it at the head of the queue.
         """
         if first:
-            self._task_queue.appendleft(task_callable)
+            self._task_queue.insert(0, task_callable)
         else:
             self._task_queue.append(task_callable)
 
