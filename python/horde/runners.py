@@ -264,24 +264,25 @@ class Runner:
 
     def stop_users(self, user_classes_stop_count: dict[str, int]) -> None:
         """Stops that many users of each class, newest first; gracefully within --stop-timeout."""
-        stopping = Group()
-        graceful = Group()
         by_class: dict[str, list[User]] = {}
         for g in self.user_greenlets:
             if g.args:
                 by_class.setdefault(type(g.args[0]).__name__, []).append(g.args[0])
+        doomed: list[Any] = []
+        graceful = Group()
         for class_name, count in user_classes_stop_count.items():
             users = by_class.get(class_name, [])
             for user in reversed(users[max(0, len(users) - count) :] if count else []):
                 if user.greenlet is greenlet.getcurrent():
                     # The user itself asked to stop the test: don't wait for our own death.
                     user.group.killone(user.greenlet, block=False)
-                elif self.environment.stop_timeout:
-                    stopping.add(gevent.spawn_later(0, user.stop, force=False))
-                    graceful.add(user.greenlet)
+                elif self.environment.stop_timeout and not user.stop(force=False):
+                    graceful.add(user.greenlet)  # mid-task: it stops at its next wait()
                 else:
-                    stopping.add(gevent.spawn_later(0, user.stop, force=True))
-        stopping.join()
+                    doomed.append(user.greenlet)
+        # One killall instead of a greenlet per user (as Locust spawns): stopping 15,000 users
+        # that way costs over 100 MB of memory at the very end of a run.
+        gevent.killall(doomed, block=True)
         if not graceful.join(timeout=self.environment.stop_timeout):
             logger.info(
                 f"Not all users finished their tasks & terminated in {self.environment.stop_timeout} seconds. "
