@@ -761,14 +761,8 @@ class HttpSession:
         self.default_timeouts: tuple[float | None, float | None, float | None] | None = None
         self.request_name: str | None = None
         self.fast = fast
-        self._headers = CaseInsensitiveDict(
-            {
-                "User-Agent": self.default_user_agent,
-                "Accept-Encoding": "gzip, deflate",
-                "Accept": "*/*",
-                "Connection": "keep-alive",
-            }
-        )
+        # A copy of one template: the copies share its key strings and entries until changed.
+        self._headers = _session_headers_template(self.default_user_agent).copy()
         self.auth: Any = None
         self.params: dict[str, Any] = {}
         self.proxies: dict[str, str] = {}
@@ -1080,6 +1074,18 @@ def _fire_listeners(hook: Any, meta: dict[str, Any]) -> None:
 
 
 HttpSession._catch_response_class = ResponseContextManager
+
+_TEMPLATES: dict[str, CaseInsensitiveDict] = {}
+
+
+def _session_headers_template(user_agent: str) -> CaseInsensitiveDict:
+    """The headers a new session starts with (requests' defaults, horde's User-Agent)."""
+    template = _TEMPLATES.get(user_agent)
+    if template is None:
+        template = _TEMPLATES[user_agent] = CaseInsensitiveDict(
+            {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate", "Accept": "*/*", "Connection": "keep-alive"}
+        )
+    return template
 
 
 def _add_query(url: str, session_params: Any, params: Any) -> str:
