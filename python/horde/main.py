@@ -112,6 +112,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             logger.error(f"{what}: distributed mode is not available in horde yet; run a single process instead")
             sys.exit(1)
 
+    if getattr(options, "otel", False):
+        logger.warning("--otel: horde has no OpenTelemetry instrumentation yet; the option is ignored")
+
     greenlet_exception_handler = greenlet_exception_logger(logger)
 
     if options.list_commands:
