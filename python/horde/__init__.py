@@ -40,6 +40,8 @@ _LAZY = {
     "DemoServer": "horde._core",
     "RequestStats": "horde.stats",
     "EventHook": "horde.event",
+    "Locust": "horde.util.deprecation",
+    "HttpLocust": "horde.util.deprecation",
 }
 _MODULES = {"wait_time": "horde.user.wait_time"}
 
@@ -47,9 +49,11 @@ __all__ = [
     "DemoServer",
     "EventHook",
     "FastHttpUser",
+    "HttpLocust",
     "HttpSession",
     "HttpUser",
     "LoadTestShape",
+    "Locust",
     "MarkovTaskSet",
     "RequestStats",
     "Response",
