@@ -340,3 +340,24 @@ def test_hdr_json_has_microsecond_percentiles(demo, tmp_path):
     # Sub-millisecond values survive (Locust's buckets would round them to whole milliseconds).
     assert p["0.5"] != round(p["0.5"])
     assert {(e["method"], e["name"]) for e in data["entries"]} >= {("GET", "/"), ("GET", "/status/503")}
+
+
+def test_demo_target_command_serves_until_sigterm(tmp_path):
+    from conftest import free_port, wait_for_port
+
+    port = free_port()
+    cert = tmp_path / "cert.pem"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "horde.demo", "serve", "--port", str(port), "--tls", "--cert-out", str(cert)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        from horde import HttpSession
+
+        assert HttpSession(base_url=f"https://127.0.0.1:{port}", verify=str(cert)).get("/").text == "Hello, World!"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert f"listening on https://127.0.0.1:{port}" in out
