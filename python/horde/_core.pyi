@@ -1,21 +1,36 @@
 """Type stubs for horde's Rust extension (rust/horde-py)."""
 
-from typing import Any
+from typing import Any, final
+
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "Completions",
+    "DemoServer",
+    "RequestStats",
+    "Response",
+    "Session",
+    "StatsEntry",
+    "__version__",
+    "runtime_threads",
+]
 
 __version__: str
 
 def runtime_threads() -> int: ...
 
+@final
 class Completions:
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Completions: ...
     def fileno(self) -> int: ...
     def flush(self) -> int: ...
     def drain(self) -> list[tuple[Any, Response | tuple[str, str, float, str]]]: ...
     def __len__(self) -> int: ...
 
+@final
 class Session:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         verify: bool = True,
         ca_pem: bytes | None = None,
         max_redirects: int = 30,
@@ -24,7 +39,7 @@ class Session:
         read_timeout: float | None = None,
         total_timeout: float | None = None,
         decompress: bool = True,
-    ) -> None: ...
+    ) -> Session: ...
     def submit(
         self,
         completions: Completions,
@@ -43,6 +58,7 @@ class Session:
     def clear_cookies(self, name: str | None = None) -> None: ...
     def close(self) -> None: ...
 
+@final
 class Response:
     @property
     def status_code(self) -> int: ...
@@ -63,8 +79,9 @@ class Response:
     @property
     def history(self) -> list[tuple[int, str, str, list[tuple[str, str]]]]: ...
 
+@disjoint_base
 class RequestStats:
-    def __init__(self) -> None: ...
+    def __new__(cls, *_args: Any, **_kwargs: Any) -> RequestStats: ...
     def log(
         self,
         method: str,
@@ -73,6 +90,7 @@ class RequestStats:
         response_length: int = 0,
         error: str | None = None,
     ) -> None: ...
+    def log_error(self, method: str, name: str, error: str) -> None: ...
     def snapshot(
         self,
     ) -> tuple[list[StatsEntry], StatsEntry, list[tuple[str, str, str, int, float, float]], float]: ...
@@ -80,6 +98,7 @@ class RequestStats:
     def clear_all(self) -> None: ...
     def __len__(self) -> int: ...
 
+@final
 class StatsEntry:
     name: str
     method: str
@@ -106,8 +125,9 @@ class StatsEntry:
     def get_response_time_percentile(self, percent: float) -> float: ...
     def to_locust_json(self) -> str: ...
 
+@final
 class DemoServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False, threads: int = 1) -> None: ...
+    def __new__(cls, host: str = ..., port: int = 0, tls: bool = False, threads: int = 1) -> DemoServer: ...
     @property
     def url(self) -> str: ...
     @property
