@@ -18,4 +18,5 @@ if [ ! -x .venv-locust/bin/locust ]; then
     .venv-locust/bin/pip install -q "locust==2.47.0"
 fi
 cargo test --profile dev-release -p horde-core
+python -m mypy.stubtest horde._core  # the hand-written stubs match the built extension
 python -m pytest -q
