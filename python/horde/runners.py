@@ -112,7 +112,8 @@ class UsersDispatcher:
     def counts(self) -> dict[str, int]:
         out = {u.__name__: 0 for u in self.user_classes}
         for name in self._active:
-            out[name] += 1
+            # A class a shape has since dropped still counts until its users are removed.
+            out[name] = out.get(name, 0) + 1
         return out
 
     def _next_user(self) -> str | None:
