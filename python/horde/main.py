@@ -2,8 +2,9 @@
 
 The flow follows Locust's ``main()``: find and import the locustfiles (with ``locust`` imports
 routed to horde), parse every option, build the Environment and runner, start the users, print the
-console table every 2 s, stop after ``-t``/Ctrl-C/SIGTERM/a shape's end, then print the summary,
-write the reports and exit with Locust's exit code.
+console table every 2 s, stop after ``-t``/Ctrl-C/SIGTERM/a shape's end (or a broken threshold with
+``--threshold-abort``), then print the summary and the thresholds, write the reports and exit with
+Locust's exit code, or 3 when a ``--threshold`` was broken (see ``horde.thresholds``).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def load_locustfiles(locustfiles: list[str]) -> tuple[dict[str, Any], dict[str, 
 
 def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     locust_alias.install()
-    from horde import argument_parser, stats
+    from horde import argument_parser, stats, thresholds
     from horde.env import Environment
     from horde.html import get_html_report, process_html_filename
     from horde.log import greenlet_exception_logger, setup_logging
@@ -102,6 +103,7 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     if options.autoquit != -1 and not options.autostart:
         sys.stderr.write("--autoquit is only meaningful in combination with --autostart\n")
         sys.exit(1)
+    threshold_list = _parse_thresholds(parser, options)
     if not options.skip_log_setup:
         setup_logging(options.loglevel, options.logfile)
 
@@ -243,6 +245,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         stats_printer_greenlet.link_exception(greenlet_exception_handler)
     gevent.spawn(stats.stats_history, runner).link_exception(greenlet_exception_handler)
 
+    if threshold_list and _horde_owns(parser, "threshold_abort") and options.threshold_abort:
+        gevent.spawn(watch_thresholds, environment, runner, threshold_list).link_exception(greenlet_exception_handler)
+
     headless_greenlet = None
 
     def start_automatic_run() -> None:
@@ -275,8 +280,15 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     def shutdown() -> None:
         """Fires quitting, prints and writes the results, exits with Locust's exit code."""
         environment.events.quitting.fire(environment=environment, reverse=True)
+        threshold_results = []
+        if threshold_list:
+            # Users still running after SIGTERM or Ctrl-C would add to the figures once checked.
+            runner.stop()
+            threshold_results = thresholds.evaluate(threshold_list, runner.stats)
         if environment.process_exit_code is not None:
             code = environment.process_exit_code
+        elif not all(r.passed for r in threshold_results):
+            code = thresholds.THRESHOLD_EXIT_CODE
         elif len(runner.errors) or len(runner.exceptions):
             code = options.exit_code_on_error
         elif log.unhandled_greenlet_exception:
@@ -299,6 +311,10 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             stats.print_stats(runner.stats, current=False)
             stats.print_percentile_stats(runner.stats)
             stats.print_error_report(runner.stats)
+        if threshold_results:
+            for line in thresholds.format_results(threshold_results):
+                stats.console_logger.info(line)
+            stats.console_logger.info("")
         environment.events.quit.fire(exit_code=code)
         stats_csv_writer.close_files()
         sys.exit(code)
@@ -327,6 +343,45 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         if options.html_file:
             save_html_report()
     shutdown()
+
+
+def _horde_owns(parser: Any, dest: str) -> bool:
+    # A locustfile may declare an option horde adds (argument_parser._make_way_for); it is then the
+    # locustfile's, and horde must not act on it.
+    return any(getattr(action, "horde_only", False) and action.dest == dest for action in parser._actions)
+
+
+def _parse_thresholds(parser: Any, options: Any) -> list[Any]:
+    """The ``--threshold`` expressions parsed, before any load is sent; a malformed one ends the
+    program with exit code 2, as argparse does for a bad option."""
+    from horde import thresholds
+
+    if not _horde_owns(parser, "threshold"):
+        return []
+    try:
+        return thresholds.parse_all(options.threshold)
+    except thresholds.ThresholdError as e:
+        sys.stderr.write(f"horde: error: invalid --threshold {e.expression!r}: {e.reason}\n")
+        sys.exit(2)
+
+
+def watch_thresholds(environment: Any, runner: Any, threshold_list: list[Any]) -> None:
+    """``--threshold-abort``: once a second while the test runs, stops it (as ``-t`` does) when a
+    threshold is broken for good (``horde.thresholds.certainly_broken``)."""
+    from horde import runners, thresholds
+
+    while runner.state not in (runners.STATE_CLEANUP, runners.STATE_STOPPING, runners.STATE_STOPPED):
+        gevent.sleep(1)
+        if runner.state == runners.STATE_SPAWNING and environment.reset_stats:
+            continue  # the figures are reset once spawning completes
+        if runner.state not in (runners.STATE_SPAWNING, runners.STATE_RUNNING):
+            continue
+        for threshold in threshold_list:
+            if thresholds.certainly_broken(threshold, runner.stats):
+                observed = thresholds.evaluate([threshold], runner.stats)[0].observed_text
+                logger.info(f"Threshold '{threshold.expression}' is broken (observed {observed}), stopping the test")
+                runner.quit()
+                return
 
 
 def _raise_open_file_limit(minimum: int = 10000) -> None:
