@@ -328,7 +328,8 @@ impl Conn {
             .iter()
             .any(|v| has_token(v.as_bytes(), b"chunked"));
         if chunked {
-            return self.read_chunked(read_timeout).await;
+            // Boxed: chunked bodies are the rarer case, and their future would enlarge every request's.
+            return Box::pin(self.read_chunked(read_timeout)).await;
         }
         if let Some(len) = head.headers.get(http::header::CONTENT_LENGTH) {
             let len = std::str::from_utf8(len.as_bytes())

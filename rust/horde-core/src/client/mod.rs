@@ -176,14 +176,17 @@ impl Session {
         let start = Instant::now();
         let timeouts = request.timeouts.unwrap_or(self.inner.config.timeouts);
         let result = match timeouts.total {
-            Some(limit) => tokio::time::timeout(limit, self.run(request, timeouts, start))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ClientError::new(
-                        ErrorKind::TotalTimeout,
-                        format!("Request timed out. (total timeout={})", fmt_secs(limit)),
-                    ))
-                }),
+            Some(limit) => Box::pin(tokio::time::timeout(
+                limit,
+                self.run(request, timeouts, start),
+            ))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::new(
+                    ErrorKind::TotalTimeout,
+                    format!("Request timed out. (total timeout={})", fmt_secs(limit)),
+                ))
+            }),
             None => self.run(request, timeouts, start).await,
         };
         result.map_err(|mut e| {
@@ -297,14 +300,14 @@ impl Session {
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,
-            None => self.connect(https, host, port, timeouts).await?,
+            None => Box::pin(self.connect(https, host, port, timeouts)).await?,
         };
         let mut result = conn
             .roundtrip(&head_bytes, body, is_head, timeouts.read)
             .await;
         if let Err(failed) = &result {
             if reused && failed.retryable {
-                conn = self.connect(https, host, port, timeouts).await?;
+                conn = Box::pin(self.connect(https, host, port, timeouts)).await?;
                 result = conn
                     .roundtrip(&head_bytes, body, is_head, timeouts.read)
                     .await;
@@ -368,6 +371,8 @@ impl Session {
         Ok(out)
     }
 
+    /// Opening a connection (DNS, TCP, TLS handshake) needs a large future; callers box it so
+    /// that every request's future, which is allocated and moved per request, stays small.
     async fn connect(
         &self,
         https: bool,
