@@ -89,3 +89,36 @@ def test_requests_work_in_a_forked_child(demo):
     _, status = os.waitpid(pid, 0)
     assert os.read(r, 2) == b"ok"
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+MONKEYPATCHED_USERS = """
+from gevent import monkey
+monkey.patch_all()
+import os, gevent
+from horde import DemoServer, HttpSession
+from horde import _bridge
+server = DemoServer()
+def user():
+    HttpSession(base_url=server.url).get("/")
+gevent.joinall([gevent.spawn(user) for _ in range(20)])
+def kind(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""  # the descriptor listdir itself used
+eventfds = sum("eventfd" in kind(fd) for fd in os.listdir("/proc/self/fd"))
+print(len(_bridge._by_hub), eventfds)
+"""
+
+
+def test_one_bridge_per_thread_even_when_monkeypatched():
+    # Monkey patching makes threading.local per greenlet; the bridge must still be one per hub
+    # (it once was per user: an eventfd each, and no batching).
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MONKEYPATCHED_USERS], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    bridges, eventfds = map(int, out.stdout.split())
+    assert bridges == 1
+    assert eventfds < 20 // 2
