@@ -907,11 +907,7 @@ class HttpSession:
         if self.params or self.auth is not None:
             return self.request(method, url, name=name)
         full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
-        headers = self._headers
-        if self._pairs_version == headers._version and self._pairs_source is headers:
-            pairs = self._pairs_cache
-        else:
-            pairs = self._session_header_pairs()
+        pairs = self._session_header_pairs()
         request_name = name or self.request_name or self._default_name(url, full_url)
         stats = self.stats
         result = bridge().call(
@@ -925,10 +921,6 @@ class HttpSession:
             self.default_timeouts,
             None if stats is None else (stats, request_name, self.fast),
         )
-        if type(result) is not tuple and not self.request_event:
-            response = self._response_class._from_core(result, (method, full_url, pairs, None))
-            response._name = request_name
-            return response
         return self._finish(result, (method, full_url, pairs, None), request_name, False, None)
 
     def _finish(
