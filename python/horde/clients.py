@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from horde import _core
 from horde._bridge import bridge
+from horde.event import status_of
 from horde.exception import (
     CatchResponseError,
     ConnectionError,
@@ -1000,6 +1001,7 @@ class HttpSession:
                 meta["response_time"],
                 meta["response_length"],
                 None if exc is None else error_text(exc),
+                status_of(meta.get("response")),
             )
         if self.request_event:
             _fire_listeners(self.request_event, meta)

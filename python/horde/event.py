@@ -96,6 +96,12 @@ class DeprecatedEventHook(EventHook):
         return super().add_listener(handler)
 
 
+def status_of(response: Any) -> int:
+    """The HTTP status of a request event's response for the samples, 0 when it has none."""
+    status = getattr(response, "status_code", None)
+    return status if type(status) is int and 0 <= status <= 0xFFFF else 0
+
+
 class RequestEventHook(EventHook):
     """The ``request`` event. Firing it logs the request into ``stats`` (when the environment has
     attached one), then calls the listeners; ``fire_listeners`` skips the logging, for requests the
@@ -115,6 +121,7 @@ class RequestEventHook(EventHook):
                 kwargs.get("response_time"),
                 kwargs.get("response_length") or 0,
                 None if exception is None else _error_text(exception),
+                status_of(kwargs.get("response")),
             )
         if self._handlers:
             super().fire(reverse=reverse, **kwargs)

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod demo;
 pub mod runtime;
+pub mod samples;
 pub mod stats;
 
 pub use client::{

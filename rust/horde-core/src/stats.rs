@@ -9,6 +9,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
+
+use crate::samples::{Recorder, Samples};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
@@ -556,6 +558,8 @@ struct Inner {
     /// repeated error be found without building an owned key.
     error_index: HashMap<u64, Vec<usize>>,
     hasher: RandomState,
+    /// Every request as a sample, when asked for (library runs); None costs one branch.
+    recorder: Option<Recorder>,
 }
 
 impl Inner {
@@ -567,6 +571,7 @@ impl Inner {
             errors: Vec::new(),
             error_index: HashMap::new(),
             hasher: RandomState::new(),
+            recorder: None,
         }
     }
 
@@ -703,6 +708,29 @@ impl RequestStats {
         error: Option<&str>,
         now: f64,
     ) {
+        self.log_request(
+            method,
+            name,
+            response_time_ms,
+            content_length,
+            error,
+            0,
+            now,
+        );
+    }
+
+    /// `log` with the HTTP status (0 for none), which only the samples keep, and the time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn log_request(
+        &self,
+        method: &str,
+        name: &str,
+        response_time_ms: Option<f64>,
+        content_length: u64,
+        error: Option<&str>,
+        status: u16,
+        now: f64,
+    ) {
         let mut guard = self.lock();
         let inner = &mut *guard;
         inner.total.log(response_time_ms, content_length, now);
@@ -715,6 +743,18 @@ impl RequestStats {
         if let Some(error) = error {
             inner.total.log_failure(now);
             inner.add_error(method, name, error, 1, now, now);
+        }
+        // Requests without a response time are counted but have no latency to sample.
+        if let (Some(recorder), Some(rt)) = (inner.recorder.as_mut(), response_time_ms) {
+            recorder.push(
+                method,
+                name,
+                now,
+                rt,
+                content_length,
+                status,
+                error.is_none(),
+            );
         }
     }
 
@@ -804,6 +844,29 @@ impl RequestStats {
         }
     }
 
+    /// Starts keeping every request as a sample (see `samples.rs`), at most `cap` of them;
+    /// samples already kept stay. Resets and clears of the statistics leave samples alone.
+    pub fn record_samples(&self, cap: usize) {
+        let mut inner = self.lock();
+        match inner.recorder.as_mut() {
+            Some(recorder) => recorder.set_cap(cap),
+            None => inner.recorder = Some(Recorder::new(cap, now_epoch_secs())),
+        }
+    }
+
+    /// (samples kept, samples dropped at the cap) so far.
+    pub fn samples_len(&self) -> (usize, u64) {
+        match self.lock().recorder.as_ref() {
+            Some(r) => (r.len(), r.dropped()),
+            None => (0, 0),
+        }
+    }
+
+    /// Takes the samples kept so far (recording goes on); None when recording is off.
+    pub fn take_samples(&self) -> Option<Samples> {
+        self.lock().recorder.as_mut().map(Recorder::take)
+    }
+
     /// Number of (method, name) entries, the total not included.
     pub fn num_entries(&self) -> usize {
         self.lock().num_entries
@@ -862,6 +925,32 @@ mod tests {
             (actual - expected).abs() <= tol,
             "{actual} not within {rel} of {expected}"
         );
+    }
+
+    #[test]
+    fn samples_follow_logged_requests_only_when_asked() {
+        let stats = RequestStats::new_at(1000.0);
+        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1000.5);
+        assert!(stats.take_samples().is_none());
+        stats.record_samples(3);
+        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1001.0);
+        stats.log_request("GET", "/b", Some(1.0), 0, Some("boom"), 500, 1001.1);
+        stats.log_request("GET", "/b", None, 0, None, 0, 1001.2);
+        stats.log_error_only("GET", "/b", "no request");
+        stats.reset_all();
+        stats.log_request("POST", "/a", Some(2.0), 1, None, 201, 1001.3);
+        stats.log_request("POST", "/a", Some(2.0), 1, None, 201, 1001.4);
+        assert_eq!(stats.samples_len(), (3, 1));
+        let s = stats.take_samples().unwrap();
+        assert_eq!(s.latency_us, vec![5000, 1000, 2000]);
+        assert_eq!(s.status, vec![200, 500, 201]);
+        assert_eq!(s.ok, vec![true, false, true]);
+        assert_eq!(
+            s.keys[s.key[2] as usize],
+            ("POST".to_string(), "/a".to_string())
+        );
+        assert_eq!(s.dropped, 1);
+        assert_eq!(stats.samples_len(), (0, 0));
     }
 
     #[test]

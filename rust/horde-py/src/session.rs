@@ -303,12 +303,14 @@ impl Job {
             });
         if let Some((stats, name, policy)) = record {
             let outcome = policy.outcome(&result, &name);
-            stats.log(
+            stats.log_request(
                 method.as_str(),
                 &name,
                 Some(outcome.response_time_ms),
                 outcome.content_length,
                 outcome.error.as_deref(),
+                outcome.status,
+                horde_core::stats::now_epoch_secs(),
             );
         }
         queue.push((token, result));

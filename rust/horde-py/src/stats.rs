@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-use horde_core::stats::{StatsEntry as Entry, StatsSnapshot};
+use horde_core::stats::{now_epoch_secs, StatsEntry as Entry, StatsSnapshot};
 
 #[pyclass(frozen, subclass, module = "horde._core")]
 pub struct RequestStats {
@@ -33,8 +35,9 @@ impl RequestStats {
         }
     }
 
-    /// Logs one request; `error` (the failure's text) marks it failed.
-    #[pyo3(signature = (method, name, response_time, response_length=0, error=None))]
+    /// Logs one request; `error` (the failure's text) marks it failed; `status` is kept only
+    /// in the samples.
+    #[pyo3(signature = (method, name, response_time, response_length=0, error=None, status=0))]
     fn log(
         &self,
         method: &str,
@@ -42,9 +45,48 @@ impl RequestStats {
         response_time: Option<f64>,
         response_length: u64,
         error: Option<&str>,
+        status: u16,
     ) {
-        self.inner
-            .log(method, name, response_time, response_length, error);
+        self.inner.log_request(
+            method,
+            name,
+            response_time,
+            response_length,
+            error,
+            status,
+            now_epoch_secs(),
+        );
+    }
+
+    /// Keeps every request from now on as a sample, at most `cap` (see `take_samples`).
+    fn record_samples(&self, cap: usize) {
+        self.inner.record_samples(cap);
+    }
+
+    /// `(kept, dropped)` samples so far.
+    fn samples_len(&self) -> (usize, u64) {
+        self.inner.samples_len()
+    }
+
+    /// Hands over the samples kept so far as numpy arrays without copying them: a dict with
+    /// `origin` (epoch s), `start_us` (uint64), `latency_us` (uint32), `status` (uint16),
+    /// `bytes` (uint32), `key` (uint32), `ok` (bool), `keys` [(method, name)], `dropped`.
+    /// None when recording is off.
+    fn take_samples<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(s) = py.detach(|| self.inner.take_samples()) else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("origin", s.origin)?;
+        d.set_item("start_us", s.start_us.into_pyarray(py))?;
+        d.set_item("latency_us", s.latency_us.into_pyarray(py))?;
+        d.set_item("status", s.status.into_pyarray(py))?;
+        d.set_item("bytes", s.bytes.into_pyarray(py))?;
+        d.set_item("key", s.key.into_pyarray(py))?;
+        d.set_item("ok", s.ok.into_pyarray(py))?;
+        d.set_item("keys", s.keys)?;
+        d.set_item("dropped", s.dropped)?;
+        Ok(Some(d))
     }
 
     /// Counts a failure without a request (Locust's `log_error` on its own).

@@ -674,6 +674,8 @@ pub struct Outcome {
     pub response_time_ms: f64,
     pub content_length: u64,
     pub error: Option<String>,
+    /// The response's status, 0 when there was none.
+    pub status: u16,
 }
 
 impl FailurePolicy {
@@ -683,11 +685,13 @@ impl FailurePolicy {
                 response_time_ms: r.elapsed.as_secs_f64() * 1000.0,
                 content_length: r.body.len() as u64,
                 error: self.status_error(r.status, &r.reason, name),
+                status: r.status,
             },
             Err(e) => Outcome {
                 response_time_ms: e.elapsed.as_secs_f64() * 1000.0,
                 content_length: 0,
                 error: Some(e.locust_repr()),
+                status: 0,
             },
         }
     }
