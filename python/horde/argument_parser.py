@@ -825,7 +825,8 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         "--web-host",
         default="",
         metavar="<ip>",
-        help="Interface the web UI listens on. Defaults to '*' (all of them)",
+        help="Interface the web UI listens on. Defaults to 127.0.0.1 (this machine only; Locust's default is "
+        "all of them); '*' or 0.0.0.0 for all",
         env_var="LOCUST_WEB_HOST",
     )
     web_ui.add_argument(
@@ -906,6 +907,8 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         env_var="LOCUST_USERCLASS_PICKER",
     )
     web_ui.add_argument("--build-path", type=str, default="", help=argparse.SUPPRESS, env_var="LOCUST_BUILD_PATH")
+    # Locust 2.x's switch to the (now only) React UI; accepted and ignored, as horde has one UI.
+    web_ui.add_argument("--modern-ui", action="store_true", default=False, help=argparse.SUPPRESS)
     web_ui.add_argument(
         "--legacy-ui",
         default=False,

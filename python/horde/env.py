@@ -114,8 +114,53 @@ class Environment:
     def create_worker_runner(self, master_host: str, master_port: int) -> WorkerRunner:
         return self._create_runner(WorkerRunner, master_host=master_host, master_port=master_port)
 
-    def create_web_ui(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("horde's web UI is not available yet; run with --headless")
+    def create_web_ui(
+        self,
+        host: str = "",
+        port: int = 8089,
+        web_base_path: str | None = None,
+        web_login: bool = False,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        stats_csv_writer: Any = None,
+        delayed_start: bool = False,
+        userclass_picker_is_active: bool = False,
+        build_path: str | None = None,
+    ) -> Any:
+        """Creates the web UI (``horde.web.WebUI``) for this environment as ``self.web_ui`` and,
+        unless ``delayed_start``, starts serving it.
+
+        Args:
+            host: Interface to listen on: "" is 127.0.0.1 (Locust: every interface), "*" every one.
+            port: Port to listen on (0: a free one; ``web_ui.port`` tells which).
+            web_base_path: URL prefix of the UI's routes, e.g. "/horde".
+            web_login: Require credentials (HORDE_WEB_USER/HORDE_WEB_PASSWORD or a token).
+            tls_cert: Certificate file to serve HTTPS with (and ``tls_key``).
+            tls_key: Private key file to serve HTTPS with.
+            stats_csv_writer: The ``StatsCSV`` that writes the CSV downloads.
+            delayed_start: Wait for ``web_ui.start()`` (lets routes be added before serving).
+            userclass_picker_is_active: Let the start form choose the User and shape classes.
+            build_path: A folder with a custom ``index.html`` (and ``assets/``).
+
+        Returns:
+            The ``WebUI``.
+        """
+        from horde.web import WebUI
+
+        self.web_ui = WebUI(
+            self,
+            host,
+            port,
+            web_base_path=web_base_path,
+            web_login=web_login,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            stats_csv_writer=stats_csv_writer,
+            delayed_start=delayed_start,
+            userclass_picker_is_active=userclass_picker_is_active,
+            build_path=build_path,
+        )
+        return self.web_ui
 
     def update_user_class(self, user_settings: dict[str, Any]) -> None:
         """Applies settings from ``--config-users`` (or the web UI) to a User class."""

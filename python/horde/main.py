@@ -5,6 +5,10 @@ routed to horde), parse every option, build the Environment and runner, start th
 console table every 2 s, stop after ``-t``/Ctrl-C/SIGTERM/a shape's end (or a broken threshold with
 ``--threshold-abort``), then print the summary and the thresholds, write the reports and exit with
 Locust's exit code, or 3 when a ``--threshold`` was broken (see ``horde.thresholds``).
+
+Without ``--headless`` the web UI (``horde.web``) is served too: tests start from its form (or
+``--autostart``), ``-t`` and the end of a shape stop the test but not the process, which runs until
+Ctrl-C, SIGTERM or ``--autoquit``, then ends as a headless run does.
 """
 
 from __future__ import annotations
@@ -209,11 +213,16 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         print_task_ratio_json(user_classes, options.num_users)
         sys.exit(0)
 
-    if not options.headless:
-        logger.warning(
-            "horde's web UI is not available yet: running headless instead (pass --headless to silence this)"
+    if not options.headless and options.web_base_path and not options.web_base_path.startswith("/"):
+        logger.error(
+            f"Invalid format for --web-base-path argument ({options.web_base_path}): the url path must start "
+            "with a slash."
         )
-        options.headless = True
+        sys.exit(1)
+    if options.autostart and options.headless:
+        logger.info("The --autostart argument is implied by --headless, no need to set both.")
+    # With the UI, a test that ends (-t, a shape, a StopTest) stops and the UI stays up.
+    with_ui = not options.headless
 
     runner = environment.create_local_runner()
     main_greenlet = runner.greenlet
@@ -228,14 +237,71 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     else:
         stats_csv_writer = stats.StatsCSV(environment, stats.PERCENTILES_TO_REPORT)
 
+    web_ui = None
+    if with_ui:
+        web_ui = environment.create_web_ui(
+            host=options.web_host,
+            port=options.web_port,
+            web_base_path=options.web_base_path,
+            web_login=options.web_login,
+            tls_cert=options.tls_cert,
+            tls_key=options.tls_key,
+            stats_csv_writer=stats_csv_writer,
+            delayed_start=True,
+            userclass_picker_is_active=options.class_picker,
+            build_path=options.build_path or None,
+        )
+
     if options.equal_weights:
         environment.events.init.add_listener(lambda environment, **_: environment.assign_equal_weights())
 
-    environment.events.init.fire(environment=environment, runner=runner, web_ui=None)
+    environment.events.init.fire(environment=environment, runner=runner, web_ui=web_ui)
     if log.unhandled_greenlet_exception:
         sys.exit(1)  # an init listener failed; it has been logged
 
+    if web_ui is not None:
+        try:
+            web_ui.start()
+        except OSError as e:
+            logger.error(f"The web UI cannot listen on {web_ui.host}:{web_ui.port}: {e}")
+            sys.exit(1)
+        logger.info(f"Starting web interface at {web_ui.url}")
+        if web_ui.credentials is not None and web_ui.credentials.generated_token:
+            logger.info("--web-login: no HORDE_WEB_USER/HORDE_WEB_TOKEN set, so the URL above holds a fresh token")
+
+    shutting_down = False
+    autoquit_greenlet = None
+
+    def autoquit_later(**_kwargs: Any) -> None:
+        # --autoquit N: the process ends N seconds after a test stops, unless another starts.
+        nonlocal autoquit_greenlet
+        if shutting_down or autoquit_greenlet is not None:
+            return
+
+        def quit_now() -> None:
+            nonlocal autoquit_greenlet
+            autoquit_greenlet = None
+            if runner.state not in ("stopped", "ready"):
+                return
+            logger.info("--autoquit time reached, shutting down")
+            runner.quit()
+            if web_ui is not None:
+                web_ui.stop()
+
+        logger.debug(f"Autoquit time limit set to {options.autoquit} seconds")
+        autoquit_greenlet = gevent.spawn_later(options.autoquit, quit_now)
+        autoquit_greenlet.link_exception(greenlet_exception_handler)
+
+    if with_ui and options.autostart and options.autoquit != -1:
+        environment.events.test_stop.add_listener(autoquit_later)
+
     def stop_and_quit(reason: str = "--run-time limit reached") -> None:
+        if with_ui:
+            logger.info(f"{reason}, stopping test")
+            runner.stop()
+            if options.autoquit == -1:
+                logger.info("--autoquit not specified, leaving web ui running indefinitely")
+            return
         logger.info(f"{reason}, shutting down")
         runner.quit()
 
@@ -246,7 +312,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     gevent.spawn(stats.stats_history, runner).link_exception(greenlet_exception_handler)
 
     if threshold_list and _horde_owns(parser, "threshold_abort") and options.threshold_abort:
-        gevent.spawn(watch_thresholds, environment, runner, threshold_list).link_exception(greenlet_exception_handler)
+        gevent.spawn(watch_thresholds, environment, runner, threshold_list, keep_watching=with_ui).link_exception(
+            greenlet_exception_handler
+        )
 
     headless_greenlet = None
 
@@ -270,7 +338,11 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             headless_greenlet.link_exception(greenlet_exception_handler)
         if options.run_time:
             logger.info(f"Run time limit set to {options.run_time} seconds")
-            gevent.spawn_later(options.run_time, stop_and_quit).link_exception(greenlet_exception_handler)
+            if web_ui is not None:
+                # The UI's timer: a test started or stopped from the UI cancels it.
+                web_ui.start_run_time_timer(options.run_time)
+            else:
+                gevent.spawn_later(options.run_time, stop_and_quit).link_exception(greenlet_exception_handler)
         elif not environment.shape_class:
             logger.info("No run time limit set, use CTRL+C to interrupt")
 
@@ -279,6 +351,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
 
     def shutdown() -> None:
         """Fires quitting, prints and writes the results, exits with Locust's exit code."""
+        nonlocal shutting_down
+        shutting_down = True
         environment.events.quitting.fire(environment=environment, reverse=True)
         threshold_results = []
         if threshold_list:
@@ -315,6 +389,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             for line in thresholds.format_results(threshold_results):
                 stats.console_logger.info(line)
             stats.console_logger.info("")
+        if web_ui is not None:
+            web_ui.stop()
         environment.events.quit.fire(exit_code=code)
         stats_csv_writer.close_files()
         sys.exit(code)
@@ -335,7 +411,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     gevent.signal_handler(signal.SIGTERM, on_sigterm)
 
     try:
-        start_automatic_run()
+        if options.headless or options.autostart:
+            start_automatic_run()
+        # With the UI too, the runner's greenlets live until quit (Ctrl-C, SIGTERM, --autoquit).
         main_greenlet.join()
         if options.html_file:
             save_html_report()
@@ -365,12 +443,17 @@ def _parse_thresholds(parser: Any, options: Any) -> list[Any]:
         sys.exit(2)
 
 
-def watch_thresholds(environment: Any, runner: Any, threshold_list: list[Any]) -> None:
+def watch_thresholds(environment: Any, runner: Any, threshold_list: list[Any], keep_watching: bool = False) -> None:
     """``--threshold-abort``: once a second while the test runs, stops it (as ``-t`` does) when a
-    threshold is broken for good (``horde.thresholds.certainly_broken``)."""
+    threshold is broken for good (``horde.thresholds.certainly_broken``).
+
+    Headless, that ends the run; with ``keep_watching`` (the web UI) it stops the test and goes
+    on watching the tests started after it.
+    """
     from horde import runners, thresholds
 
-    while runner.state not in (runners.STATE_CLEANUP, runners.STATE_STOPPING, runners.STATE_STOPPED):
+    ended = (runners.STATE_CLEANUP, runners.STATE_STOPPING, runners.STATE_STOPPED)
+    while keep_watching or runner.state not in ended:
         gevent.sleep(1)
         if runner.state == runners.STATE_SPAWNING and environment.reset_stats:
             continue  # the figures are reset once spawning completes
@@ -380,6 +463,9 @@ def watch_thresholds(environment: Any, runner: Any, threshold_list: list[Any]) -
             if thresholds.certainly_broken(threshold, runner.stats):
                 observed = thresholds.evaluate([threshold], runner.stats)[0].observed_text
                 logger.info(f"Threshold '{threshold.expression}' is broken (observed {observed}), stopping the test")
+                if keep_watching:
+                    runner.stop()
+                    break
                 runner.quit()
                 return
 

@@ -1,0 +1,528 @@
+"""The web UI's routes: Locust's endpoints with Locust's JSON, plus ``/stats/history`` and
+``/stats/distribution`` for horde's charts.
+
+Reading the figures costs an engine snapshot, so ``/stats/requests`` (what every open page polls)
+is built at most once per ``STATS_CACHE_SECONDS`` whatever the number of pages, as Locust does.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import math
+import os
+import time
+from datetime import datetime
+from io import StringIO
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from flask import Blueprint, Response, jsonify, make_response, render_template, request, send_file, send_from_directory
+from jinja2 import TemplateNotFound
+from werkzeug.exceptions import HTTPException, NotFound
+
+from horde import stats
+from horde.log import get_logs
+from horde.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
+from horde.util.timespan import parse_timespan
+
+if TYPE_CHECKING:
+    from horde.web.app import WebUI
+
+logger = logging.getLogger("horde.web")
+
+STATS_CACHE_SECONDS = 2.0
+MAX_ROWS = 500
+
+
+def format_safe_timestamp(timestamp: float) -> str:
+    """Locust's timestamp in download names: local time, ``2026-11-27-14h05``."""
+    return datetime.fromtimestamp(int(timestamp)).strftime("%Y-%m-%d-%Hh%M")
+
+
+class _Memo:
+    """One cached response body, rebuilt when older than ``timeout``; the timeout doubles when
+    building takes longer than it (Locust's ``memoize(dynamic_timeout=True)``)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.body: str | None = None
+        self.made_at = 0.0
+
+    def get(self, build: Any) -> str:
+        started = time.monotonic()
+        if self.body is None or started - self.made_at > self.timeout:
+            self.body = build()
+            self.made_at = time.monotonic()
+            if self.made_at - started > self.timeout:
+                self.timeout *= 2
+        return self.body
+
+    def clear(self) -> None:
+        self.body = None
+
+
+def _json(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="application/json")
+
+
+def _error(message: str, status: int = 400, **extra: Any) -> Response:
+    response = jsonify({"success": False, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN/Infinity (the browser's JSON.parse rejects them).
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 - one route per function
+    """Adds every route of the web UI to ``blueprint``."""
+    environment = web_ui.environment
+    auth = web_ui.auth_required_if_enabled
+    requests_memo = _Memo(STATS_CACHE_SECONDS)
+    web_ui.clear_stats_cache = requests_memo.clear  # type: ignore[attr-defined]
+
+    @blueprint.before_request
+    def refuse_cross_site_posts() -> Response | None:
+        if request.method == "POST" and not web_ui.same_origin():
+            return _error("Cross-site request refused", 403)
+        return None
+
+    @blueprint.errorhandler(Exception)
+    def handle_exception(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            code = error.code or 500
+            logger.debug(f"UI got {request.method} {request.path}: {code} {error.name}")
+            return _error(error.description or error.name, code)
+        # A failing route answers 500; the server (and the test) go on.
+        logger.error(f"UI request {request.method} {request.path} failed", exc_info=error)
+        return _error(f"{type(error).__name__}: {error}", 500)
+
+    # -- the page -------------------------------------------------------------------------------
+
+    @blueprint.route("/assets/<path:path>")
+    def assets(path: str) -> Response:
+        for folder in web_ui.asset_folders:
+            if os.path.isfile(os.path.join(folder, path)):
+                return send_from_directory(folder, path, max_age=0)
+        raise NotFound()
+
+    @blueprint.route("/")
+    @auth
+    def index() -> Any:
+        if environment.runner is None:
+            return _error("The Environment has no runner", 500)
+        web_ui.update_template_args()
+        try:
+            return render_template("index.html", template_args=web_ui.template_args)
+        except TemplateNotFound:
+            return _fallback_page(web_ui.template_args)
+
+    # -- controlling the test -------------------------------------------------------------------
+
+    @blueprint.route("/swarm", methods=["POST"])
+    @auth
+    def swarm() -> Response:
+        runner = environment.runner
+        if runner is None:
+            return jsonify({"success": False, "message": "No runner", "host": environment.host})
+        requests_memo.clear()
+        user_classes: dict[str, Any] | None = None
+        if web_ui.userclass_picker_is_active:
+            available = environment.available_user_classes or {}
+            if not available:
+                return jsonify(
+                    {
+                        "success": False,
+                        "message": "UserClass picker is active but there are no available UserClasses",
+                        "host": environment.host,
+                    }
+                )
+            chosen = request.form.getlist("user_classes")
+            unknown = sorted(set(chosen) - set(available))
+            if unknown:
+                return _bad_form(f"Unknown user class(es): {', '.join(unknown)}", environment.host)
+            if chosen:
+                user_classes = {name: cls for name, cls in available.items() if name in chosen}
+            elif runner.state == STATE_RUNNING:
+                user_classes = {name: cls for name, cls in available.items() if cls in environment.user_classes}
+            else:
+                user_classes = dict(available)
+            shape_name = request.form.get("shape_class", "Default")
+            shapes = environment.available_shape_classes or {}
+            if shape_name not in ("Default", "") and shape_name not in shapes:
+                return _bad_form(f"Unknown shape class: {shape_name}", environment.host)
+            environment.user_classes = list(user_classes.values())
+            environment._remove_user_classes_with_weight_zero()
+            environment._validate_user_class_name_uniqueness()
+            shape = shapes.get(shape_name) if shape_name not in ("Default", "") else None
+            if shape is not None:
+                shape.runner = runner
+            environment.shape_class = shape
+
+        options = environment.parsed_options
+        parsed = vars(options) if options is not None else {}
+        user_count: int | None = None
+        spawn_rate: float | None = None
+        run_time: int | None = None
+        run_time_given = False
+        for key, value in request.form.items():
+            if key == "user_count":
+                try:
+                    user_count = int(value)
+                except ValueError:
+                    return _bad_form(f"Invalid user_count value: {value!r} (must be an integer)", environment.host)
+                parsed["num_users"] = user_count
+            elif key == "spawn_rate":
+                try:
+                    spawn_rate = float(value)
+                except ValueError:
+                    return _bad_form(f"Invalid spawn_rate value: {value!r} (must be a number)", environment.host)
+                parsed["spawn_rate"] = spawn_rate
+            elif key == "host":
+                # No markup in a value the page shows again.
+                environment.host = str(value).replace("<", "").replace(">", "")
+                parsed["host"] = environment.host
+            elif key == "user_classes":
+                parsed["user_classes"] = request.form.getlist("user_classes")
+            elif key == "run_time":
+                run_time_given = True
+                if not value:
+                    parsed["run_time"] = None
+                    continue
+                try:
+                    run_time = parse_timespan(value)
+                except ValueError:
+                    return _bad_form(
+                        "Valid run_time formats are : 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc.", environment.host
+                    )
+                parsed["run_time"] = run_time
+            elif key == "profile":
+                environment.profile = str(value) or None
+                parsed["profile"] = environment.profile
+            elif key in parsed and key != "shape_class":
+                try:
+                    parsed[key] = _as_type_of(parsed[key], value, request.form.getlist(key))
+                except ValueError:
+                    return _bad_form(f"Invalid {key} value: {value!r}", environment.host)
+
+        if environment.shape_class is not None:
+            runner.start_shape()
+            return jsonify(
+                {
+                    "success": True,
+                    "message": f"Swarming started using shape class '{type(environment.shape_class).__name__}'",
+                    "host": environment.host,
+                }
+            )
+
+        if (
+            user_count is None
+            or user_count < 0
+            or spawn_rate is None
+            or spawn_rate <= 0
+            or not math.isfinite(spawn_rate)
+        ):
+            return _bad_form("Missing or invalid user_count or spawn_rate from /swarm request", environment.host)
+
+        running = runner.state in (STATE_SPAWNING, STATE_RUNNING)
+        if web_ui._swarm_greenlet is not None:
+            web_ui._swarm_greenlet.kill(block=True)
+            web_ui._swarm_greenlet = None
+        if not run_time_given and not running and options is not None:
+            # A new test without a run time in the form gets the -t of the command line.
+            run_time = getattr(options, "run_time", None) or None
+        if run_time_given or not running:
+            # Editing a running test without a run time keeps its timer.
+            web_ui.cancel_run_time_timer()
+            if run_time:
+                web_ui.start_run_time_timer(run_time)
+        started = gevent.spawn(runner.start, user_count, spawn_rate, user_classes=None)
+        started.link_exception(lambda g: logger.error("Starting the users failed", exc_info=g.exc_info))
+        web_ui._swarm_greenlet = started
+        body: dict[str, Any] = {"success": True, "message": "Swarming started", "host": environment.host}
+        if run_time:
+            body["run_time"] = run_time
+        if user_classes is not None:
+            body["user_classes"] = sorted(user_classes)
+        return jsonify(body)
+
+    @blueprint.route("/stop", methods=["POST"])
+    @auth
+    def stop() -> Response:
+        if web_ui._swarm_greenlet is not None:
+            web_ui._swarm_greenlet.kill(block=True)
+            web_ui._swarm_greenlet = None
+        web_ui.cancel_run_time_timer()
+        if environment.runner is not None:
+            environment.runner.stop()
+        requests_memo.clear()
+        return jsonify({"success": True, "message": "Test stopped"})
+
+    @blueprint.route("/stats/reset", methods=["POST"])
+    @auth
+    def reset_stats() -> str:
+        environment.events.reset_stats.fire()
+        if environment.runner is not None:
+            environment.runner.stats.reset_all()
+            environment.runner.exceptions = {}
+        requests_memo.clear()
+        return "ok"
+
+    @blueprint.route("/user", methods=["POST"])
+    @auth
+    def update_user() -> Any:
+        try:
+            settings = json.loads(request.data)
+        except ValueError as e:
+            return _error(f"The body is not JSON: {e}")
+        if not isinstance(settings, dict) or not settings.get("user_class_name"):
+            return _error("Expected a JSON object with user_class_name")
+        try:
+            environment.update_user_class(settings)
+        except KeyError:
+            return _error(f"Unknown user class: {settings.get('user_class_name')}", 404)
+        return {}, 201
+
+    # -- statistics -----------------------------------------------------------------------------
+
+    def build_request_stats() -> str:
+        runner = environment.runner
+        if runner is None:
+            return json.dumps(
+                {
+                    "stats": [],
+                    "errors": [],
+                    "total_rps": 0.0,
+                    "total_fail_per_sec": 0.0,
+                    "fail_ratio": 0.0,
+                    "current_response_time_percentile_1": None,
+                    "current_response_time_percentile_2": None,
+                    "state": STATE_MISSING,
+                    "user_count": 0,
+                }
+            )
+        view = runner.stats.view()
+        # The page renders slowly with thousands of rows: the first 500 by name, and the total.
+        rows = [entry.to_dict() for entry in itertools.islice(stats.sort_stats(view.entries), MAX_ROWS)]
+        total = view.total.to_dict()
+        rows.append(total)
+        errors = [error.serialize() for error in itertools.islice(view.errors.values(), MAX_ROWS)]
+        report: dict[str, Any] = {
+            "stats": rows,
+            "errors": errors,
+            "current_rps": total["current_rps"],
+            "current_fail_per_sec": total["current_fail_per_sec"],
+            "total_rps": total["total_rps"],
+            "total_fail_per_sec": total["total_fail_per_sec"],
+            "fail_ratio": view.total.fail_ratio,
+            "current_response_time_percentiles": {
+                f"response_time_percentile_{p}": view.total.get_current_response_time_percentile(p)
+                for p in stats.PERCENTILES_TO_CHART
+            },
+            "state": runner.state,
+            "user_count": runner.user_count,
+        }
+        return json.dumps(_finite_tree(report))
+
+    @blueprint.route("/stats/requests")
+    @auth
+    def request_stats() -> Response:
+        return _json(requests_memo.get(build_request_stats))
+
+    @blueprint.route("/stats/history")
+    @auth
+    def stats_history() -> Response:
+        since_text = request.args.get("since")
+        since = None
+        if since_text not in (None, ""):
+            try:
+                since = float(since_text)
+            except ValueError:
+                return _error(f"Invalid since value: {since_text!r} (epoch seconds expected)")
+        points = web_ui.history.since(since)
+        return _json(json.dumps({"history": _finite_tree(points), "reset_at": web_ui.history.reset_at}))
+
+    @blueprint.route("/stats/distribution")
+    @auth
+    def distribution() -> Response:
+        runner = environment.runner
+        if runner is None:
+            return _error("The Environment has no runner", 500)
+        method = request.args.get("method")
+        name = request.args.get("name")
+        view = runner.stats.view()
+        if (method is None and name is None) or (name == "Aggregated" and not method):
+            entry = view.total
+        else:
+            matches = [e for (n, m), e in view.entries.items() if n == name and (method is None or m == method)]
+            if len(matches) != 1:
+                what = f"{method} {name}" if method is not None else str(name)
+                message = f"No statistics for {what}" if not matches else f"Several methods for {name}: give method="
+                return _error(message, 404 if not matches else 400)
+            entry = matches[0]
+        buckets = sorted(entry.response_times.items())
+        return jsonify(
+            {
+                "method": entry.method,
+                "name": entry.name,
+                "count": sum(count for _, count in buckets),
+                "buckets": [[ms, count] for ms, count in buckets],
+            }
+        )
+
+    @blueprint.route("/exceptions")
+    @auth
+    def exceptions() -> Response:
+        runner = environment.runner
+        rows = list(runner.exceptions.values()) if runner is not None else []
+        return jsonify(
+            {
+                "exceptions": [
+                    {
+                        "count": row["count"],
+                        "msg": row["msg"],
+                        "traceback": row["traceback"],
+                        "nodes": ", ".join(sorted(row["nodes"])),
+                    }
+                    for row in rows
+                ]
+            }
+        )
+
+    @blueprint.route("/tasks")
+    @auth
+    def tasks() -> Response:
+        from horde.user.inspectuser import get_ratio
+
+        runner = environment.runner
+        spawned = runner.user_classes_count if runner is not None else {}
+        return jsonify(
+            {
+                "per_class": get_ratio(environment.user_classes, spawned, False),
+                "total": get_ratio(environment.user_classes, spawned, True),
+            }
+        )
+
+    @blueprint.route("/logs")
+    @auth
+    def logs() -> Response:
+        return jsonify({"master": get_logs(), "workers": environment.worker_logs})
+
+    @blueprint.route("/worker-count")
+    @auth
+    def worker_count() -> Response:
+        # Workers exist only in distributed mode, which horde does not have yet.
+        return jsonify({"worker_count": 0})
+
+    # -- downloads ------------------------------------------------------------------------------
+
+    def download_name(kind: str, extension: str = "csv") -> str:
+        host = f"_{environment.host}" if environment.host else ""
+        suffix = f"_{kind}" if kind else ""
+        return (
+            f"Locust_{format_safe_timestamp(environment.stats.start_time)}_"
+            f"{environment.locustfile}{host}{suffix}.{extension}"
+        )
+
+    def csv_download(write: Any, kind: str) -> Response:
+        data = StringIO()
+        write(csv.writer(data))
+        response = make_response(data.getvalue())
+        response.headers["Content-Type"] = "text/csv"
+        response.headers["Content-Disposition"] = f"attachment;filename={download_name(kind)}"
+        return response
+
+    @blueprint.route("/stats/requests/csv")
+    @auth
+    def requests_csv() -> Response:
+        return csv_download(web_ui.stats_csv_writer.requests_csv, "requests")
+
+    @blueprint.route("/stats/failures/csv")
+    @auth
+    def failures_csv() -> Response:
+        return csv_download(web_ui.stats_csv_writer.failures_csv, "failures")
+
+    @blueprint.route("/exceptions/csv")
+    @auth
+    def exceptions_csv() -> Response:
+        return csv_download(web_ui.stats_csv_writer.exceptions_csv, "exceptions")
+
+    @blueprint.route("/stats/requests_full_history/csv")
+    @auth
+    def full_history_csv() -> Response:
+        options = environment.parsed_options
+        writer = web_ui.stats_csv_writer
+        if (
+            options is not None
+            and getattr(options, "stats_history_enabled", False)
+            and isinstance(writer, stats.StatsCSVFileWriter)
+        ):
+            return send_file(
+                os.path.abspath(writer.stats_history_file_name()),
+                mimetype="text/csv",
+                as_attachment=True,
+                download_name=download_name("requests_full_history"),
+                etag=True,
+                max_age=0,
+                conditional=True,
+                last_modified=None,
+            )
+        return _error("Error: Server was not started with option to generate full history.", 404)
+
+    @blueprint.route("/stats/report")
+    @auth
+    def report() -> Response:
+        from horde.html import get_html_report
+
+        download = bool(request.args.get("download"))
+        html = get_html_report(environment, show_download_link=not download, theme=request.args.get("theme", ""))
+        response = make_response(html)
+        if download:
+            response.headers["Content-Disposition"] = f"attachment;filename={download_name('', 'html')}"
+        return response
+
+
+def _bad_form(message: str, host: str | None = None) -> Response:
+    # As Locust: status 200 with success false, so the page shows the message in the form.
+    logger.error(message)
+    return jsonify({"success": False, "message": message, "host": host})
+
+
+def _as_type_of(current: Any, value: str, values: list[str]) -> Any:
+    """A form value for a parsed option, given the option's current value's type (Locust's rules)."""
+    if isinstance(current, bool):
+        return value == "true"
+    if current is None:
+        return value
+    if isinstance(current, list):
+        items = value.split(",") if "," in value else values
+        if current and all(isinstance(x, int) for x in current):
+            return [int(x) for x in items]
+        return items
+    return type(current)(value)
+
+
+def _finite_tree(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_tree(v) for v in value]
+    return _finite(value)
+
+
+def _fallback_page(template_args: dict[str, Any]) -> Response:
+    # Used only while index.html is missing (a source tree without the front end).
+    args = json.dumps(template_args).replace("<", "\\u003c")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>horde</title></head><body>"
+        "<p>horde's web UI page is missing; the API works.</p>"
+        f"<script>window.templateArgs = {args};</script></body></html>"
+    )
+    return make_response(page)
