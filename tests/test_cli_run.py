@@ -47,6 +47,7 @@ EXPECTED = {
     "custom_client.py": ({("RAW", "/"), ("RAW", "/status/500")}, {("RAW", "/status/500")}, 1),
     "fasthttp.py": ({("GET", "/"), ("GET", "/redirect/1"), ("GET", "/status/503")}, {("GET", "/status/503")}, 1),
     "stop_and_reschedule.py": ({("GET", "count_down"), ("GET", "on_stop")}, set(), 0),
+    "web_ui_extension.py": ({("GET", "/")}, set(), 0),
 }
 
 
