@@ -80,6 +80,14 @@ function clearHistory() {
   for (const k of HISTORY_KEYS) timeline[k].length = 0;
 }
 
+/** Forgets the charted points and asks for the server's whole history again. */
+function startTimelineOver() {
+  clearHistory();
+  timeline.since = 0;
+  for (const chart of charts) chart.invalidate();
+  pollers.history.kick();
+}
+
 // ---- views ----------------------------------------------------------------------------------
 
 const table = new StatsTable($("stats-table"), {
@@ -285,8 +293,10 @@ async function pollStats() {
   const data = await getJSON("/stats/requests");
   ui.stats = data;
   if (data.state && data.state !== ui.runnerState) {
+    // A test started from ready/stopped (here or in another browser) has a history of its own.
+    if (RUNNING.has(data.state) && !RUNNING.has(ui.runnerState)) startTimelineOver();
     ui.runnerState = data.state;
-    if (!RUNNING.has(data.state)) $("edit-dialog").open && $("edit-dialog").close();
+    if (!RUNNING.has(data.state) && $("edit-dialog").open) $("edit-dialog").close();
   }
   renderNavbar(data);
   if (ui.tab === "stats") table.update(data.stats || []);
@@ -409,6 +419,7 @@ $("swarm-form").addEventListener("submit", async (e) => {
     const result = await post("/swarm", form);
     if (result && result.success === false) throw new Error(result.message || "The test did not start");
     ui.formOpen = false;
+    if (!RUNNING.has(ui.runnerState)) startTimelineOver();
     ui.runnerState = "spawning";
     if (form.get("host")) ui.host = String(form.get("host"));
     if (result?.host) ui.host = result.host;

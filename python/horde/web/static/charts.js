@@ -230,7 +230,10 @@ export class TimeSeriesChart extends ChartBase {
       ctx.moveTo(x, plot.bottom);
       ctx.lineTo(x, plot.bottom + 4);
       ctx.stroke();
-      ctx.fillText(clockLabel(t, step < 60), x, plot.bottom + 6);
+      const label = clockLabel(t, step < 60);
+      const half = ctx.measureText(label).width / 2;
+      // A label that would be cut by the canvas edge is left out; its tick stays.
+      if (x - half >= 0 && x + half <= plot.right + PAD.right) ctx.fillText(label, x, plot.bottom + 6);
     }
   }
 
@@ -480,9 +483,10 @@ export class HistogramChart extends ChartBase {
       ctx.fillStyle = m.color;
       const text = `${m.label} ${numberFormat.format(ms)} ms`;
       // Markers close together stack their labels to the right instead of overprinting.
-      const lx = Math.max(x - 4, labelRight + 4);
+      const textWidth = ctx.measureText(text).width;
+      const lx = Math.min(Math.max(x - 4, labelRight + 4), width - textWidth - 2);
       ctx.fillText(text, lx, plot.top - 3);
-      labelRight = lx + ctx.measureText(text).width;
+      labelRight = lx + textWidth;
     }
     ctx.setLineDash([]);
   }

@@ -1,0 +1,238 @@
+"""The web UI end to end: a real ``horde --demo-target`` process with its web UI, driven by Debian's
+Chromium through Playwright — start a test from the form, watch the table and charts fill, edit the
+user count, see a failure, download the CSV, stop and reset."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cli_helpers import LOCUSTFILES, ROOT
+from conftest import free_port, wait_for_port
+
+from horde.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+# Generous: the page polls every 1-2 s and the machine may be busy; nothing here measures speed.
+WAIT_MS = 20_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+expect = sync_api.expect
+
+# A second user class next to the Conduit journey, so that the Failures tab has something to show.
+FAILING_LOCUSTFILE = """
+from locust import HttpUser, constant, task
+
+class Failing(HttpUser):
+    wait_time = constant(0.5)
+
+    @task
+    def broken(self):
+        self.client.get("/status/500")
+"""
+
+
+@pytest.fixture
+def horde_web(tmp_path):
+    """`horde -f conduit.py,failing.py --demo-target` with its web UI on a free port; yields the URL."""
+    failing = tmp_path / "failing.py"
+    failing.write_text(FAILING_LOCUSTFILE)
+    port = free_port()
+    log_path = tmp_path / "horde.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
+    env["PYTHONWARNINGS"] = "ignore"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "horde",
+                "-f",
+                f"{LOCUSTFILES / 'conduit.py'},{failing}",
+                "--demo-target",
+                "--web-host",
+                "127.0.0.1",
+                "--web-port",
+                str(port),
+            ],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        wait_for_port(port, proc)
+        yield {"url": f"http://127.0.0.1:{port}/", "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def page():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.js_errors = errors
+            yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
+def screenshot_on_failure(page, name: str, log_path: Path | None = None):
+    """Saves the page as tests/artifacts/<name>.png (and horde's log) when the block fails."""
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"{name}.png"
+        try:
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failing page: {shot}")
+        except Exception as e:  # the browser may be the thing that broke
+            print(f"no screenshot: {e}")
+        if log_path is not None and log_path.exists():
+            shutil.copy(log_path, ARTIFACTS / f"{name}.horde.log")
+            print(f"horde's log: {ARTIFACTS / f'{name}.horde.log'}")
+        print(f"JavaScript errors: {page.js_errors}")
+        raise
+
+
+def cell(page, section: str, column: str):
+    """A cell of the stats table's Aggregated row (section "tfoot") by column title."""
+    titles = page.locator("#stats-table thead th").all_inner_texts()
+    return page.locator(f"#stats-table {section} tr").first.locator("td").nth(titles.index(column))
+
+
+def wait_until(page, script: str, arg=None):
+    page.wait_for_function(script, arg=arg, timeout=WAIT_MS)
+
+
+def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
+    with screenshot_on_failure(page, "test_run_a_test_from_the_browser", horde_web["log"]):
+        page.goto(horde_web["url"])
+
+        # The start form, with the demo target's URL as host.
+        expect(page.locator("#start-view")).to_be_visible()
+        expect(page.locator("#nav-state")).to_have_text("READY")
+        expect(page.locator("#start-host")).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+$"))
+        page.fill("#start-users", "4")
+        page.fill("#start-rate", "4")
+        page.click("#start-submit")
+
+        # Running: the table fills with the journey's rows and numbers.
+        expect(page.locator("#run-view")).to_be_visible()
+        expect(page.locator("#nav-state")).to_have_text(re.compile("SPAWNING|RUNNING"))
+        expect(page.locator("#stats-table tbody")).to_contain_text("/api/articles?limit=[n]", timeout=WAIT_MS)
+        expect(page.locator("#stats-table tbody")).to_contain_text("/status/500")
+        expect(page.locator("#stats-table tfoot")).to_contain_text("Aggregated")
+        wait_until(
+            page,
+            "() => +document.querySelector('#stats-table tfoot td:nth-child(3)').textContent.replace(/,/g, '') > 0",
+        )
+        assert cell(page, "tfoot", "Median (ms)").inner_text() != ""
+        expect(page.locator("#nav-users")).to_have_text("4")
+        # For a person to look at (not compared to anything): the Statistics and Charts tabs.
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "ui-statistics.png"))
+
+        # Charts: points arrive once a second and get drawn.
+        page.click("[data-tab=charts]")
+        wait_until(page, "() => +document.querySelector('#chart-rps').dataset.points >= 3")
+        wait_until(page, "() => +document.querySelector('#chart-rps').dataset.drawn >= 3")
+        wait_until(page, "() => +document.querySelector('#chart-users').dataset.drawn >= 3")
+        # Pixels, not just bookkeeping: the RPS line's green shows once requests/s is above zero.
+        wait_until(
+            page,
+            """() => {
+                const c = document.querySelector('#chart-rps canvas');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let green = 0;
+                for (let i = 0; i < d.length; i += 4) {
+                    if (d[i + 3] > 200 && d[i + 1] > 120 && d[i] < 80 && d[i + 2] < 110) green++;
+                }
+                return green > 20;
+            }""",
+        )
+
+        # The latency distribution: Aggregated by default, then one row picked from the list.
+        wait_until(page, "() => +document.querySelector('#chart-dist').dataset.bars > 0")
+        expect(page.locator("#dist-select")).to_have_value(" Aggregated")
+        page.screenshot(path=str(ARTIFACTS / "ui-charts.png"))
+        page.select_option("#dist-select", "GET /api/articles?limit=[n]")
+        expect(page.locator("#dist-summary")).to_have_text(re.compile(r"[1-9][\d,]* requests"))
+        wait_until(page, "() => +document.querySelector('#chart-dist').dataset.bars > 0")
+
+        # Edit: more users while running.
+        page.click("#btn-edit")
+        expect(page.locator("#edit-dialog")).to_be_visible()
+        page.fill("#edit-users", "6")
+        page.fill("#edit-rate", "10")
+        page.click("#edit-submit")
+        expect(page.locator("#edit-dialog")).to_be_hidden()
+        expect(page.locator("#nav-users")).to_have_text("6")
+
+        # Failures: the demo target's /status/500.
+        page.click("[data-tab=failures]")
+        failures = page.locator("#failures-table tbody")
+        expect(failures).to_contain_text("/status/500")
+        expect(failures).to_contain_text("500")
+
+        # Download Data: the requests CSV has horde's (Locust's) header.
+        page.click("[data-tab=download]")
+        with page.expect_download() as download_info:
+            page.click("#dl-requests")
+        download = download_info.value
+        path = tmp_path / download.suggested_filename
+        download.save_as(path)
+        assert path.suffix == ".csv"
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        assert rows[0] == StatsCSV(None, PERCENTILES_TO_REPORT).requests_csv_columns
+        assert any(r[1] == "/api/articles?limit=[n]" for r in rows[1:])
+
+        # Stop, then reset: the table's counts and the charts start over.
+        page.click("#btn-stop")
+        expect(page.locator("#nav-state")).to_have_text("STOPPED")
+        expect(page.locator("#btn-new")).to_be_visible()
+        expect(page.locator("#btn-stop")).to_be_hidden()
+        page.click("[data-tab=stats]")
+        page.click("#btn-reset")
+        expect(cell(page, "tfoot", "# Requests")).to_have_text("0")
+        page.click("[data-tab=charts]")
+        wait_until(page, "() => document.querySelector('#chart-rps').dataset.points === '0'")
+
+        # New test: the form comes back, prefilled.
+        page.click("#btn-new")
+        expect(page.locator("#start-view")).to_be_visible()
+        expect(page.locator("#start-users")).not_to_have_value("")
+
+        assert page.js_errors == []
