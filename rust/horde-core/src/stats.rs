@@ -261,6 +261,16 @@ impl StatsEntry {
         ms
     }
 
+    /// The histogram's non-empty buckets: (highest µs value of the bucket, count), ascending.
+    /// Enough to answer every quantile exactly as `get_response_time_percentile` does, later
+    /// and elsewhere (saved results).
+    pub fn recorded_buckets(&self) -> (Vec<u64>, Vec<u64>) {
+        self.histogram
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .unzip()
+    }
+
     /// Failures per request; 1.0 when there are failures but no requests (Locust's rule).
     pub fn fail_ratio(&self) -> f64 {
         if self.num_requests == 0 {
@@ -560,6 +570,9 @@ struct Inner {
     hasher: RandomState,
     /// Every request as a sample, when asked for (library runs); None costs one branch.
     recorder: Option<Recorder>,
+    /// Set when a run has ended: requests still in flight then (their users were stopped)
+    /// complete without being counted, so the final figures and samples agree.
+    frozen: bool,
 }
 
 impl Inner {
@@ -572,6 +585,7 @@ impl Inner {
             error_index: HashMap::new(),
             hasher: RandomState::new(),
             recorder: None,
+            frozen: false,
         }
     }
 
@@ -733,6 +747,9 @@ impl RequestStats {
     ) {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        if inner.frozen {
+            return;
+        }
         inner.total.log(response_time_ms, content_length, now);
         inner.with_entry(method, name, now, |entry| {
             entry.log(response_time_ms, content_length, now);
@@ -769,6 +786,9 @@ impl RequestStats {
     pub fn log_error_only_at(&self, method: &str, name: &str, error: &str, now: f64) {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        if inner.frozen {
+            return;
+        }
         inner.with_entry(method, name, now, |entry| entry.log_failure(now));
         inner.total.log_failure(now);
         inner.add_error(method, name, error, 1, now, now);
@@ -796,6 +816,7 @@ impl RequestStats {
     pub fn clear_all(&self) {
         let now = now_epoch_secs();
         let mut inner = self.lock();
+        inner.frozen = false;
         inner.entries.clear();
         inner.num_entries = 0;
         inner.total.reset(now);
@@ -842,6 +863,13 @@ impl RequestStats {
                 e.last_seen,
             );
         }
+    }
+
+    /// Stops counting: requests logged from now on are ignored until `clear_all` (the start of
+    /// the next run). For the end of a run whose stopped users may still have requests in
+    /// flight.
+    pub fn freeze(&self) {
+        self.lock().frozen = true;
     }
 
     /// Starts keeping every request as a sample (see `samples.rs`), at most `cap` of them;
@@ -925,6 +953,22 @@ mod tests {
             (actual - expected).abs() <= tol,
             "{actual} not within {rel} of {expected}"
         );
+    }
+
+    #[test]
+    fn frozen_stats_ignore_late_requests_until_cleared() {
+        let stats = RequestStats::new_at(1000.0);
+        stats.record_samples(10);
+        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1000.5);
+        stats.freeze();
+        stats.log_request("GET", "/a", Some(5.0), 10, Some("late"), 200, 1000.6);
+        stats.log_error_only("GET", "/a", "late");
+        let snap = stats.snapshot();
+        assert_eq!((snap.total.num_requests, snap.total.num_failures), (1, 0));
+        assert_eq!(stats.samples_len(), (1, 0));
+        stats.clear_all();
+        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1001.0);
+        assert_eq!(stats.snapshot().total.num_requests, 1);
     }
 
     #[test]

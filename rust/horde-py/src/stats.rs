@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use numpy::IntoPyArray;
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -56,6 +56,11 @@ impl RequestStats {
             status,
             now_epoch_secs(),
         );
+    }
+
+    /// Ignores requests logged from now on until `clear_all` (the end of a run).
+    fn freeze(&self) {
+        self.inner.freeze();
     }
 
     /// Keeps every request from now on as a sample, at most `cap` (see `take_samples`).
@@ -258,6 +263,15 @@ impl StatsEntry {
     /// Response time in ms at quantile `percent` (0..1), from the HDR histogram.
     fn get_response_time_percentile(&self, percent: f64) -> f64 {
         self.e().get_response_time_percentile(percent)
+    }
+    /// The HDR histogram's non-empty buckets as numpy arrays: (highest µs value of each bucket,
+    /// its count), ascending.
+    fn histogram<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>) {
+        let (values, counts) = self.e().recorded_buckets();
+        (values.into_pyarray(py), counts.into_pyarray(py))
     }
     /// Locust's serialised form of the entry, as JSON text.
     fn to_locust_json(&self) -> String {

@@ -1,0 +1,555 @@
+"""horde as a library: ``horde.run(...)`` runs a load test from a script, a notebook or a test
+and returns a ``Result``; ``horde.start(...)`` runs one in the background behind a ``RunHandle``.
+
+Each run gets a thread of its own with its own gevent hub, so nothing is monkeypatched (Jupyter's
+kernel keeps its event loop) and the caller's thread stays free to show progress or do other work.
+User code runs as greenlets in that thread exactly as under the ``horde`` command.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from horde.results import DEFAULT_MAX_SAMPLES, Result, Samples, _Histogram, build_history
+
+__all__ = ["RunHandle", "run", "start"]
+
+logger = logging.getLogger(__name__)
+
+# One run at a time: the run's statistics are attached to the shared event hooks that
+# locustfiles register listeners on (``from locust import events``).
+_lock = threading.Lock()
+_active: RunHandle | None = None
+
+
+def run(
+    target: Any,
+    host: str | None = None,
+    users: int = 1,
+    spawn_rate: float | None = None,
+    run_time: str | float | None = "10s",
+    *,
+    shape: Any = None,
+    tags: Iterable[str] | None = None,
+    exclude_tags: Iterable[str] | None = None,
+    stop_timeout: float = 0.0,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    html: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+) -> Result:
+    """Runs a load test and returns its Result, showing live progress meanwhile.
+
+    Args:
+        target: A User class, a list of them, or the path of a locustfile (all its User classes
+            and its LoadTestShape, if any, as the ``horde`` command would take them).
+        host: Base URL for users whose class sets none ("http://127.0.0.1:8080").
+        users: Users to run.
+        spawn_rate: Users started per second; default: all of them within one second.
+        run_time: How long to run: seconds or "1m30s"; None runs until the shape ends, the
+            handle is stopped, or Ctrl-C (which stops the run and returns what was measured).
+        shape: A LoadTestShape class or instance driving users over time (``users``,
+            ``spawn_rate`` and ``run_time`` are then ignored, as with the command's shapes).
+        tags: Run only tasks with one of these tags.
+        exclude_tags: Skip tasks with these tags.
+        stop_timeout: Seconds running tasks get to finish when the run stops.
+        max_samples: Requests to keep as samples (23 bytes each); 0 keeps none. Statistics and
+            quantiles count every request regardless.
+        html: Also write Locust's HTML report to this file.
+        progress: Show live progress (a line on a terminal, an updating line in a notebook);
+            default: when there is a terminal or a notebook to show it in.
+
+    Returns:
+        The Result: stats and history DataFrames, quantiles, latencies, samples.
+    """
+    handle = start(
+        target,
+        host=host,
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time=run_time,
+        shape=shape,
+        tags=tags,
+        exclude_tags=exclude_tags,
+        stop_timeout=stop_timeout,
+        max_samples=max_samples,
+        html=html,
+    )
+    display = _Progress.create(progress)
+    try:
+        while not handle._done.wait(1.0 if display else 0.25):
+            if display:
+                display.update(handle.progress_line())
+    except KeyboardInterrupt:
+        logger.warning("Interrupted: stopping the load test")
+        handle.stop()
+        result = handle.wait()
+        if display:
+            display.finish(handle.progress_line(final=True))
+        if not _in_notebook():
+            raise
+        return result
+    if display:
+        display.finish(handle.progress_line(final=True))
+    return handle.wait()
+
+
+def start(
+    target: Any,
+    host: str | None = None,
+    users: int = 1,
+    spawn_rate: float | None = None,
+    run_time: str | float | None = "10s",
+    *,
+    shape: Any = None,
+    tags: Iterable[str] | None = None,
+    exclude_tags: Iterable[str] | None = None,
+    stop_timeout: float = 0.0,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    html: str | os.PathLike[str] | None = None,
+) -> RunHandle:
+    """Starts a load test in the background; the arguments are ``run``'s.
+
+    Returns:
+        A RunHandle: live ``stats``, ``user_count``, ``stop()``, ``wait()`` for the Result.
+
+    Raises:
+        ValueError: bad arguments (no User class, negative users, a malformed run_time...).
+        RuntimeError: another run is still going in this process.
+    """
+    global _active
+    plan = _Plan.make(target, host, users, spawn_rate, run_time, shape, tags, exclude_tags, stop_timeout, max_samples)
+    with _lock:
+        if _active is not None and not _active.done:
+            raise RuntimeError("another horde run is in progress in this process; stop() or wait() for it first")
+        handle = RunHandle(plan, html)
+        _active = handle
+    handle._thread.start()
+    handle._started.wait()
+    if handle._error is not None:
+        handle._thread.join()
+        raise handle._error
+    return handle
+
+
+class _Plan:
+    """A run's arguments, checked before anything starts."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    @classmethod
+    def make(
+        cls,
+        target: Any,
+        host: str | None,
+        users: int,
+        spawn_rate: float | None,
+        run_time: str | float | None,
+        shape: Any,
+        tags: Iterable[str] | None,
+        exclude_tags: Iterable[str] | None,
+        stop_timeout: float,
+        max_samples: int,
+    ) -> _Plan:
+        from horde.shape import LoadTestShape
+        from horde.user import User
+        from horde.util.timespan import parse_timespan
+
+        locustfile = None
+        if isinstance(target, (str, os.PathLike)):
+            locustfile = os.fspath(target)
+            user_classes, file_shape = _load_locustfile(locustfile)
+            if shape is None:
+                shape = file_shape
+        elif isinstance(target, type) and issubclass(target, User):
+            user_classes = [target]
+        elif isinstance(target, Sequence) and target and all(isinstance(t, type) and issubclass(t, User) for t in target):
+            user_classes = list(target)
+        else:
+            raise ValueError(f"target must be a User class, a list of them or a locustfile path, not {target!r}")
+        if not user_classes:
+            raise ValueError(f"{locustfile}: no User class found")
+        if isinstance(shape, type) and issubclass(shape, LoadTestShape):
+            shape = shape()
+        if shape is not None and not isinstance(shape, LoadTestShape):
+            raise ValueError(f"shape must be a LoadTestShape class or instance, not {shape!r}")
+        if isinstance(users, bool) or not isinstance(users, int) or users < 0:
+            raise ValueError(f"users must be a whole number >= 0, not {users!r}")
+        if spawn_rate is None:
+            spawn_rate = float(max(users, 1))
+        if not (isinstance(spawn_rate, (int, float)) and math.isfinite(spawn_rate) and spawn_rate > 0):
+            raise ValueError(f"spawn_rate must be a number > 0, not {spawn_rate!r}")
+        if run_time is not None:
+            if isinstance(run_time, str):
+                try:
+                    run_time = float(parse_timespan(run_time))
+                except ValueError as e:
+                    raise ValueError(f"run_time {run_time!r}: {e}") from None
+            if not (isinstance(run_time, (int, float)) and math.isfinite(run_time) and run_time > 0):
+                raise ValueError(f"run_time must be > 0 seconds, not {run_time!r}")
+        if max_samples < 0:
+            raise ValueError(f"max_samples must be >= 0, not {max_samples!r}")
+        for user_class in user_classes:
+            if host is None and getattr(user_class, "host", None) is None and _needs_host(user_class):
+                raise ValueError(f"{user_class.__name__} has no host: pass host='http://...' or set its host attribute")
+        return cls(
+            user_classes=user_classes,
+            locustfile=locustfile,
+            host=host,
+            users=users,
+            spawn_rate=float(spawn_rate),
+            run_time=run_time,
+            shape=shape,
+            tags=list(tags) if tags is not None else None,
+            exclude_tags=list(exclude_tags) if exclude_tags is not None else None,
+            stop_timeout=float(stop_timeout),
+            max_samples=int(max_samples),
+        )
+
+
+def _needs_host(user_class: type) -> bool:
+    from horde.contrib.fasthttp import FastHttpUser
+    from horde.user.users import HttpUser
+
+    return issubclass(user_class, (HttpUser, FastHttpUser))
+
+
+def _load_locustfile(path: str) -> tuple[list[type], Any]:
+    from horde import locust_alias
+    from horde.util.load_locustfile import load_locustfile
+
+    if not os.path.isfile(path):
+        raise ValueError(f"locustfile {path!r} not found")
+    locust_alias.install()  # `from locust import ...` in the file resolves to horde
+    user_classes, shapes = load_locustfile(path)
+    return list(user_classes.values()), (shapes[0] if shapes else None)
+
+
+class RunHandle:
+    """A load test running in the background (from ``horde.start``).
+
+    Attributes:
+        environment: The run's Environment (its ``runner``, ``stats``, ``events``).
+    """
+
+    def __init__(self, plan: _Plan, html: str | os.PathLike[str] | None) -> None:
+        self._plan = plan
+        self._html = html
+        self.environment: Any = None
+        self._result: Result | None = None
+        self._error: BaseException | None = None
+        self._started = threading.Event()
+        self._done = threading.Event()
+        self._loop: Any = None
+        self._stop_requested = False
+        self._users: list[tuple[float, int]] = []
+        self._start_time = time.time()
+        self._thread = threading.Thread(target=self._main, name="horde-run", daemon=True)
+
+    # -- caller's side ---------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended."""
+        return self._done.is_set()
+
+    @property
+    def user_count(self) -> int:
+        runner = self.environment.runner if self.environment is not None else None
+        return runner.user_count if runner is not None else 0
+
+    @property
+    def state(self) -> str:
+        """The runner's state: "spawning", "running", "stopped"..."""
+        runner = self.environment.runner if self.environment is not None else None
+        return runner.state if runner is not None else "ready"
+
+    @property
+    def stats(self) -> pd.DataFrame:
+        """The statistics so far, as ``Result.stats``."""
+        return _stats_frame(self.environment)
+
+    def quantile(self, q: float) -> float:
+        """Response time (ms) at quantile q over every request so far."""
+        _entries, total, _errors, _start = self.environment.stats.snapshot()
+        return total.get_response_time_percentile(q) if total.num_requests else math.nan
+
+    def progress_line(self, final: bool = False) -> str:
+        """One line: elapsed time, users, requests/s, p50/p95, failures."""
+        if self.environment is None:
+            return "starting"
+        _entries, total, _errors, _start = self.environment.stats.snapshot()
+        elapsed = time.time() - self._start_time
+        n = total.num_requests
+        rps = total.total_rps if final else total.current_rps
+        percentiles = (
+            f"p50 {total.get_response_time_percentile(0.5):.1f} ms  p95 {total.get_response_time_percentile(0.95):.1f} ms"
+            if n
+            else "p50 -  p95 -"
+        )
+        fails = f"{total.num_failures} failures ({total.num_failures / n * 100 if n else 0:.2f}%)"
+        head = "done" if final else self.state
+        return f"{head} {elapsed:5.0f}s  users {self.user_count}  {n} requests  {rps:.1f} req/s  {percentiles}  {fails}"
+
+    def stop(self) -> None:
+        """Stops the run (users get ``stop_timeout`` to finish their task); returns at once."""
+        self._stop_requested = True
+        loop = self._loop
+        if loop is not None and not self.done:
+            loop.run_callback_threadsafe(self._quit_soon)
+
+    def wait(self, timeout: float | None = None) -> Result:
+        """Waits for the run to end and returns its Result.
+
+        Raises:
+            TimeoutError: the run did not end within ``timeout`` seconds.
+        """
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"the run did not end within {timeout} s")
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    @property
+    def result(self) -> Result | None:
+        """The Result once the run has ended, else None."""
+        return self._result if self.done else None
+
+    # -- the run's own thread --------------------------------------------------------------
+
+    def _quit_soon(self) -> None:
+        import gevent
+
+        runner = self.environment.runner if self.environment is not None else None
+        if runner is not None:
+            gevent.spawn(runner.quit)
+
+    def _main(self) -> None:
+        import gevent
+
+        hub = gevent.get_hub()
+        try:
+            self._loop = hub.loop
+            self._run()
+        except BaseException as e:  # reported to the caller by start() or wait()
+            self._error = e
+        finally:
+            self._started.set()
+            self._done.set()
+            hub.destroy(destroy_loop=True)
+
+    def _run(self) -> None:
+        import gevent
+
+        from horde import events
+        from horde.env import Environment
+        from horde.stats import stats_history
+
+        plan = self._plan
+        environment = Environment(
+            user_classes=plan.user_classes,
+            shape_class=plan.shape,
+            tags=plan.tags,
+            exclude_tags=plan.exclude_tags,
+            events=events,
+            host=plan.host,
+            stop_timeout=plan.stop_timeout,
+            parsed_options=_options(plan),
+            locustfile=plan.locustfile,
+        )
+        runner = environment.create_local_runner()
+        environment.events.init.fire(environment=environment, runner=runner, web_ui=None)
+        if plan.max_samples:
+            environment.stats.record_samples(plan.max_samples)
+        self.environment = environment
+        self._start_time = time.time()
+        self._started.set()
+
+        history = gevent.spawn(stats_history, runner)
+        sampler = gevent.spawn(self._sample_users, runner)
+        if self._stop_requested:
+            pass
+        elif plan.shape is not None:
+            runner.start_shape()
+        else:
+            runner.start(plan.users, plan.spawn_rate)
+            if plan.run_time is not None:
+                gevent.spawn_later(plan.run_time, runner.quit)
+        if not self._stop_requested:
+            runner.greenlet.join()
+        runner.quit()
+        # Stopped users' requests still in flight would otherwise land after the figures below.
+        environment.stats.freeze()
+        environment.events.quitting.fire(environment=environment, reverse=True)
+        self._users.append((time.time(), runner.user_count))
+        sampler.kill(block=False)
+        history.kill(block=False)
+        self._result = _collect(environment, self._users, plan, self._start_time)
+        environment.events.quit.fire(exit_code=self._result.exit_code)
+        if self._html is not None:
+            self._result.save_html(self._html)
+
+    def _sample_users(self, runner: Any) -> None:
+        import gevent
+
+        while True:
+            self._users.append((time.time(), runner.user_count))
+            gevent.sleep(0.25)
+
+
+def _options(plan: _Plan) -> Any:
+    """Locust's parsed options with their defaults and this run's settings, for locustfiles
+    that read ``environment.parsed_options`` (no config file or command line is read)."""
+    from horde import argument_parser
+
+    parser = argument_parser.get_parser(default_config_files=[])
+    options, _unknown = parser.parse_known_args([])
+    options.host = plan.host
+    options.num_users = plan.users
+    options.spawn_rate = plan.spawn_rate
+    options.run_time = int(plan.run_time) if plan.run_time is not None else None
+    options.headless = True
+    options.tags = plan.tags
+    options.exclude_tags = plan.exclude_tags
+    options.stop_timeout = plan.stop_timeout
+    options.locustfile = plan.locustfile
+    return options
+
+
+class _Collector:
+    """A csv.writer stand-in that keeps the rows."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []
+
+    def writerow(self, row: list[Any]) -> None:
+        self.rows.append(list(row))
+
+
+def _stats_frame(environment: Any) -> pd.DataFrame:
+    from horde.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    csv = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    rows = _Collector()
+    csv._requests_data_rows(rows)
+    frame = pd.DataFrame(rows.rows, columns=csv.requests_csv_columns)
+    numeric = csv.requests_csv_columns[2:]
+    frame[numeric] = frame[numeric].replace("N/A", np.nan).apply(pd.to_numeric)
+    return frame
+
+
+def _collect(environment: Any, users: list[tuple[float, int]], plan: _Plan, start_time: float) -> Result:
+    from horde.stats import StatsCSV
+
+    stats = environment.stats
+    raw = stats.take_samples()
+    samples = (
+        Samples(raw, raw["origin"], raw["keys"], raw["dropped"]) if raw is not None else Samples.empty()
+    )
+    entries, total, _errors, _start = stats.snapshot()
+    histograms = {}
+    for entry in [*entries, total]:
+        values, counts = entry.histogram()
+        histograms[(entry.method, entry.name)] = _Histogram(
+            values, counts, entry.min_response_time, entry.max_response_time
+        )
+    csv = StatsCSV(environment, [])
+    failures = _Collector()
+    csv._failures_data_rows(failures)
+    exceptions = _Collector()
+    csv._exceptions_data_rows(exceptions)
+    runner = environment.runner
+    if environment.process_exit_code is not None:
+        exit_code = environment.process_exit_code
+    elif total.num_failures or runner.exceptions:
+        exit_code = 1
+    else:
+        exit_code = 0
+    meta = {
+        "host": plan.host,
+        "users": plan.users,
+        "spawn_rate": plan.spawn_rate,
+        "run_time": plan.run_time,
+        "shape": type(plan.shape).__name__ if plan.shape is not None else None,
+        "user_classes": [c.__name__ for c in plan.user_classes],
+        "locustfile": plan.locustfile,
+        "start_time": start_time,
+        "end_time": time.time(),
+        "max_samples": plan.max_samples,
+        "exit_code": exit_code,
+        "horde_version": _version(),
+    }
+    return Result(
+        stats=_stats_frame(environment),
+        history=build_history(samples, users),
+        failures=pd.DataFrame(failures.rows, columns=csv.failures_columns),
+        exceptions=pd.DataFrame(exceptions.rows, columns=csv.exceptions_columns),
+        samples=samples,
+        histograms=histograms,
+        meta=meta,
+        environment=environment,
+    )
+
+
+def _version() -> str:
+    from horde import __version__
+
+    return __version__
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ip = shell.get_ipython()  # type: ignore[attr-defined]
+    return ip is not None and hasattr(ip, "kernel")
+
+
+class _Progress:
+    """Live progress: an updating display in a notebook, a rewritten line on a terminal."""
+
+    def __init__(self, update: Callable[[str], None], finish: Callable[[str], None]) -> None:
+        self.update = update
+        self.finish = finish
+
+    @classmethod
+    def create(cls, wanted: bool | None) -> _Progress | None:
+        if wanted is False:
+            return None
+        if _in_notebook():
+            from IPython.display import display
+
+            handle = display({"text/plain": "starting"}, raw=True, display_id=True)
+
+            def show(line: str) -> None:
+                handle.update({"text/plain": line}, raw=True)
+
+            return cls(show, show)
+        stream = sys.stderr
+        if wanted or stream.isatty():
+            width = [0]
+
+            def line(text: str) -> None:
+                stream.write("\r" + text.ljust(width[0]))
+                width[0] = len(text)
+                stream.flush()
+
+            def finish(text: str) -> None:
+                line(text)
+                stream.write("\n")
+                stream.flush()
+
+            return cls(line, finish)
+        return None
