@@ -173,7 +173,7 @@ class _Plan:
                 shape = file_shape
         elif isinstance(target, type) and issubclass(target, User):
             user_classes = [target]
-        elif isinstance(target, Sequence) and target and all(isinstance(t, type) and issubclass(t, User) for t in target):
+        elif isinstance(target, Sequence) and target and all(_is_user_class(t, User) for t in target):
             user_classes = list(target)
         else:
             raise ValueError(f"target must be a User class, a list of them or a locustfile path, not {target!r}")
@@ -215,6 +215,10 @@ class _Plan:
             stop_timeout=float(stop_timeout),
             max_samples=int(max_samples),
         )
+
+
+def _is_user_class(value: Any, user_base: type) -> bool:
+    return isinstance(value, type) and issubclass(value, user_base)
 
 
 def _needs_host(user_class: type) -> bool:
@@ -292,11 +296,12 @@ class RunHandle:
         elapsed = time.time() - self._start_time
         n = total.num_requests
         rps = total.total_rps if final else total.current_rps
-        percentiles = (
-            f"p50 {total.get_response_time_percentile(0.5):.1f} ms  p95 {total.get_response_time_percentile(0.95):.1f} ms"
-            if n
-            else "p50 -  p95 -"
-        )
+        if n:
+            p50, p95 = total.get_response_time_percentile(0.5), total.get_response_time_percentile(0.95)
+            percentiles = f"p50 {p50:.1f} ms  p95 {p95:.1f} ms"
+        else:
+            percentiles = "p50 -  p95 -"
+
         fails = f"{total.num_failures} failures ({total.num_failures / n * 100 if n else 0:.2f}%)"
         head = "done" if final else self.state
         return f"{head} {elapsed:5.0f}s  users {self.user_count}  {n} requests  {rps:.1f} req/s  {percentiles}  {fails}"
