@@ -50,34 +50,20 @@ class Failing(HttpUser):
 """
 
 
-@pytest.fixture
-def horde_web(tmp_path):
+@contextmanager
+def horde_web_ui(tmp_path: Path, *extra_args: str, env: dict[str, str] | None = None):
     """`horde -f conduit.py,failing.py --demo-target` with its web UI on a free port; yields the URL."""
     failing = tmp_path / "failing.py"
     failing.write_text(FAILING_LOCUSTFILE)
     port = free_port()
     log_path = tmp_path / "horde.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
-    env["PYTHONWARNINGS"] = "ignore"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "HORDE_"))}
+    full_env["PYTHONWARNINGS"] = "ignore"
+    full_env.update(env or {})
+    command = [sys.executable, "-m", "horde", "-f", f"{LOCUSTFILES / 'conduit.py'},{failing}", "--demo-target"]
+    command += ["--web-host", "127.0.0.1", "--web-port", str(port), *extra_args]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "horde",
-                "-f",
-                f"{LOCUSTFILES / 'conduit.py'},{failing}",
-                "--demo-target",
-                "--web-host",
-                "127.0.0.1",
-                "--web-port",
-                str(port),
-            ],
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        proc = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=full_env)
     try:
         wait_for_port(port, proc)
         yield {"url": f"http://127.0.0.1:{port}/", "log": log_path}
@@ -88,6 +74,12 @@ def horde_web(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def horde_web(tmp_path):
+    with horde_web_ui(tmp_path) as web:
+        yield web
 
 
 @pytest.fixture
@@ -236,3 +228,27 @@ def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
         expect(page.locator("#start-users")).not_to_have_value("")
 
         assert page.js_errors == []
+
+
+def test_base_path_and_token(tmp_path, page):
+    """Behind --web-base-path and --web-login (token): assets, polling and downloads all carry both."""
+    token = "e2e-secret-token"
+    with horde_web_ui(tmp_path, "--web-base-path", "/ui", "--web-login", env={"HORDE_WEB_TOKEN": token}) as web:
+        with screenshot_on_failure(page, "test_base_path_and_token", web["log"]):
+            page.goto(f"{web['url']}ui/?token={token}")
+            expect(page.locator("#start-view")).to_be_visible()
+            page.fill("#start-users", "2")
+            page.fill("#start-rate", "2")
+            page.click("#start-submit")
+            expect(page.locator("#stats-table tbody")).to_contain_text("/api/articles?limit=[n]")
+            page.click("[data-tab=download]")
+            href = page.get_attribute("#dl-requests", "href")
+            assert href == f"/ui/stats/requests/csv?token={token}"
+            with page.expect_download() as download_info:
+                page.click("#dl-requests")
+            path = tmp_path / "requests.csv"
+            download_info.value.save_as(path)
+            assert path.read_text().startswith("Type,Name,Request Count,")
+            page.click("#btn-stop")
+            expect(page.locator("#nav-state")).to_have_text("STOPPED")
+            assert page.js_errors == []

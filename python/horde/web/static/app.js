@@ -171,6 +171,7 @@ function renderFailures(errors = []) {
   badge.textContent = String(errors.length);
   if (ui.tab !== "failures") return;
   $("failures-empty").hidden = errors.length > 0;
+  $("failures-table").hidden = !errors.length;
   $("failures-table").tBodies[0].innerHTML = errors
     .map(
       (e) =>
@@ -185,6 +186,7 @@ function renderExceptions(exceptions = []) {
   badge.hidden = !exceptions.length;
   badge.textContent = String(exceptions.length);
   $("exceptions-empty").hidden = exceptions.length > 0;
+  $("exceptions-table").hidden = !exceptions.length;
   $("exceptions-table").tBodies[0].innerHTML = exceptions
     .map(
       (e) =>
