@@ -27,6 +27,19 @@ HISTORY_PERCENTILES = (0.5, 0.95, 0.99)
 _SAMPLED_STATES = ("spawning", "running")
 
 
+def snapshot_view(stats: Any) -> Any:
+    """A ``StatsView`` of ``stats`` for reading only.
+
+    ``RequestStats.view()`` also copies every entry's response times into the current-percentile
+    cache when this second has none yet; ``stats_history`` does that once a second already, and
+    with hundreds of rows the copy is what reading would cost most.
+    """
+    from horde.stats import StatsView
+
+    snapshot = getattr(stats, "snapshot", None)
+    return StatsView(stats, snapshot()) if callable(snapshot) else stats.view()
+
+
 class StatsHistory:
     """Samples the run's Aggregated figures once a second into a bounded deque.
 
@@ -83,7 +96,7 @@ class StatsHistory:
         runner = self.environment.runner
         if runner is None or runner.state not in _SAMPLED_STATES:
             return None
-        total = runner.stats.view().total
+        total = snapshot_view(runner.stats).total
         point: dict[str, Any] = {
             "time": time.time() if now is None else now,
             "user_count": runner.user_count,

@@ -27,6 +27,7 @@ from horde import stats
 from horde.log import get_logs
 from horde.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
 from horde.util.timespan import parse_timespan
+from horde.web.history import snapshot_view
 
 if TYPE_CHECKING:
     from horde.web.app import WebUI
@@ -308,7 +309,7 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
                     "user_count": 0,
                 }
             )
-        view = runner.stats.view()
+        view = snapshot_view(runner.stats)
         # The page renders slowly with thousands of rows: the first 500 by name, and the total.
         rows = [entry.to_dict() for entry in itertools.islice(stats.sort_stats(view.entries), MAX_ROWS)]
         total = view.total.to_dict()
@@ -357,7 +358,7 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
             return _error("The Environment has no runner", 500)
         method = request.args.get("method")
         name = request.args.get("name")
-        view = runner.stats.view()
+        view = snapshot_view(runner.stats)
         if (method is None and name is None) or (name == "Aggregated" and not method):
             entry = view.total
         else:
