@@ -51,16 +51,19 @@ class Failing(HttpUser):
 
 
 @contextmanager
-def horde_web_ui(tmp_path: Path, *extra_args: str, env: dict[str, str] | None = None):
-    """`horde -f conduit.py,failing.py --demo-target` with its web UI on a free port; yields the URL."""
-    failing = tmp_path / "failing.py"
-    failing.write_text(FAILING_LOCUSTFILE)
+def horde_web_ui(tmp_path: Path, *extra_args: str, env: dict[str, str] | None = None, locustfile: str | None = None):
+    """`horde -f conduit.py,failing.py --demo-target` (or `-f locustfile`) with its web UI on a free
+    port; yields the URL and the log's path."""
+    if locustfile is None:
+        failing = tmp_path / "failing.py"
+        failing.write_text(FAILING_LOCUSTFILE)
+        locustfile = f"{LOCUSTFILES / 'conduit.py'},{failing}"
     port = free_port()
     log_path = tmp_path / "horde.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "HORDE_"))}
     full_env["PYTHONWARNINGS"] = "ignore"
     full_env.update(env or {})
-    command = [sys.executable, "-m", "horde", "-f", f"{LOCUSTFILES / 'conduit.py'},{failing}", "--demo-target"]
+    command = [sys.executable, "-m", "horde", "-f", locustfile, "--demo-target"]
     command += ["--web-host", "127.0.0.1", "--web-port", str(port), *extra_args]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=full_env)
@@ -128,6 +131,15 @@ def wait_until(page, script: str, arg=None):
     page.wait_for_function(script, arg=arg, timeout=WAIT_MS)
 
 
+def wait_for_requests(page, more_than: int):
+    """Waits until the table's Aggregated row counts more than `more_than` requests."""
+    wait_until(
+        page,
+        "n => +document.querySelector('#stats-table tfoot td:nth-child(3)').textContent.replace(/,/g, '') > n",
+        more_than,
+    )
+
+
 def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
     with screenshot_on_failure(page, "test_run_a_test_from_the_browser", horde_web["log"]):
         page.goto(horde_web["url"])
@@ -146,10 +158,7 @@ def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
         expect(page.locator("#stats-table tbody")).to_contain_text("/api/articles?limit=[n]", timeout=WAIT_MS)
         expect(page.locator("#stats-table tbody")).to_contain_text("/status/500")
         expect(page.locator("#stats-table tfoot")).to_contain_text("Aggregated")
-        wait_until(
-            page,
-            "() => +document.querySelector('#stats-table tfoot td:nth-child(3)').textContent.replace(/,/g, '') > 0",
-        )
+        wait_for_requests(page, 0)
         assert cell(page, "tfoot", "Median (ms)").inner_text() != ""
         expect(page.locator("#nav-users")).to_have_text("4")
         # For a person to look at (not compared to anything): the Statistics and Charts tabs.
@@ -251,4 +260,41 @@ def test_base_path_and_token(tmp_path, page):
             assert path.read_text().startswith("Type,Name,Request Count,")
             page.click("#btn-stop")
             expect(page.locator("#nav-state")).to_have_text("STOPPED")
+            assert page.js_errors == []
+
+
+def test_class_picker(tmp_path, page):
+    """--class-picker: the form lists the user classes; only the checked ones run."""
+    with horde_web_ui(tmp_path, "--class-picker") as web:
+        with screenshot_on_failure(page, "test_class_picker", web["log"]):
+            page.goto(web["url"])
+            expect(page.locator("#class-picker")).to_be_visible()
+            expect(page.locator("input[name=user_classes]")).to_have_count(2)
+            page.uncheck("input[name=user_classes][value=Failing]")
+            page.fill("#start-users", "3")
+            page.fill("#start-rate", "3")
+            page.click("#start-submit")
+            expect(page.locator("#stats-table tbody")).to_contain_text("/api/articles/[slug]/comments")
+            wait_for_requests(page, 30)
+            expect(page.locator("#stats-table tbody")).not_to_contain_text("/status/500")
+            page.click("#btn-stop")
+            expect(page.locator("#nav-state")).to_have_text("STOPPED")
+            assert page.js_errors == []
+
+
+def test_load_test_shape(tmp_path, page):
+    """With a LoadTestShape the form asks for no user count or spawn rate, and the shape ends the test."""
+    with horde_web_ui(tmp_path, locustfile=str(LOCUSTFILES / "shape.py")) as web:
+        with screenshot_on_failure(page, "test_load_test_shape", web["log"]):
+            page.goto(web["url"])
+            expect(page.locator("#start-view")).to_be_visible()
+            expect(page.locator("#start-users")).to_be_hidden()
+            expect(page.locator("#start-rate")).to_be_hidden()
+            expect(page.locator("#shape-note")).to_be_visible()
+            page.click("#start-submit")
+            expect(page.locator("#btn-edit")).to_be_hidden()
+            expect(page.locator("#stats-table tbody")).to_contain_text("/")
+            # Two 2 s steps, then the shape returns None and the test stops by itself.
+            expect(page.locator("#nav-state")).to_have_text("STOPPED")
+            expect(page.locator("#btn-new")).to_be_visible()
             assert page.js_errors == []
