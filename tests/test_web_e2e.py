@@ -189,6 +189,7 @@ def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
         expect(page.locator("#dist-select")).to_have_value(" Aggregated")
         page.screenshot(path=str(ARTIFACTS / "ui-charts.png"))
         page.select_option("#dist-select", "GET /api/articles?limit=[n]")
+        expect(page.locator("#chart-dist")).to_have_attribute("data-name", "/api/articles?limit=[n]")
         expect(page.locator("#dist-summary")).to_have_text(re.compile(r"[1-9][\d,]* requests"))
         wait_until(page, "() => +document.querySelector('#chart-dist').dataset.bars > 0")
 
@@ -206,6 +207,13 @@ def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
         failures = page.locator("#failures-table tbody")
         expect(failures).to_contain_text("/status/500")
         expect(failures).to_contain_text("500")
+
+        # A click on a table row picks that row's latency distribution.
+        page.click("[data-tab=stats]")
+        page.locator("#stats-table tbody tr", has_text="/status/500").click()
+        page.click("[data-tab=charts]")
+        expect(page.locator("#dist-select")).to_have_value("GET /status/500")
+        expect(page.locator("#chart-dist")).to_have_attribute("data-name", "/status/500")
 
         # Download Data: the requests CSV has horde's (Locust's) header.
         page.click("[data-tab=download]")

@@ -338,6 +338,8 @@ async function pollDistribution() {
   }
   const data = await getJSON(`/stats/distribution${query}`);
   distChart.setData(data.buckets || [], data.count);
+  // Which row the drawn histogram belongs to (the picker may have moved on since the request).
+  distChart.container.dataset.name = data.name ?? "";
   $("dist-summary").textContent = `${numberFormat.format(data.count ?? 0)} requests`;
 }
 
