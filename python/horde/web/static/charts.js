@@ -413,7 +413,7 @@ export class HistogramChart extends ChartBase {
     const toX = (ms) => plot.left + ((logScale(ms) - lo) / (hi - lo)) * (plot.right - plot.left);
     this.view = { plot, toX };
 
-    // x axis with 0/1/2/5 ticks inside the range
+    // x axis: 0/1/2/5 ticks of each decade inside the range
     ctx.strokeStyle = AXIS_COLOR;
     ctx.beginPath();
     ctx.moveTo(plot.left, Math.round(plot.bottom) + 0.5);
@@ -422,14 +422,13 @@ export class HistogramChart extends ChartBase {
     ctx.fillStyle = AXIS_COLOR;
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    let ticks = HIST_TICKS.filter((ms) => logScale(ms) >= lo - 1e-9 && logScale(ms) <= hi + 1e-9);
-    if (ticks.length < 3) {
-      // A narrow range: label every bucket-sized step instead.
-      const a = Math.ceil(10 ** lo - 1);
-      const b = Math.floor(10 ** hi - 1);
-      const step = Math.max(bucketStep(a), Math.ceil((b - a) / 6));
-      ticks = [];
-      for (let ms = a; ms <= b; ms += step) ticks.push(ms);
+    const inRange = (ms) => logScale(ms) >= lo - 1e-9 && logScale(ms) <= hi + 1e-9;
+    let ticks = HIST_TICKS.filter(inRange);
+    if (ticks.length < 4) {
+      // A narrow range: every 1..9 of each decade (labels that would collide are skipped below).
+      ticks = [0];
+      for (let decade = 1; decade <= 100000; decade *= 10) for (let d = 1; d < 10; d++) ticks.push(d * decade);
+      ticks = ticks.filter(inRange);
     }
     let lastLabelEnd = -Infinity;
     for (const ms of ticks) {
@@ -471,22 +470,33 @@ export class HistogramChart extends ChartBase {
     ctx.setLineDash([4, 3]);
     ctx.textAlign = "left";
     ctx.textBaseline = "bottom";
-    let labelRight = -Infinity;
+    // Percentiles in the same bucket share one line and one label ("p95/p99 4 ms").
+    const groups = [];
     for (const m of MARKERS) {
       const ms = bucketPercentile(buckets, this.total, m.p);
-      const x = Math.round(toX(ms)) + 0.5;
-      ctx.strokeStyle = m.color;
+      const last = groups[groups.length - 1];
+      if (last && last.ms === ms) {
+        last.label += `/${m.label}`;
+        last.color = m.color;
+      } else groups.push({ ms, label: m.label, color: m.color });
+    }
+    const rowRight = [-Infinity, -Infinity];
+    for (const g of groups) {
+      const x = Math.round(toX(g.ms)) + 0.5;
+      ctx.strokeStyle = g.color;
       ctx.beginPath();
       ctx.moveTo(x, plot.top - 2);
       ctx.lineTo(x, plot.bottom);
       ctx.stroke();
-      ctx.fillStyle = m.color;
-      const text = `${m.label} ${numberFormat.format(ms)} ms`;
-      // Markers close together stack their labels to the right instead of overprinting.
+      ctx.fillStyle = g.color;
+      const text = `${g.label} ${numberFormat.format(g.ms)} ms`;
       const textWidth = ctx.measureText(text).width;
-      const lx = Math.min(Math.max(x - 4, labelRight + 4), width - textWidth - 2);
-      ctx.fillText(text, lx, plot.top - 3);
-      labelRight = lx + textWidth;
+      // Labels close together move right, or down a row, instead of overprinting; none runs off the canvas.
+      const place = (row) => Math.min(Math.max(x - 4, rowRight[row] + 6), width - textWidth - 2);
+      const row = place(0) >= rowRight[0] + 6 ? 0 : 1;
+      const lx = place(row);
+      ctx.fillText(text, lx, plot.top - 3 + row * 13);
+      rowRight[row] = lx + textWidth;
     }
     ctx.setLineDash([]);
   }
