@@ -152,6 +152,7 @@ function showTab(tab) {
     // Hidden canvases have no size: draw now that they have one.
     for (const chart of charts) chart.invalidate();
     distChart.invalidate();
+    pollers.dist.kick();
   }
   if (tab === "stats" && ui.stats) table.update(ui.stats.stats);
   if (tab === "failures" && ui.stats) renderFailures(ui.stats.errors);
