@@ -127,12 +127,21 @@ def start(
         RuntimeError: another run is still going in this process.
     """
     global _active
-    plan = _Plan.make(target, host, users, spawn_rate, run_time, shape, tags, exclude_tags, stop_timeout, max_samples)
-    with _lock:
-        if _active is not None and not _active.done:
-            raise RuntimeError("another horde run is in progress in this process; stop() or wait() for it first")
-        handle = RunHandle(plan, html)
-        _active = handle
+    # A locustfile registers listeners on the shared hooks when it is imported, which happens
+    # again for each run of it: the run takes them away when it ends.
+    listeners = _listeners()
+    try:
+        plan = _Plan.make(
+            target, host, users, spawn_rate, run_time, shape, tags, exclude_tags, stop_timeout, max_samples
+        )
+        with _lock:
+            if _active is not None and not _active.done:
+                raise RuntimeError("another horde run is in progress in this process; stop() or wait() for it first")
+            handle = RunHandle(plan, html, listeners)
+            _active = handle
+    except BaseException:
+        _restore_listeners(listeners)
+        raise
     handle._thread.start()
     handle._started.wait()
     if handle._error is not None:
@@ -197,8 +206,11 @@ class _Plan:
                     raise ValueError(f"run_time {run_time!r}: {e}") from None
             if not (isinstance(run_time, (int, float)) and math.isfinite(run_time) and run_time > 0):
                 raise ValueError(f"run_time must be > 0 seconds, not {run_time!r}")
-        if max_samples < 0:
-            raise ValueError(f"max_samples must be >= 0, not {max_samples!r}")
+        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 0:
+            raise ValueError(f"max_samples must be a whole number >= 0, not {max_samples!r}")
+        for option, value in (("tags", tags), ("exclude_tags", exclude_tags)):
+            if isinstance(value, str):  # list("read") would be the tags r, e, a, d
+                raise ValueError(f"{option} must be a list of tags, not a string: {option}=[{value!r}]")
         for user_class in user_classes:
             if host is None and getattr(user_class, "host", None) is None and _needs_host(user_class):
                 raise ValueError(f"{user_class.__name__} has no host: pass host='http://...' or set its host attribute")
@@ -246,9 +258,12 @@ class RunHandle:
         environment: The run's Environment (its ``runner``, ``stats``, ``events``).
     """
 
-    def __init__(self, plan: _Plan, html: str | os.PathLike[str] | None) -> None:
+    def __init__(
+        self, plan: _Plan, html: str | os.PathLike[str] | None, listeners: dict[Any, list[Any]] | None = None
+    ) -> None:
         self._plan = plan
         self._html = html
+        self._listeners = listeners
         self.environment: Any = None
         self._result: Result | None = None
         self._error: BaseException | None = None
@@ -345,12 +360,19 @@ class RunHandle:
         import gevent
 
         hub = gevent.get_hub()
+        # Tags filter the classes' task lists in place (as Locust does, once per process); a
+        # library runs the same classes again, with other tags or none, so they are put back.
+        tasks = _task_lists(self._plan.user_classes)
         try:
             self._loop = hub.loop
             self._run()
         except BaseException as e:  # reported to the caller by start() or wait()
             self._error = e
         finally:
+            for holder, own in tasks.items():
+                holder.tasks = own
+            if self._listeners is not None:
+                _restore_listeners(self._listeners)
             self._started.set()
             self._done.set()
             hub.destroy(destroy_loop=True)
@@ -412,6 +434,29 @@ class RunHandle:
         while True:
             self._users.append((time.time(), runner.user_count))
             gevent.sleep(0.25)
+
+
+def _listeners() -> dict[Any, list[Any]]:
+    """The listeners of each of the shared event hooks (``horde.events``)."""
+    from horde import events
+    from horde.event import EventHook
+
+    return {hook: list(hook._handlers) for hook in vars(events).values() if isinstance(hook, EventHook)}
+
+
+def _restore_listeners(saved: dict[Any, list[Any]]) -> None:
+    for hook, handlers in saved.items():
+        hook._handlers[:] = handlers
+
+
+def _task_lists(holders: Iterable[Any], found: dict[type, list[Any]] | None = None) -> dict[type, list[Any]]:
+    """The task list of each User class and of every TaskSet class nested in them."""
+    found = {} if found is None else found
+    for holder in holders:
+        if isinstance(holder, type) and holder not in found:
+            found[holder] = list(holder.tasks)
+            _task_lists([t for t in holder.tasks if hasattr(t, "tasks")], found)
+    return found
 
 
 def _options(plan: _Plan) -> Any:

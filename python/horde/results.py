@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -381,13 +382,16 @@ class Result:
     # -- saving ----------------------------------------------------------------------------
 
     def _metadata(self) -> dict[str, Any]:
+        history = self.history.reset_index()
+        # Epoch ms as plain numbers: to_json's own datetime format is changing in pandas 4.
+        history["Timestamp"] = (history["Timestamp"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
         return {
             "format": _FORMAT_VERSION,
             "meta": self.meta,
-            "stats": json.loads(self.stats.to_json(orient="split")),
-            "history": json.loads(self.history.reset_index().to_json(orient="split", date_unit="ms")),
-            "failures": json.loads(self.failures.to_json(orient="split")),
-            "exceptions": json.loads(self.exceptions.to_json(orient="split")),
+            "stats": _frame_json(self.stats),
+            "history": _frame_json(history),
+            "failures": _frame_json(self.failures),
+            "exceptions": _frame_json(self.exceptions),
             "histograms": [[m, n, h.to_json()] for (m, n), h in self._histograms.items()],
             "samples": {"origin": self.samples.origin, "keys": self.samples.keys, "dropped": self.samples.dropped},
         }
@@ -537,6 +541,11 @@ def _pyarrow() -> tuple[Any, Any]:
     return pa, pq
 
 
+def _frame_json(frame: pd.DataFrame) -> dict[str, Any]:
+    # 15 digits: to_json's default of 10 would round the times in ms.
+    return json.loads(frame.to_json(orient="split", double_precision=15))
+
+
 def _frame(data: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(data["data"], columns=data["columns"])
 
@@ -544,17 +553,21 @@ def _frame(data: Mapping[str, Any]) -> pd.DataFrame:
 def load(path: str | os.PathLike[str]) -> Result:
     """Reads a result written by ``Result.save`` (.parquet or .npz)."""
     path = os.fspath(path)
-    if path.endswith(".parquet"):
-        _pa, pq = _pyarrow()
-        table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(b"horde")
-        columns = {c: table.column(c).to_numpy().astype(_DTYPES[c], copy=False) for c in _COLUMNS}
-    elif path.endswith(".npz"):
-        with np.load(path) as npz:
-            raw = npz["horde"].tobytes() if "horde" in npz.files else None
-            columns = {c: npz[c] for c in _COLUMNS if c in npz.files}
-    else:
+    if not path.endswith((".parquet", ".npz")):
         raise ValueError(f"cannot load {path!r}: horde saves results as .parquet or .npz")
+    try:
+        if path.endswith(".parquet"):
+            _pa, pq = _pyarrow()
+            table = pq.read_table(path)
+            raw = (table.schema.metadata or {}).get(b"horde")
+            present = [c for c in _COLUMNS if c in table.column_names]
+            columns = {c: table.column(c).to_numpy().astype(_DTYPES[c], copy=False) for c in present}
+        else:
+            with np.load(path) as npz:
+                raw = npz["horde"].tobytes() if "horde" in npz.files else None
+                columns = {c: npz[c] for c in _COLUMNS if c in npz.files}
+    except (ValueError, zipfile.BadZipFile) as e:  # not Parquet / not an npz (pyarrow's errors are ValueErrors)
+        raise ValueError(f"{path} is not a result saved by horde ({e})") from None
     if raw is None or len(columns) != len(_COLUMNS):
         raise ValueError(f"{path} is not a result saved by horde")
     data = json.loads(raw)
