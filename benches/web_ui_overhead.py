@@ -8,7 +8,8 @@ so the statistics table has that many rows) runs pinned to core 0 against horde'
 core 1, first with --headless, then with --autostart and the web UI while --tabs pollers (also on
 core 1, standing in for open browser tabs) each fetch /stats/requests and /stats/history every
 second, as the page does. Rounds alternate the two modes; the medians of requests/s (the run's
-Aggregated "Requests/s" from --csv) and their ratio are printed.
+Aggregated "Requests/s" from --csv), of the horde process's CPU time per request, and their ratios
+are printed. On a shared machine the CPU time per request varies less than the rate.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -119,6 +121,8 @@ def run(mode: str, args: argparse.Namespace, workdir: Path, locustfile: Path, ho
         cmd += ["--autostart", "--autoquit", "0", "--web-port", str(port)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
     counts = {"polls": 0, "errors": 0}
+    # CPU time of waited-for children: this run's horde process only (the target is still running).
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     stop_event = threading.Event()
     tabs: list[threading.Thread] = []
     with open(workdir / f"{mode}-{n}.log", "wb") as log:
@@ -140,8 +144,10 @@ def run(mode: str, args: argparse.Namespace, workdir: Path, locustfile: Path, ho
             stop(proc)
     if proc.returncode != 0:
         raise SystemExit(f"{mode} run exited with {proc.returncode}; see {workdir / f'{mode}-{n}.log'}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     rps, count = aggregated_rps(prefix)
-    return {"rps": rps, "requests": count, **counts}
+    return {"rps": rps, "requests": count, "cpu_us_per_request": 1e6 * cpu / max(count, 1), **counts}
 
 
 def main() -> None:
@@ -179,7 +185,11 @@ def main() -> None:
                 result = run(mode, args, workdir, locustfile, host, n)
                 results[mode].append(result)
                 extra = f", {result['polls']} polls ({result['errors']} failed)" if mode == "ui" else ""
-                print(f"round {n + 1} {mode:8}: {result['rps']:10,.0f} req/s{extra}", flush=True)
+                print(
+                    f"round {n + 1} {mode:8}: {result['rps']:10,.0f} req/s, "
+                    f"{result['cpu_us_per_request']:.2f} µs CPU/request{extra}",
+                    flush=True,
+                )
     finally:
         stop(target)
         if not args.keep:
@@ -195,8 +205,11 @@ def main() -> None:
         f"{args.users} users, {args.names} names, {args.duration} s runs, {args.tabs} polling tabs, "
         f"{args.rounds} rounds"
     )
-    print(f"headless          : {headless:10,.0f} req/s (median)")
-    print(f"web UI, polled    : {ui:10,.0f} req/s (median)")
+    cpu_headless = statistics.median(r["cpu_us_per_request"] for r in results["headless"])
+    cpu_ui = statistics.median(r["cpu_us_per_request"] for r in results["ui"])
+    print(f"headless          : {headless:10,.0f} req/s, {cpu_headless:.2f} µs CPU/request (medians)")
+    print(f"web UI, polled    : {ui:10,.0f} req/s, {cpu_ui:.2f} µs CPU/request (medians)")
+    print(f"CPU per request, UI / headless: {cpu_ui / cpu_headless:.3f} (steadier than the rates on a busy machine)")
     print(
         f"UI / headless     : {ui / headless:10.3f} (median of medians); per round: "
         + ", ".join(f"{r:.3f}" for r in ratios)

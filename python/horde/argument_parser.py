@@ -881,8 +881,8 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         "--web-login",
         action="store_true",
         default=False,
-        help="Put a login page in front of the web UI. "
-        "See https://docs.locust.io/en/stable/extending-locust.html#authentication",
+        help="Require credentials for the web UI: HTTP Basic auth with HORDE_WEB_USER/HORDE_WEB_PASSWORD, "
+        "or the token in HORDE_WEB_TOKEN (a random one, logged, if neither is set)",
         env_var="LOCUST_WEB_LOGIN",
     )
     web_ui.add_argument(

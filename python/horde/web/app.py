@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any
@@ -300,7 +299,6 @@ class WebUI:
         """Stops the test after ``seconds`` (the UI stays up)."""
         self.cancel_run_time_timer()
         self._run_time_greenlet = gevent.spawn_later(seconds, self._stop_at_run_time)
-        self.run_time_deadline = time.time() + seconds
 
     def _stop_at_run_time(self) -> None:
         self._run_time_greenlet = None
