@@ -123,7 +123,8 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
         try:
             return render_template("index.html", template_args=web_ui.template_args)
         except TemplateNotFound:
-            return _fallback_page(web_ui.template_args)
+            # A custom --build-path without index.html, or a broken install.
+            return _error(f"The web UI's page (index.html) is missing from {web_ui.app.template_folder}", 500)
 
     # -- controlling the test -------------------------------------------------------------------
 
@@ -516,14 +517,3 @@ def _finite_tree(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite_tree(v) for v in value]
     return _finite(value)
-
-
-def _fallback_page(template_args: dict[str, Any]) -> Response:
-    # Used only while index.html is missing (a source tree without the front end).
-    args = json.dumps(template_args).replace("<", "\\u003c")
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>horde</title></head><body>"
-        "<p>horde's web UI page is missing; the API works.</p>"
-        f"<script>window.templateArgs = {args};</script></body></html>"
-    )
-    return make_response(page)
