@@ -3,6 +3,7 @@ demo target: stats against samples, HDR quantiles against the raw latencies, sav
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import math
 import re
@@ -160,6 +161,19 @@ def test_run_the_bundled_conduit_locustfile(demo):
     assert result.num_failures == 0
     assert "/api/articles?limit=[n]" in set(result.stats["Name"])
     assert sum(_keys_counts(result.samples).values()) == result.num_requests
+
+
+def test_run_a_custom_client_locustfile(demo):
+    # Requests that user code times and fires through events.request are samples too (status 0).
+    result = horde.run(REPO / "locustfiles" / "custom_client.py", host=demo.url, users=2, run_time=1, progress=False)
+    by_key = _keys_counts(result.samples)
+    for key, row in _rows(result.stats).items():
+        assert key[0] == "RAW"
+        assert row["Request Count"] == by_key[key]
+    assert set(np.unique(result.samples.status)) == {0}
+    assert int(np.count_nonzero(~result.samples.ok)) == result.num_failures > 0
+    exact = float(np.quantile(result.latencies("/"), 0.9, method="inverted_cdf"))
+    _assert_hdr_close(result.quantile(0.9, name="/"), exact)
 
 
 def test_run_with_a_shape_ends_when_the_shape_does(demo):
@@ -439,7 +453,7 @@ def test_save_load_round_trip(result, tmp_path, suffix):
     pd.testing.assert_frame_equal(loaded.stats, result.stats)
     pd.testing.assert_frame_equal(loaded.history, result.history)
     pd.testing.assert_frame_equal(loaded.failures, result.failures)
-    pd.testing.assert_frame_equal(loaded.exceptions, result.exceptions, check_dtype=False)
+    pd.testing.assert_frame_equal(loaded.exceptions, result.exceptions)
     for column in ("start_us", "latency_us", "status", "bytes", "key", "ok"):
         saved, back = getattr(result.samples, column), getattr(loaded.samples, column)
         assert back.dtype == saved.dtype, column
@@ -608,15 +622,45 @@ def test_start_stop_wait(demo):
     assert handle.user_count == 0
 
 
-def test_start_stats_before_any_request(demo):
-    handle = horde.start(Slow, host=demo.url, users=1, run_time=60)
+class VerySlow(HttpUser):
+    wait_time = constant(1)
+
+    @task
+    def very_slow(self):
+        self.client.get("/delay/5000", name="very-slow")
+
+
+def test_a_run_stopped_before_any_request_completed(demo, tmp_path):
+    handle = horde.start(VerySlow, host=demo.url, users=1, run_time=60)
     try:
-        stats = handle.stats  # possibly before the first request completes
-        assert stats.iloc[-1]["Name"] == "Aggregated"
-        assert list(stats.columns) == list(handle.stats.columns)
+        stats = handle.stats
+        assert list(stats["Name"]) == ["Aggregated"]
+        assert stats.iloc[-1]["Request Count"] == 0
+        assert stats["50%"].isna().all() and stats["50%"].dtype == np.float64
+        assert "requests" in handle.progress_line()
     finally:
         handle.stop()
-    handle.wait(timeout=30)
+    result = handle.wait(timeout=30)
+    assert result.num_requests == 0 and len(result.samples) == 0
+    assert math.isnan(result.quantile(0.5))
+    assert result.history["Requests/s"].sum() == 0
+    assert "0 requests" in repr(result)
+    with pytest.raises(SloError, match="no requests to measure"):
+        result.assert_slo(p99="1s")
+    result.assert_slo(failures=0)
+    for suffix in (".npz", ".parquet"):
+        result.save(tmp_path / f"empty{suffix}")
+        loaded = horde.load(tmp_path / f"empty{suffix}")
+        pd.testing.assert_frame_equal(loaded.stats, result.stats)
+        pd.testing.assert_frame_equal(loaded.history, result.history)
+        assert len(loaded.samples) == 0
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = result.plot()
+    assert len(fig.axes) == 2
+    plt.close(fig)
 
 
 def test_one_run_at_a_time(demo):
@@ -667,6 +711,33 @@ def test_run_time_ends_a_started_run(demo):
     handle = horde.start(Hello, host=demo.url, users=1, run_time=1)
     result = handle.wait(timeout=30)
     assert result.num_requests > 0
+
+
+def test_an_error_in_the_run_thread_reaches_the_caller(demo):
+    class Weightless(HttpUser):
+        weight = 0
+
+        @task
+        def t(self):
+            pass
+
+    with pytest.raises(ValueError, match="no users with weight > 0"):
+        horde.start(Weightless, host=demo.url, users=1, run_time=1)
+    result = horde.run(Hello, host=demo.url, users=1, run_time=1, progress=False)
+    assert result.num_requests > 0
+
+
+def test_ctrl_c_stops_the_run(demo):
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            horde.run(Hello, host=demo.url, users=1, run_time=None, progress=False)
+    finally:
+        timer.cancel()
+    # The interrupted run ended: another one starts at once.
+    handle = horde.start(Hello, host=demo.url, users=1, run_time=1)
+    assert handle.wait(timeout=30).num_requests > 0
 
 
 # -- the caller's process --------------------------------------------------------------------

@@ -446,11 +446,14 @@ class Result:
             dist.set_xscale("log")
             for q, color in ((0.5, "C0"), (0.95, "C1"), (0.99, "C3")):
                 dist.axvline(float(np.quantile(lat, q)), color=color, linestyle="--", label=f"p{round(q * 100)}")
+            over_time.legend(loc="upper right")
+            dist.legend(loc="upper right")
+        else:  # no requests, or none kept (max_samples=0)
+            for ax in (over_time, dist):
+                ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
         title = " ".join(filter(None, [method, name])) or "all requests"
         over_time.set(title=f"Latency over time ({title})", xlabel="seconds", ylabel="ms", yscale="log")
         dist.set(title="Latency distribution", xlabel="ms", ylabel="requests")
-        over_time.legend(loc="upper right")
-        dist.legend(loc="upper right")
         return fig
 
     def __repr__(self) -> str:
@@ -488,7 +491,8 @@ def _per_second(seconds: np.ndarray, latency_us: np.ndarray, ok: np.ndarray) -> 
     """Requests, failures and latency percentiles of each whole second of ``seconds`` (a float
     array of completion times), for every second from the first to the last."""
     if len(seconds) == 0:
-        empty = pd.DataFrame(columns=["Requests/s", "Failures/s", "50%", "95%", "99%", "Average Response Time"])
+        columns = ["Requests/s", "Failures/s", "50%", "95%", "99%", "Average Response Time"]
+        empty = pd.DataFrame({c: np.zeros(0) for c in columns})
         return np.zeros(0, dtype=np.int64), empty
     sec = np.floor(seconds).astype(np.int64)
     order = np.lexsort((latency_us, sec))
@@ -543,11 +547,17 @@ def _pyarrow() -> tuple[Any, Any]:
 
 def _frame_json(frame: pd.DataFrame) -> dict[str, Any]:
     # 15 digits: to_json's default of 10 would round the times in ms.
-    return json.loads(frame.to_json(orient="split", double_precision=15))
+    data = json.loads(frame.to_json(orient="split", double_precision=15))
+    # JSON has no NaN: a column of NaNs would come back as None objects without its dtype.
+    data["dtypes"] = [str(t) for t in frame.dtypes]
+    return data
 
 
 def _frame(data: Mapping[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(data["data"], columns=data["columns"])
+    frame = pd.DataFrame(data["data"], columns=data["columns"])
+    dtypes = zip(data["columns"], data.get("dtypes", []))
+    numeric = {c: t for c, t in dtypes if pd.api.types.pandas_dtype(t).kind in "biuf"}
+    return frame.astype(numeric) if numeric else frame
 
 
 def load(path: str | os.PathLike[str]) -> Result:
