@@ -502,10 +502,11 @@ def test_post_user_updates_the_user_class(ui):
 def test_stop_then_reset_then_start_again(ui):
     swarm(ui, 3, 10)
     running_with(ui, 3)
+    until(lambda: ui.get("/stats/history").json()["history"], "a history point")
     assert ui.post("/stop").json() == {"success": True, "message": "Test stopped"}
     stopped = until_true(ui.stats, lambda r: r["state"] == "stopped", "the stopped state")
     assert stopped["user_count"] == 0
-    assert ui.get("/stats/history").json()["history"]
+    assert ui.get("/stats/history").json()["history"]  # kept after a stop, for the charts
     reset = ui.post("/stats/reset")
     assert (reset.status_code, reset.text) == (200, "ok")
     after = ui.stats()
