@@ -813,6 +813,20 @@ def test_bad_input_is_refused_before_any_load(demo, kwargs, message):
     assert not [t for t in threading.enumerate() if t.name == "horde-run"]
 
 
+def test_host_is_not_left_on_the_class(demo):
+    horde.run(NoHost, host=demo.url, users=1, run_time=1, progress=False)
+    assert NoHost.host is None
+    with pytest.raises(ValueError, match="NoHost has no host"):
+        horde.run(NoHost, users=1, run_time=1, progress=False)
+    Hello.host = demo.url
+    try:
+        result = horde.run(Hello, host=demo.url + "/", users=1, run_time=1, progress=False)
+        assert result.num_requests > 0
+        assert Hello.host == demo.url
+    finally:
+        del Hello.host
+
+
 def test_a_plain_user_needs_no_host():
     result = horde.run(Plain, users=1, run_time=1, progress=False)
     assert result.num_requests == 0

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 # locustfiles register listeners on (``from locust import events``).
 _lock = threading.Lock()
 _active: RunHandle | None = None
+_UNSET = object()
 
 
 def run(
@@ -360,9 +361,11 @@ class RunHandle:
         import gevent
 
         hub = gevent.get_hub()
-        # Tags filter the classes' task lists in place (as Locust does, once per process); a
-        # library runs the same classes again, with other tags or none, so they are put back.
+        # Tags filter the classes' task lists in place and host= is set on the classes (as Locust
+        # does, once per process); a library runs the same classes again, with other tags or
+        # hosts or none, so both are put back.
         tasks = _task_lists(self._plan.user_classes)
+        hosts = {c: vars(c).get("host", _UNSET) for c in self._plan.user_classes}
         try:
             self._loop = hub.loop
             self._run()
@@ -371,6 +374,11 @@ class RunHandle:
         finally:
             for holder, own in tasks.items():
                 holder.tasks = own
+            for user_class, host in hosts.items():
+                if host is not _UNSET:
+                    user_class.host = host
+                elif "host" in vars(user_class):
+                    del user_class.host
             if self._listeners is not None:
                 _restore_listeners(self._listeners)
             self._started.set()
