@@ -91,13 +91,13 @@ def run(
             if display:
                 display.update(handle.progress_line())
     except KeyboardInterrupt:
+        # What was measured is kept: the run stops and its result is returned, marked.
         logger.warning("Interrupted: stopping the load test")
         handle.stop()
         result = handle.wait()
+        result.meta["interrupted"] = True
         if display:
             display.finish(handle.progress_line(final=True))
-        if not _in_notebook():
-            raise
         return result
     if display:
         display.finish(handle.progress_line(final=True))
@@ -547,11 +547,12 @@ def _collect(environment: Any, users: list[tuple[float, int]], plan: _Plan, star
         "end_time": time.time(),
         "max_samples": plan.max_samples,
         "exit_code": exit_code,
+        "interrupted": False,
         "horde_version": _version(),
     }
     return Result(
         stats=_stats_frame(environment),
-        history=build_history(samples, users),
+        history=build_history(samples, users, total.num_reqs_per_sec, total.num_fail_per_sec),
         failures=pd.DataFrame(failures.rows, columns=csv.failures_columns),
         exceptions=pd.DataFrame(exceptions.rows, columns=csv.exceptions_columns),
         samples=samples,

@@ -99,6 +99,8 @@ def horde_run(request: pytest.FixtureRequest) -> Callable[..., Any]:
             progress=False,
             **kwargs,
         )
+        if result.meta.get("interrupted"):
+            raise KeyboardInterrupt  # Ctrl-C during a load test ends the session, as anywhere else
         summaries.append(f"{result!r}\n{result.stats.to_string(index=False)}")
         # Added while the test runs, so it is part of the call's report (shown on failure).
         request.node.add_report_section("call", f"horde run {len(summaries)}", summaries[-1])

@@ -514,23 +514,39 @@ def _per_second(seconds: np.ndarray, latency_us: np.ndarray, ok: np.ndarray) -> 
     return full, frame
 
 
-def build_history(samples: Samples, users: list[tuple[float, int]]) -> pd.DataFrame:
-    """The per-second history of a run from its samples (completion times) and the user counts
-    sampled while it ran (``(epoch s, users)`` pairs)."""
+def build_history(
+    samples: Samples,
+    users: list[tuple[float, int]],
+    requests_per_sec: Mapping[int, int] | None = None,
+    failures_per_sec: Mapping[int, int] | None = None,
+) -> pd.DataFrame:
+    """The per-second history of a run: requests and failures from the engine's per-second
+    counters (every request, past the samples' cap too), latency percentiles from the samples
+    (NaN for seconds without samples), and the user counts sampled while it ran (``(epoch s,
+    users)`` pairs)."""
     end = samples.origin + (samples.start_us + samples.latency_us) / 1e6
-    seconds, table = _per_second(end, samples.latency_us, samples.ok)
-    if len(seconds) == 0 and users:
-        seconds = np.arange(int(users[0][0]), int(users[-1][0]) + 1)
-        table = _per_second(np.zeros(0), np.zeros(0, np.uint32), np.zeros(0, bool))[1].reindex(range(len(seconds)))
-        table.index = seconds
-        table[["Requests/s", "Failures/s"]] = 0.0
+    sample_seconds, table = _per_second(end, samples.latency_us, samples.ok)
+    counted = {int(k): int(v) for k, v in (requests_per_sec or {}).items()}
+    failed = {int(k): int(v) for k, v in (failures_per_sec or {}).items()}
+    known = [*sample_seconds.tolist(), *counted, *failed, *(int(t) for t, _ in users)]
+    if not known:
+        table.insert(0, "User Count", pd.Series(dtype=np.int64))
+        table.index = pd.DatetimeIndex([], tz="UTC", name="Timestamp")
+        return table.astype({c: np.float64 for c in table.columns if c != "User Count"})
+    seconds = np.arange(min(known), max(known) + 1)
+    table = table.reindex(seconds).astype(np.float64)
+    if counted or failed:
+        table["Requests/s"] = pd.Series(counted, dtype=np.float64).reindex(seconds).fillna(0.0).to_numpy()
+        table["Failures/s"] = pd.Series(failed, dtype=np.float64).reindex(seconds).fillna(0.0).to_numpy()
+    else:
+        table[["Requests/s", "Failures/s"]] = table[["Requests/s", "Failures/s"]].fillna(0.0)
     if users:
         # The most users seen running during each second (counts are sampled every 0.25 s),
         # carried forward over seconds without a sample.
         counts = pd.Series([c for _, c in users], index=[int(t) for t, _ in users]).groupby(level=0).max()
         table.insert(0, "User Count", counts.reindex(seconds).ffill().fillna(0).astype(np.int64).to_numpy())
     else:
-        table.insert(0, "User Count", 0)
+        table.insert(0, "User Count", np.zeros(len(seconds), dtype=np.int64))
     table.index = pd.to_datetime(seconds, unit="s", utc=True)
     table.index.name = "Timestamp"
     return table
