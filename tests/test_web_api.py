@@ -391,6 +391,13 @@ def test_distribution_of_the_total_and_of_one_row(ui):
     assert (total["method"], total["name"]) == ("", "Aggregated")
     assert total["count"] == sum(count for _, count in total["buckets"]) > 0
     assert [ms for ms, _ in total["buckets"]] == sorted(ms for ms, _ in total["buckets"])
+    # horde's finer view for the chart: log-spaced bins of the HDR histogram, and exact percentiles.
+    bins = total["bins"]
+    assert sum(count for _, _, count in bins) == total["count"]
+    assert all(0 < low < high for low, high, _ in bins)
+    assert all(a[1] <= b[0] + 1e-9 for a, b in zip(bins, bins[1:]))
+    p50, p99 = total["percentiles"]["0.5"], total["percentiles"]["0.99"]
+    assert bins[0][0] <= p50 <= p99 <= bins[-1][1]
     home = ui.get("/stats/distribution", params={"method": "GET", "name": "/"}).json()
     assert (home["method"], home["name"]) == ("GET", "/")
     assert 0 < home["count"] <= total["count"]

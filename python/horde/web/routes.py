@@ -19,6 +19,7 @@ from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import numpy
 from flask import Blueprint, Response, jsonify, make_response, render_template, request, send_file, send_from_directory
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, NotFound
@@ -67,6 +68,31 @@ class _Memo:
 
 def _json(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="application/json")
+
+
+# Bins of the UI's latency histogram: 12 per decade, so each is ~21% wide, whatever the range.
+BINS_PER_DECADE = 12
+
+
+def _hdr_bins(row: Any) -> dict[str, Any]:
+    """The row's HDR histogram (µs resolution, not Locust's whole-ms buckets) regrouped into
+    log-spaced ``bins`` of ``[low_ms, high_ms, count]``, with its exact p50/p95/p99 in ms:
+    sub-millisecond responses get a readable distribution too."""
+    histogram = getattr(row, "histogram", None)
+    if histogram is None:
+        return {"bins": [], "percentiles": {}}
+    values_us, counts = histogram()
+    if not len(values_us):
+        return {"bins": [], "percentiles": {}}
+    low = math.log10(max(float(values_us[0]), 1.0))
+    high = math.log10(max(float(values_us[-1]), 1.0))
+    first = math.floor(low * BINS_PER_DECADE)
+    last = math.floor(high * BINS_PER_DECADE) + 1
+    edges = numpy.power(10.0, numpy.arange(first, last + 1) / BINS_PER_DECADE)
+    binned, _ = numpy.histogram(numpy.maximum(values_us, 1), bins=edges, weights=counts)
+    bins = [[edges[i] / 1000, edges[i + 1] / 1000, int(c)] for i, c in enumerate(binned) if c]
+    percentiles = {str(p): row.get_response_time_percentile(p) for p in (0.5, 0.95, 0.99)}
+    return {"bins": bins, "percentiles": percentiles}
 
 
 def _error(message: str, status: int = 400, **extra: Any) -> Response:
@@ -376,6 +402,7 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
                 "name": entry.name,
                 "count": sum(count for _, count in buckets),
                 "buckets": [[ms, count] for ms, count in buckets],
+                **_hdr_bins(entry._row),
             }
         )
 

@@ -338,7 +338,7 @@ async function pollDistribution() {
     if (row) query = `?method=${encodeURIComponent(row.method)}&name=${encodeURIComponent(row.name)}`;
   }
   const data = await getJSON(`/stats/distribution${query}`);
-  distChart.setData(data.buckets || [], data.count);
+  distChart.setData(data.buckets || [], data.count, data.bins, data.percentiles);
   // Which row the drawn histogram belongs to (the picker may have moved on since the request).
   distChart.container.dataset.name = data.name ?? "";
   $("dist-summary").textContent = `${numberFormat.format(data.count ?? 0)} requests`;

@@ -1,6 +1,6 @@
 // Charts drawn on <canvas> by hand: time series for the whole run's history (min/max-decimated to
 // the plot's pixel columns, so hours of 1 s points cost the same to draw as a minute) and the latency
-// histogram from the HDR buckets on a log-ish axis. No library: the UI must work offline and unbuilt.
+// histogram from the HDR histogram's bins on a log axis. No library: the UI must work offline and unbuilt.
 
 const AXIS_COLOR = "#6b7280";
 const GRID_COLOR = "#e5e7eb";
@@ -340,53 +340,82 @@ function bucketStep(ms) {
   return 1000;
 }
 
-// log10(1 + ms) keeps 0 ms on the axis and spreads 1 ms steps and 100 ms steps alike.
-const logScale = (ms) => Math.log10(1 + ms);
+// Smallest time the log axis shows (1 µs): a Locust bucket of 0 ms starts here.
+const MIN_MS = 0.001;
 
-const HIST_TICKS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000];
+/** 1-2-5 ticks of every decade between lo and hi (ms). */
+function logTicks(lo, hi) {
+  const ticks = [];
+  for (let decade = 10 ** Math.floor(Math.log10(lo)); decade <= hi; decade *= 10) {
+    for (const m of [1, 2, 5]) {
+      const v = +(m * decade).toPrecision(3);
+      if (v >= lo && v <= hi) ticks.push(v);
+    }
+  }
+  return ticks;
+}
+
+function msLabel(ms) {
+  if (ms >= 1000) return `${+(ms / 1000).toPrecision(3)}s`;
+  return `${+ms.toPrecision(3)}ms`;
+}
+
 const MARKERS = [
   { p: 0.5, label: "p50", color: "#16a34a" },
   { p: 0.95, label: "p95", color: "#d97706" },
   { p: 0.99, label: "p99", color: "#dc2626" },
 ];
 
-/** The response time at which the ascending cumulative count reaches p of all requests. */
-export function bucketPercentile(buckets, total, p) {
+/** The upper edge of the bin at which the ascending cumulative count reaches p of all requests. */
+export function binPercentile(bins, total, p) {
   const target = total * p;
   let seen = 0;
-  for (const [ms, count] of buckets) {
+  for (const [, high, count] of bins) {
     seen += count;
-    if (seen >= target) return ms;
+    if (seen >= target) return high;
   }
-  return buckets.length ? buckets[buckets.length - 1][0] : 0;
+  return bins.length ? bins[bins.length - 1][1] : 0;
 }
 
-/** A histogram of request counts per response-time bucket, with p50/p95/p99 markers. */
+/** A histogram of request counts per response-time bin on a log axis, with p50/p95/p99 markers. */
 export class HistogramChart extends ChartBase {
   constructor(container) {
     super(container);
-    this.buckets = [];
+    this.bins = [];
     this.total = 0;
+    this.percentiles = {};
     this.setLegend([
-      { label: "requests per bucket", color: "#2563eb" },
+      { label: "requests per bin", color: "#2563eb" },
       ...MARKERS.map((m) => ({ label: m.label, color: m.color, dashed: true })),
     ]);
     this.container.dataset.bars = "0";
   }
 
-  setData(buckets, total) {
-    this.buckets = buckets.filter(([, count]) => count > 0).sort((a, b) => a[0] - b[0]);
-    this.total = total ?? this.buckets.reduce((sum, [, c]) => sum + c, 0);
+  /**
+   * bins: [[low_ms, high_ms, count]] from the engine's HDR histogram (µs resolution); without
+   * them, Locust's whole-ms buckets [[ms, count]] stand in. percentiles: {"0.5": ms, ...} exact.
+   */
+  setData(buckets, total, bins, percentiles) {
+    if (bins && bins.length) {
+      this.bins = bins.filter(([, , count]) => count > 0);
+    } else {
+      this.bins = buckets
+        .filter(([, count]) => count > 0)
+        .map(([ms, count]) => [Math.max(MIN_MS, ms - bucketStep(ms) / 2), ms + bucketStep(ms) / 2, count]);
+    }
+    this.bins.sort((a, b) => a[0] - b[0]);
+    this.total = total ?? this.bins.reduce((sum, [, , c]) => sum + c, 0);
+    this.percentiles = percentiles || {};
     this.invalidate();
   }
 
   draw() {
     const frame = prepareCanvas(this.canvas);
-    const buckets = this.buckets;
+    const bins = this.bins;
     if (!frame) return;
     const { ctx, width, height } = frame;
     let maxCount = 0;
-    for (const [, c] of buckets) maxCount = Math.max(maxCount, c);
+    for (const [, , c] of bins) maxCount = Math.max(maxCount, c);
     const yTicks = niceTicks(maxCount * 1.05, 4);
     const yTop = yTicks[yTicks.length - 1];
     const labelWidth = Math.max(...yTicks.map((v) => ctx.measureText(compact(v)).width));
@@ -399,21 +428,18 @@ export class HistogramChart extends ChartBase {
     const toY = (v) => plot.bottom - (v / yTop) * (plot.bottom - plot.top);
     this.drawYAxis(ctx, plot, yTicks, toY);
 
-    const lowMs = buckets.length ? Math.max(0, buckets[0][0] - bucketStep(buckets[0][0]) / 2) : 0;
-    const last = buckets.length ? buckets[buckets.length - 1][0] : 100;
-    const highMs = last + bucketStep(last) / 2;
-    let lo = logScale(lowMs);
-    let hi = logScale(highMs);
-    // Keep a narrow distribution readable: at least a factor of ~3 around it.
-    if (hi - lo < 0.5) {
+    let lo = Math.log10(bins.length ? Math.max(MIN_MS, bins[0][0]) : 0.1);
+    let hi = Math.log10(bins.length ? bins[bins.length - 1][1] : 100);
+    // Keep a narrow distribution readable: at least one decade around it.
+    if (hi - lo < 1) {
       const mid = (lo + hi) / 2;
-      lo = Math.max(0, mid - 0.25);
-      hi = lo + 0.5;
+      lo = mid - 0.5;
+      hi = mid + 0.5;
     }
-    const toX = (ms) => plot.left + ((logScale(ms) - lo) / (hi - lo)) * (plot.right - plot.left);
+    const toX = (ms) => plot.left + ((Math.log10(Math.max(ms, MIN_MS)) - lo) / (hi - lo)) * (plot.right - plot.left);
     this.view = { plot, toX };
 
-    // x axis: 0/1/2/5 ticks of each decade inside the range
+    // x axis: 1-2-5 ticks of each decade inside the range
     ctx.strokeStyle = AXIS_COLOR;
     ctx.beginPath();
     ctx.moveTo(plot.left, Math.round(plot.bottom) + 0.5);
@@ -422,40 +448,31 @@ export class HistogramChart extends ChartBase {
     ctx.fillStyle = AXIS_COLOR;
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    const inRange = (ms) => logScale(ms) >= lo - 1e-9 && logScale(ms) <= hi + 1e-9;
-    let ticks = HIST_TICKS.filter(inRange);
-    if (ticks.length < 4) {
-      // A narrow range: every 1..9 of each decade (labels that would collide are skipped below).
-      ticks = [0];
-      for (let decade = 1; decade <= 100000; decade *= 10) for (let d = 1; d < 10; d++) ticks.push(d * decade);
-      ticks = ticks.filter(inRange);
-    }
     let lastLabelEnd = -Infinity;
-    for (const ms of ticks) {
+    for (const ms of logTicks(10 ** lo, 10 ** hi)) {
       const x = Math.round(toX(ms)) + 0.5;
-      const text = ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
+      const text = msLabel(ms);
       const w = ctx.measureText(text).width;
       ctx.beginPath();
       ctx.moveTo(x, plot.bottom);
       ctx.lineTo(x, plot.bottom + 4);
       ctx.stroke();
-      if (x - w / 2 > lastLabelEnd + 6) {
+      if (x - w / 2 > lastLabelEnd + 6 && x + w / 2 <= width) {
         ctx.fillText(text, x, plot.bottom + 6);
         lastLabelEnd = x + w / 2;
       }
     }
 
-    // Bars span their bucket's real range; at least one pixel wide so no bucket disappears.
+    // Bars span their bin's real range; at least one pixel wide so no bin disappears.
     ctx.fillStyle = "#2563eb";
     const bars = [];
-    for (const [ms, count] of buckets) {
-      const half = bucketStep(ms) / 2;
-      const x0 = toX(Math.max(0, ms - half));
-      const x1 = toX(ms + half);
+    for (const [low, high, count] of bins) {
+      const x0 = toX(low);
+      const x1 = toX(high);
       const y = toY(count);
       const w = Math.max(1, x1 - x0 - 0.5);
       ctx.fillRect(x0, y, w, plot.bottom - y);
-      bars.push([x0, x0 + w, ms, count]);
+      bars.push([x0, x0 + w, low, high, count]);
     }
     this.bars = bars;
     this.container.dataset.bars = String(bars.length);
@@ -470,12 +487,13 @@ export class HistogramChart extends ChartBase {
     ctx.setLineDash([4, 3]);
     ctx.textAlign = "left";
     ctx.textBaseline = "bottom";
-    // Percentiles in the same bucket share one line and one label ("p95/p99 4 ms").
+    // Percentiles at the same spot share one line and one label ("p95/p99 4 ms").
     const groups = [];
     for (const m of MARKERS) {
-      const ms = bucketPercentile(buckets, this.total, m.p);
+      const exact = this.percentiles[String(m.p)];
+      const ms = exact ?? binPercentile(bins, this.total, m.p);
       const last = groups[groups.length - 1];
-      if (last && last.ms === ms) {
+      if (last && Math.abs(toX(last.ms) - toX(ms)) < 1) {
         last.label += `/${m.label}`;
         last.color = m.color;
       } else groups.push({ ms, label: m.label, color: m.color });
@@ -489,7 +507,7 @@ export class HistogramChart extends ChartBase {
       ctx.lineTo(x, plot.bottom);
       ctx.stroke();
       ctx.fillStyle = g.color;
-      const text = `${g.label} ${numberFormat.format(g.ms)} ms`;
+      const text = `${g.label} ${msLabel(g.ms)}`;
       const textWidth = ctx.measureText(text).width;
       // Labels close together move right, or down a row, instead of overprinting; none runs off the canvas.
       const place = (row) => Math.min(Math.max(x - 4, rowRight[row] + 6), width - textWidth - 2);
@@ -517,12 +535,12 @@ export class HistogramChart extends ChartBase {
     }
     if (!best || bestDist > 20) return this.hideHover();
     let below = 0;
-    for (const [ms, count] of this.buckets) if (ms <= best[2]) below += count;
+    for (const [low, , count] of this.bins) if (low <= best[2]) below += count;
     const share = this.total ? ((100 * below) / this.total).toFixed(2) : "0";
     this.showTooltip(
       (best[0] + best[1]) / 2,
-      `<div class="tip-time">≈ ${numberFormat.format(best[2])} ms</div>` +
-        `<div>${numberFormat.format(best[3])} requests</div><div class="muted">${share}% at or below</div>`,
+      `<div class="tip-time">${msLabel(best[2])} – ${msLabel(best[3])}</div>` +
+        `<div>${numberFormat.format(best[4])} requests</div><div class="muted">${share}% at or below</div>`,
     );
   }
 }
