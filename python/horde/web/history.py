@@ -13,6 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import numpy as np
 
 if TYPE_CHECKING:
     from horde.env import Environment
@@ -24,6 +25,8 @@ SAMPLE_INTERVAL_SEC = 1.0
 MAX_POINTS = 24 * 3600
 # The charted percentiles of the "current" (last ~10 s) response times.
 HISTORY_PERCENTILES = (0.5, 0.95, 0.99)
+# Locust's window for current percentiles, in samples (one a second).
+WINDOW_SAMPLES = 10
 _SAMPLED_STATES = ("spawning", "running")
 
 
@@ -56,6 +59,8 @@ class StatsHistory:
         self.points: deque[dict[str, Any]] = deque(maxlen=max_points)
         self.reset_at: float | None = None
         self.greenlet: gevent.Greenlet | None = None
+        # The Aggregated HDR histogram at each of the last samples: (values µs, counts).
+        self._histograms: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=WINDOW_SAMPLES + 1)
         environment.events.test_start.add_listener(self._on_test_start)
         environment.events.reset_stats.add_listener(self._on_reset)
         environment.events.spawning_complete.add_listener(self._on_spawning_complete)
@@ -77,6 +82,7 @@ class StatsHistory:
     def clear(self) -> None:
         """Drops every point."""
         self.points.clear()
+        self._histograms.clear()
 
     def since(self, since: float | None) -> list[dict[str, Any]]:
         """The points taken after epoch second ``since`` (all of them if None), oldest first."""
@@ -103,7 +109,11 @@ class StatsHistory:
             "current_rps": total.current_rps or 0.0,
             "current_fail_per_sec": total.current_fail_per_sec or 0.0,
         }
+        precise = self._window_percentiles(total)
         for p in HISTORY_PERCENTILES:
+            if precise is not None:
+                point[f"response_time_percentile_{p}"] = precise[p]
+                continue
             try:
                 point[f"response_time_percentile_{p}"] = total.get_current_response_time_percentile(p)
             except ValueError:  # stats kept without the response-times cache
@@ -111,6 +121,28 @@ class StatsHistory:
         point["avg_response_time"] = total.avg_response_time or 0.0
         self.points.append(point)
         return point
+
+    def _window_percentiles(self, total: Any) -> dict[float, float | None] | None:
+        """p50/p95/p99 (ms) of the requests of the last ~10 s, from the difference of the engine's
+        HDR histograms now and then: microsecond precision where Locust's current percentiles are
+        whole milliseconds (all 0 for a sub-millisecond server). None without a histogram."""
+        histogram = getattr(getattr(total, "_row", None), "histogram", None)
+        if histogram is None:
+            return None
+        from horde.results import _Histogram
+
+        values, counts = histogram()
+        self._histograms.append((values, counts))
+        old_values, old_counts = self._histograms[0]
+        merged, inverse = np.unique(np.concatenate([values, old_values]), return_inverse=True)
+        weights = np.concatenate([counts.astype(np.int64), -old_counts.astype(np.int64)])
+        window = np.bincount(inverse, weights=weights, minlength=len(merged))
+        if len(self._histograms) == 1 or (window < 0).any():
+            window = np.bincount(inverse[: len(values)], weights=counts, minlength=len(merged))  # since a reset
+        if window.sum() <= 0:
+            return dict.fromkeys(HISTORY_PERCENTILES)
+        recent = _Histogram(merged, window.astype(np.uint64), None, 0.0)
+        return {p: recent.quantile(p) for p in HISTORY_PERCENTILES}
 
     def _run(self) -> None:
         while True:
