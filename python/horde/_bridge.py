@@ -1,23 +1,27 @@
 """Waiting for the engine cooperatively.
 
 Each thread that sends requests gets one ``Completions`` queue from the engine and one gevent io
-watcher on its eventfd. A greenlet that sends a request stages it and parks on a gevent ``Waiter``.
-The first request staged in a pass of the gevent loop schedules one loop callback that flushes
-every request staged by then to the engine together: callbacks run before the loop blocks, so a
-staged request never waits for I/O that cannot come. When the engine signals, the hub drains every
-finished request in one call and switches to each waiter. The watcher holds a reference on the loop
-only while requests are in flight, so an idle horde never keeps ``gevent.wait()`` from returning.
+watcher on its eventfd. A greenlet that sends a request stages it and parks. The first request
+staged in a pass of the gevent loop schedules one loop callback that flushes every request staged
+by then to the engine together: callbacks run before the loop blocks, so a staged request never
+waits for I/O that cannot come. When the engine signals, the hub drains every finished request in
+one call and switches to the first waiting greenlet; a greenlet that parks while results are still
+waiting to be handed out switches straight to the next one, so a request costs one greenlet switch
+into the user and one out of it instead of two round trips through the hub. The watcher holds a
+reference on the loop only while requests are in flight, so an idle horde never keeps
+``gevent.wait()`` from returning.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import gevent
-from gevent.hub import Waiter
+from greenlet import getcurrent
 
 from horde import _core
 
@@ -30,6 +34,8 @@ class _Bridge:
         self.in_flight = 0
         # Requests sent from this thread so far; a greenlet that sees it move has yielded since.
         self.calls = 0
+        # Drained results not yet handed to their greenlets: (token, result) pairs.
+        self.ready: deque = deque()
         self.hub = gevent.get_hub()
         self.watcher = self.hub.loop.io(self.completions.fileno(), _READ)
         self.watcher.start(self._on_ready)
@@ -41,20 +47,38 @@ class _Bridge:
         if self.in_flight <= 0:
             self.in_flight = 0
             self.watcher.ref = False
-        for waiter, result in batch:
-            waiter.switch(result)
+        ready = self.ready
+        ready.extend(batch)
+        # The greenlets switched to hand the rest on among themselves (see call); the hub is
+        # switched back to when none is left, or when one of them waits for something else.
+        while ready:
+            token, result = ready.popleft()
+            glet = token[0]
+            if glet is not None:
+                glet.switch(result)
 
     def call(self, submit: Callable[..., bool], *args: Any) -> Any:
-        """Runs ``submit(completions, waiter, *args)`` (which stages a request) and waits for its
+        """Runs ``submit(completions, token, *args)`` (which stages a request) and waits for its
         result."""
-        waiter = Waiter(self.hub)
+        # The token names the waiting greenlet until the wait ends, however it ends: a result
+        # for a greenlet that was killed meanwhile is dropped, never delivered to a later wait.
+        token = [getcurrent()]
         self.calls += 1
-        if submit(self.completions, waiter, *args):
+        if submit(self.completions, token, *args):
             self.hub.loop.run_callback(self.completions.flush)
         self.in_flight += 1
         if not self.watcher.ref:
             self.watcher.ref = True
-        return waiter.get()
+        try:
+            ready = self.ready
+            while ready:
+                other, result = ready.popleft()
+                glet = other[0]
+                if glet is not None:
+                    return glet.switch(result)
+            return self.hub.switch()
+        finally:
+            token[0] = None
 
 
 # One bridge per gevent hub, that is per OS thread. Not a threading.local: gevent's monkey
