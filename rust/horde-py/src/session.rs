@@ -171,14 +171,21 @@ pub struct Response {
     inner: horde_core::Response,
 }
 
-fn headers_to_py(map: &http::HeaderMap) -> Vec<(String, String)> {
-    map.iter()
-        .map(|(k, v)| {
+/// Lower-case names, each name's values together in the order its first field came (as the
+/// `http::HeaderMap` the engine used to build gave them).
+fn headers_to_py(headers: &horde_core::client::Headers) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (name, _) in headers.iter() {
+        let name = name.to_ascii_lowercase();
+        if out.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        for value in headers.get_all(&name) {
             // Header bytes are latin-1 on the wire, as http.client decodes them.
-            let value: String = v.as_bytes().iter().map(|&b| b as char).collect();
-            (k.as_str().to_owned(), value)
-        })
-        .collect()
+            out.push((name.clone(), value.iter().map(|&b| b as char).collect()));
+        }
+    }
+    out
 }
 
 #[pymethods]

@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -19,6 +18,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::error::{from_io, ClientError, ErrorKind};
+use super::headers::Headers;
 
 const MAX_HEAD: usize = 256 * 1024;
 const MAX_HEADERS: usize = 128;
@@ -73,7 +73,7 @@ pub(crate) struct Head {
     pub status: u16,
     pub reason: String,
     pub version: http::Version,
-    pub headers: HeaderMap,
+    pub headers: Headers,
 }
 
 /// A failed exchange. `retryable` is set when nothing of a response arrived, so a reused
@@ -272,36 +272,30 @@ impl Conn {
         } else {
             http::Version::HTTP_11
         };
+        // Names and values stay where they are in one copy of the head (httparse has checked them:
+        // names are tokens, values have no control characters but tab).
         let base = self.buf.as_ptr() as usize;
-        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-        // Header values become slices of one shared copy of the head instead of one allocation each.
-        let raw = Bytes::copy_from_slice(&self.buf[..len]);
-        for h in parsed.headers.iter() {
-            let start = h.value.as_ptr() as usize - base;
-            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
-                ClientError::new(
-                    ErrorKind::Protocol,
-                    format!("malformed HTTP response: bad header name {:?}", h.name),
-                )
-            })?;
-            let value = HeaderValue::from_maybe_shared(raw.slice(start..start + h.value.len()))
-                .map_err(|_| {
-                    ClientError::new(
-                        ErrorKind::Protocol,
-                        "malformed HTTP response: bad header value",
-                    )
-                })?;
-            headers.append(name, value);
-        }
+        let span = |part: &[u8]| {
+            let start = part.as_ptr() as usize - base;
+            (start as u32, (start + part.len()) as u32)
+        };
+        let fields = parsed
+            .headers
+            .iter()
+            .map(|h| {
+                let (ns, ne) = span(h.name.as_bytes());
+                let (vs, ve) = span(h.value);
+                (ns, ne, vs, ve)
+            })
+            .collect();
+        let headers = Headers::new(Bytes::copy_from_slice(&self.buf[..len]), fields);
         let _ = self.buf.split_to(len);
         let close = headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .any(|v| has_token(v.as_bytes(), b"close"));
+            .get_all("connection")
+            .any(|v| has_token(v, b"close"));
         let keep_alive = headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .any(|v| has_token(v.as_bytes(), b"keep-alive"));
+            .get_all("connection")
+            .any(|v| has_token(v, b"keep-alive"));
         if close || (version == http::Version::HTTP_10 && !keep_alive) {
             self.reusable = false;
         }
@@ -324,15 +318,14 @@ impl Conn {
         }
         let chunked = head
             .headers
-            .get_all(http::header::TRANSFER_ENCODING)
-            .iter()
-            .any(|v| has_token(v.as_bytes(), b"chunked"));
+            .get_all("transfer-encoding")
+            .any(|v| has_token(v, b"chunked"));
         if chunked {
             // Boxed: chunked bodies are the rarer case, and their future would enlarge every request's.
             return Box::pin(self.read_chunked(read_timeout)).await;
         }
-        if let Some(len) = head.headers.get(http::header::CONTENT_LENGTH) {
-            let len = std::str::from_utf8(len.as_bytes())
+        if let Some(len) = head.headers.get("content-length") {
+            let len = std::str::from_utf8(len)
                 .ok()
                 .and_then(|s| s.trim().parse::<usize>().ok())
                 .ok_or_else(|| {

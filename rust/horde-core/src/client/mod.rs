@@ -5,18 +5,19 @@
 mod conn;
 mod error;
 mod h1;
+mod headers;
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap};
 use http::Method;
 use url::Url;
 
 pub use conn::TlsMode;
 pub use error::{py_repr_str, ClientError, ErrorKind};
+pub use headers::Headers;
 
 use conn::{fmt_secs, Pool};
 
@@ -97,7 +98,7 @@ pub struct Hop {
     pub status: u16,
     pub reason: String,
     pub url: String,
-    pub headers: HeaderMap,
+    pub headers: Headers,
 }
 
 #[derive(Clone, Debug)]
@@ -105,7 +106,7 @@ pub struct Response {
     pub status: u16,
     pub reason: String,
     pub version: http::Version,
-    pub headers: HeaderMap,
+    pub headers: Headers,
     /// The body after content decoding.
     pub body: Bytes,
     /// The final URL, after redirects.
@@ -218,14 +219,14 @@ impl Session {
                     timeouts,
                 )
                 .await?;
-            if head.headers.contains_key(header::SET_COOKIE) {
+            if head.headers.contains("set-cookie") {
                 self.store_cookies(&head.headers, &url);
             }
             let location = head
                 .headers
-                .get(header::LOCATION)
+                .get("location")
                 .filter(|_| request.allow_redirects && (300..400).contains(&head.status))
-                .and_then(|v| v.to_str().ok());
+                .and_then(|v| std::str::from_utf8(v).ok());
             let Some(location) = location else {
                 let body = self.decode(&head.headers, raw_body)?;
                 return Ok(Response {
@@ -417,14 +418,13 @@ impl Session {
         (!out.is_empty()).then_some(out)
     }
 
-    fn store_cookies(&self, headers: &HeaderMap, url: &str) {
+    fn store_cookies(&self, headers: &Headers, url: &str) {
         let Ok(url) = Url::parse(url) else {
             return;
         };
         let mut set_cookies = headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .get_all("set-cookie")
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .filter_map(|s| cookie::Cookie::parse(s.to_owned()).ok())
             .peekable();
         if set_cookies.peek().is_some() {
@@ -436,14 +436,17 @@ impl Session {
         }
     }
 
-    fn decode(&self, headers: &HeaderMap, body: Bytes) -> Result<Bytes, ClientError> {
+    fn decode(&self, headers: &Headers, body: Bytes) -> Result<Bytes, ClientError> {
         if !self.inner.config.decompress || body.is_empty() {
             return Ok(body);
         }
-        let Some(encoding) = headers.get(header::CONTENT_ENCODING) else {
+        let Some(encoding) = headers.get("content-encoding") else {
             return Ok(body);
         };
-        let encoding = encoding.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        let encoding = std::str::from_utf8(encoding)
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let mut out = Vec::with_capacity(body.len() * 4);
         let result = match encoding.as_str() {
             "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
@@ -639,13 +642,27 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Refuses what would break the request framing: a bad name, or CR/LF/NUL in a value.
-fn check_header(name: &str, value: &str) -> Result<(), ClientError> {
+/// The bytes allowed in a header name (RFC 9110 tokens): visible ASCII except separators.
+const TOKEN: [bool; 256] = {
     const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={} \t";
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !SEPARATORS.contains(&b));
+    let mut table = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        table[b] = true;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < SEPARATORS.len() {
+        table[SEPARATORS[i] as usize] = false;
+        i += 1;
+    }
+    table
+};
+
+/// Refuses what would break the request framing: a bad name, or CR/LF/NUL in a value. Runs for
+/// every header of every request, hence the table instead of a scan of the separators per byte.
+fn check_header(name: &str, value: &str) -> Result<(), ClientError> {
+    let name_ok = !name.is_empty() && name.bytes().all(|b| TOKEN[b as usize]);
     if !name_ok {
         return Err(ClientError::new(
             ErrorKind::InvalidUrl,
