@@ -4,16 +4,18 @@
 //! users send one request at a time per connection, so doing the work in the caller's task
 //! saves two task wake-ups and several allocations per request (see benches/engine_vs_wrk.py).
 
+use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::pin::{pin, Pin};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -95,6 +97,11 @@ impl From<ClientError> for Failed {
 pub(crate) struct Conn {
     stream: Stream,
     buf: BytesMut,
+    /// The read timeout's timer, kept for the connection's life. A timer registered and
+    /// cancelled per read cost two trips through the timer wheel's lock per request; this one
+    /// is re-armed only when it fires before the current read's deadline (about once per
+    /// timeout period), or when a shorter timeout asks for an earlier deadline.
+    timer: Option<Pin<Box<Sleep>>>,
     /// False once the server asked to close, or the body ran to the end of the stream.
     pub reusable: bool,
 }
@@ -137,6 +144,7 @@ impl Conn {
             stream,
             // Allocated on the first read: an idle user's connection then holds no buffer.
             buf: BytesMut::new(),
+            timer: None,
             reusable: true,
         })
     }
@@ -207,6 +215,11 @@ impl Conn {
             }
         };
         let body = self.read_body(&head, head_request, read_timeout).await?;
+        if let Some(timer) = &mut self.timer {
+            // The timer holds the waker of the last task that waited on it, and with it that
+            // task's memory, until it fires: swap in a waker that holds nothing.
+            let _ = timer.as_mut().poll(&mut Context::from_waker(noop_waker()));
+        }
         if self.buf.is_empty() {
             // Thousands of mostly idle users each keeping a read buffer would cost more memory
             // than the allocation per response costs time.
@@ -221,22 +234,50 @@ impl Conn {
             // Small responses fit the first 4 KiB; longer ones double it, up to 256 KiB a read.
             self.buf.reserve(self.buf.len().clamp(4096, 256 * 1024));
         }
-        let read = self.stream.read_buf(&mut self.buf);
         let result = match read_timeout {
-            Some(t) => match tokio::time::timeout(t, read).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.reusable = false;
-                    return Err(ClientError::new(
-                        ErrorKind::ReadTimeout,
-                        format!(
-                            "Read timed out. (read timeout={})",
-                            super::conn::fmt_secs(t)
-                        ),
-                    ));
+            Some(t) => {
+                let deadline = Instant::now() + t;
+                let timer = match &mut self.timer {
+                    Some(timer) => {
+                        if timer.deadline() > deadline {
+                            timer.as_mut().reset(deadline);
+                        }
+                        timer
+                    }
+                    None => self
+                        .timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                let mut read = pin!(self.stream.read_buf(&mut self.buf));
+                let outcome = poll_fn(|cx| {
+                    if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                        return Poll::Ready(Some(r));
+                    }
+                    // The timer may be set for an earlier read's deadline: then move it on.
+                    while timer.as_mut().poll(cx).is_ready() {
+                        if Instant::now() >= deadline {
+                            return Poll::Ready(None);
+                        }
+                        timer.as_mut().reset(deadline);
+                    }
+                    Poll::Pending
+                })
+                .await;
+                match outcome {
+                    Some(r) => r,
+                    None => {
+                        self.reusable = false;
+                        return Err(ClientError::new(
+                            ErrorKind::ReadTimeout,
+                            format!(
+                                "Read timed out. (read timeout={})",
+                                super::conn::fmt_secs(t)
+                            ),
+                        ));
+                    }
                 }
-            },
-            None => read.await,
+            }
+            None => self.stream.read_buf(&mut self.buf).await,
         };
         result.map_err(|e| {
             self.reusable = false;
@@ -430,6 +471,16 @@ impl Conn {
             }
         }
     }
+}
+
+/// A waker that does nothing, for polls whose wake-up nobody waits for.
+fn noop_waker() -> &'static Waker {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    static NOOP: OnceLock<Waker> = OnceLock::new();
+    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }
 
 fn ended_early(got: usize, expected: Option<usize>) -> ClientError {
