@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """horde next to Locust 2.47.0, wrk and Goose 0.19 on the same locustfiles, one core each.
 
-    python benches/vs_locust.py [--duration 15] [--only a,b,c,d] [--skip-goose] [--big-users 15000]
+    python benches/vs_locust.py [--duration 15] [--only a,b,c,d] [--skip-goose] [--skip-locust] [--big-users 15000]
                                 [--big-duration 40] [--rounds 1] [--markdown FILE] [--keep]
 
 Installs what it lacks (nginx and wrk from Debian's packages, Locust 2.47.0 into <repo>/.venv-locust,
@@ -690,7 +690,7 @@ def read_goose_report(doc: dict) -> dict:
 @dataclass
 class Setup:
     workdir: Path
-    locust: list[str]
+    locust: list[str] | None  # None with --skip-locust
     horde: list[str]
     goose: Path | None
     goose_reason: str
@@ -700,13 +700,17 @@ class Setup:
     nginx_url: str = ""
 
 
+def run_locust(s: Setup, workload: str, locustfile: Path, host: str, users: int, rate: int, duration: int) -> Run:
+    if s.locust is None:
+        return Run(workload, "Locust", notes=["n/a: skipped (--skip-locust)"])
+    return run_locustish("Locust", s.locust, workload, locustfile, host, users, rate, duration, s.workdir, hdr=False)
+
+
 def workload_a(s: Setup, lf: dict[str, Path]) -> list[Run]:
     log("a) FastHttpUser, GET /, constant(0), 50 users")
     runs = [
         run_wrk("a", s.nginx_url + "/", SMALL_USERS, s.duration, s.workdir),
-        run_locustish(
-            "Locust", s.locust, "a", lf["fast"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=False
-        ),
+        run_locust(s, "a", lf["fast"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration),
         run_locustish(
             "horde", s.horde, "a", lf["fast"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=True
         ),
@@ -722,9 +726,7 @@ def workload_b(s: Setup, lf: dict[str, Path]) -> list[Run]:
     log("b) HttpUser, GET /, constant(0), 50 users")
     return [
         run_wrk("b", s.nginx_url + "/", SMALL_USERS, s.duration, s.workdir),
-        run_locustish(
-            "Locust", s.locust, "b", lf["http"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=False
-        ),
+        run_locust(s, "b", lf["http"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration),
         run_locustish(
             "horde", s.horde, "b", lf["http"], s.nginx_url, SMALL_USERS, SMALL_USERS, s.duration, s.workdir, hdr=True
         ),
@@ -738,9 +740,7 @@ def workload_c(s: Setup, lf: dict[str, Path]) -> list[Run]:
     host = f"http://127.0.0.1:{port}"
     try:
         return [
-            run_locustish(
-                "Locust", s.locust, "c", lf["flow"], host, FLOW_USERS, FLOW_USERS, s.duration, s.workdir, hdr=False
-            ),
+            run_locust(s, "c", lf["flow"], host, FLOW_USERS, FLOW_USERS, s.duration),
             run_locustish(
                 "horde", s.horde, "c", lf["flow"], host, FLOW_USERS, FLOW_USERS, s.duration, s.workdir, hdr=True
             ),
@@ -755,6 +755,9 @@ def workload_d(s: Setup, lf: dict[str, Path]) -> list[Run]:
     log(f"d) {users} users, between(2, 4), GET /, -r {rate}, {s.big_duration} s")
     runs = []
     for tool, cmd, hdr in (("Locust", s.locust, False), ("horde", s.horde, True)):
+        if cmd is None:
+            runs.append(Run("d", tool, notes=["n/a: skipped (--skip-locust)"]))
+            continue
         run = run_locustish(
             tool, cmd, "d", lf["big"], s.nginx_url, users, rate, s.big_duration, s.workdir, hdr=hdr, history=True
         )
@@ -985,6 +988,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=15, help="seconds per run of a), b), c) (default 15)")
     parser.add_argument("--only", default="a,b,c,d", help="workloads to run, e.g. a,c (default a,b,c,d)")
     parser.add_argument("--skip-goose", action="store_true", help="do not build or run Goose")
+    parser.add_argument("--skip-locust", action="store_true", help="do not install or run Locust")
     parser.add_argument("--big-users", type=int, default=15000, help="users in d) (default 15000)")
     parser.add_argument("--big-duration", type=int, default=40, help="seconds of the d) runs (default 40)")
     parser.add_argument(
@@ -1025,7 +1029,7 @@ def main() -> int:
     )
 
     ensure_debian_tools()
-    locust = [str(ensure_locust(args.locust_venv))]
+    locust = None if args.skip_locust else [str(ensure_locust(args.locust_venv))]
     horde = horde_command()
 
     workdir = Path(tempfile.mkdtemp(prefix="horde-vs-locust-"))
