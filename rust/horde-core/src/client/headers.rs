@@ -31,16 +31,22 @@ impl Headers {
 
     /// The values of every field named `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        // Compared as bytes: the engine looks up several names in every response.
+        self.fields.iter().filter_map(move |&(ns, ne, vs, ve)| {
+            self.raw[ns as usize..ne as usize]
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then(|| &self.raw[vs as usize..ve as usize])
+        })
     }
 
     /// The value of the first field named `name`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|&&(ns, ne, _, _)| {
+                self.raw[ns as usize..ne as usize].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|&(_, _, vs, ve)| &self.raw[vs as usize..ve as usize])
     }
 
     pub fn contains(&self, name: &str) -> bool {
