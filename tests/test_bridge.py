@@ -27,6 +27,25 @@ def test_waiting_greenlets_let_others_run(demo):
     assert len(ticks) == 5  # the ticker ran to the end while the request was in flight
 
 
+def test_a_request_cut_short_does_not_hand_its_late_result_to_the_next_one(demo):
+    # The engine still completes a request whose waiting greenlet gave up (gevent.Timeout) or was
+    # killed; that late result must be dropped, not taken for the greenlet's next request.
+    client = HttpSession(base_url=demo.url)
+    with gevent.Timeout(0.05, False):
+        client.get("/delay/300")
+    first = client.get("/status/201")
+    gevent.sleep(0.4)  # the abandoned /delay response arrives meanwhile
+    second = client.get("/status/202")
+    assert (first.status_code, second.status_code) == (201, 202)
+
+    victim = gevent.spawn(client.get, "/delay/300")
+    gevent.sleep(0.05)
+    victim.kill()
+    third = client.get("/status/203")
+    gevent.sleep(0.4)
+    assert client.get("/status/204").status_code == 204 and third.status_code == 203
+
+
 def test_completions_arrive_in_batches(demo):
     b = _bridge.bridge()
     wakeups = 0

@@ -75,6 +75,7 @@ impl Recorder {
     }
 
     /// Records a request that completed at `now` (epoch seconds).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn push(
         &mut self,
         method: &str,
