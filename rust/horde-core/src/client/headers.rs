@@ -32,11 +32,12 @@ impl Headers {
     /// The values of every field named `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         // Compared as bytes: the engine looks up several names in every response.
-        self.fields.iter().filter_map(move |&(ns, ne, vs, ve)| {
-            self.raw[ns as usize..ne as usize]
-                .eq_ignore_ascii_case(name.as_bytes())
-                .then(|| &self.raw[vs as usize..ve as usize])
-        })
+        self.fields
+            .iter()
+            .filter(move |&&(ns, ne, _, _)| {
+                self.raw[ns as usize..ne as usize].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(move |&(_, _, vs, ve)| &self.raw[vs as usize..ve as usize])
     }
 
     /// The value of the first field named `name`.
