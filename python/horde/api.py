@@ -414,15 +414,13 @@ class RunHandle:
 
         history = gevent.spawn(stats_history, runner)
         sampler = gevent.spawn(self._sample_users, runner)
-        if self._stop_requested:
-            pass
-        elif plan.shape is not None:
-            runner.start_shape()
-        else:
-            runner.start(plan.users, plan.spawn_rate)
-            if plan.run_time is not None:
-                gevent.spawn_later(plan.run_time, runner.quit)
-        if not self._stop_requested:
+        if not self._stop_requested:  # stop() may come before the loop could take a callback
+            if plan.shape is not None:
+                runner.start_shape()
+            else:
+                runner.start(plan.users, plan.spawn_rate)
+                if plan.run_time is not None:
+                    gevent.spawn_later(plan.run_time, runner.quit)
             runner.greenlet.join()
         runner.quit()
         # Stopped users' requests still in flight would otherwise land after the figures below.
