@@ -96,9 +96,9 @@ class Samples:
 
     def mask(self, name: str | None = None, method: str | None = None) -> np.ndarray:
         """A boolean array selecting the requests of ``name`` (and ``method``); all when None."""
-        wanted = [i for i, (m, n) in enumerate(self.keys) if _matches(m, n, name, method)]
         if name is None and method is None:
             return np.ones(len(self), dtype=bool)
+        wanted = [i for i, (m, n) in enumerate(self.keys) if _matches(m, n, name, method)]
         return np.isin(self.key, np.array(wanted, dtype=np.uint32))
 
     def to_pandas(self) -> pd.DataFrame:
@@ -158,12 +158,11 @@ class _Histogram:
 
     @staticmethod
     def combine(parts: list[_Histogram]) -> _Histogram:
-        values = np.concatenate([p.values_us for p in parts]) if parts else np.zeros(0, np.uint64)
-        counts = np.concatenate([p.counts for p in parts]) if parts else np.zeros(0, np.uint64)
-        unique, inverse = np.unique(values, return_inverse=True)
-        summed = np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.uint64)
+        values, counts = merge_buckets([(p.values_us, p.counts) for p in parts])
         mins = [p.min_ms for p in parts if p.min_ms is not None]
-        return _Histogram(unique, summed, min(mins) if mins else None, max((p.max_ms for p in parts), default=0.0))
+        return _Histogram(
+            values, counts.astype(np.uint64), min(mins) if mins else None, max((p.max_ms for p in parts), default=0.0)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +180,17 @@ class _Histogram:
             data["min_ms"],
             float(data["max_ms"]),
         )
+
+
+def merge_buckets(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Adds up histograms given as (bucket values, counts): the distinct values, ascending, and
+    the int64 sum of their counts (a part with negative counts subtracts)."""
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    values = np.concatenate([v for v, _ in parts])
+    counts = np.concatenate([c.astype(np.int64) for _, c in parts])
+    unique, inverse = np.unique(values, return_inverse=True)
+    return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
 
 
 class SloError(AssertionError):

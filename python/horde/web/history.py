@@ -129,16 +129,14 @@ class StatsHistory:
         histogram = getattr(getattr(total, "_row", None), "histogram", None)
         if histogram is None:
             return None
-        from horde.results import _Histogram
+        from horde.results import _Histogram, merge_buckets
 
         values, counts = histogram()
         self._histograms.append((values, counts))
         old_values, old_counts = self._histograms[0]
-        merged, inverse = np.unique(np.concatenate([values, old_values]), return_inverse=True)
-        weights = np.concatenate([counts.astype(np.int64), -old_counts.astype(np.int64)])
-        window = np.bincount(inverse, weights=weights, minlength=len(merged))
+        merged, window = merge_buckets([(values, counts), (old_values, -old_counts.astype(np.int64))])
         if len(self._histograms) == 1 or (window < 0).any():
-            window = np.bincount(inverse[: len(values)], weights=counts, minlength=len(merged))  # since a reset
+            merged, window = values, counts  # the first sample, or since a reset: all there is
         if window.sum() <= 0:
             return dict.fromkeys(HISTORY_PERCENTILES)
         recent = _Histogram(merged, window.astype(np.uint64), None, 0.0)
