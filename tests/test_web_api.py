@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -180,9 +180,17 @@ def http_post(url: str, **kwargs: Any) -> Reply:
 
 
 class HordeUI:
-    """A ``horde`` process serving the web UI on a free port; ``stop()`` always ends it."""
+    """A ``horde`` process serving the web UI on a free port; ``stop()`` always ends it.
+    ``program`` runs another command with the same options instead (real Locust, to compare)."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, base_path: str = "") -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        base_path: str = "",
+        program: Sequence[str] = (sys.executable, "-m", "horde"),
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}{base_path}"
         self.out_path = tmp_path / f"horde-{self.port}.out"
@@ -192,7 +200,7 @@ class HordeUI:
         full_env.update(env or {})
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "horde", "--web-port", str(self.port), *args],
+                [*program, "--web-port", str(self.port), *args],
                 stdout=out,
                 stderr=err,
                 env=full_env,
