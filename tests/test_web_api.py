@@ -385,9 +385,11 @@ def test_history_gets_current_percentiles_and_rps(ui):
     def filled() -> dict[str, Any] | None:
         points = ui.get("/stats/history").json()["history"]
         last = points[-1] if points else None
-        return last if last and last["response_time_percentile_0.95"] is not None and last["current_rps"] else None
+        # The precise percentiles come with the first point; the failure rate needs a few seconds.
+        ready = last and last["response_time_percentile_0.95"] is not None and last["current_fail_per_sec"]
+        return last if ready else None
 
-    point = until(filled, "a current 95th percentile and rate", timeout=40)
+    point = until(filled, "a current 95th percentile, rate and failure rate", timeout=40)
     assert point["response_time_percentile_0.5"] <= point["response_time_percentile_0.99"]
     assert point["current_rps"] > point["current_fail_per_sec"] > 0
 
