@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import gevent
+import pytest
 
 from horde import HttpSession, _bridge
+from horde.contrib.fasthttp import FastHttpSession
+
+
+@pytest.fixture(autouse=True, params=["threads", "local"])
+def engine_mode(request, monkeypatch):
+    """Every test here runs twice: with the engine on its own threads (several cores) and with the
+    engine driven by the Python thread itself (one core, ``HORDE_RUNTIME_THREADS=0``)."""
+    monkeypatch.setenv("HORDE_RUNTIME_THREADS", "1" if request.param == "threads" else "0")
+    _fresh_bridges()
+    yield request.param
+    _fresh_bridges()
+
+
+def _fresh_bridges() -> None:
+    # The next bridge() builds its Completions under the current setting.
+    for b in list(_bridge._by_hub.values()):
+        if not b.in_flight:
+            b.watcher.stop()
+            if b.completions.local:
+                b.ticker.stop()
+    _bridge._by_hub.clear()
+    _bridge._last[:] = [None, None]
+
+
+def test_the_mode_in_use(engine_mode):
+    assert _bridge.bridge().completions.local is (engine_mode == "local")
 
 
 def test_waiting_greenlets_let_others_run(demo):
@@ -66,6 +95,23 @@ def test_completions_arrive_in_batches(demo):
         b.watcher.start(original)
     # 200 requests finishing at about the same moment need far fewer than 200 wake-ups.
     assert 1 <= wakeups < 100
+
+
+def test_a_read_timeout_fires_with_no_other_io(demo):
+    # Nothing wakes the loop while the server sleeps: on the local runtime, the ticker does.
+    client = FastHttpSession(demo.url, None, None, network_timeout=0.2)
+    r = client.get("/delay/3000")
+    assert r.status_code == 0
+    assert "timed out" in str(r.error)
+    assert client.get("/status/204").status_code == 204
+
+
+def test_many_users_at_once(demo):
+    # More requests in one flush than tokio polls between looks at its reactor by default.
+    clients = [HttpSession(base_url=demo.url) for _ in range(300)]
+    jobs = [gevent.spawn(c.get, f"/status/{200 + i % 7}") for i, c in enumerate(clients)]
+    gevent.joinall(jobs, raise_error=True)
+    assert [j.value.status_code for j in jobs] == [200 + i % 7 for i in range(300)]
 
 
 def test_idle_bridge_does_not_keep_gevent_busy(demo):
@@ -141,3 +187,29 @@ def test_one_bridge_per_thread_even_when_monkeypatched():
     bridges, eventfds = map(int, out.stdout.split())
     assert bridges == 1
     assert eventfds < 20 // 2
+
+
+ONE_CORE = """
+import os
+from horde import DemoServer, HttpSession, _bridge, _core
+server = DemoServer()
+assert HttpSession(base_url=server.url).get("/").status_code == 200
+threads = set()
+for tid in os.listdir("/proc/self/task"):
+    with open(f"/proc/self/task/{tid}/comm") as f:
+        threads.add(f.read().strip())
+print(_core.runtime_threads(), _bridge.bridge().completions.local, "horde-io" in threads)
+"""
+
+
+def test_on_one_core_the_engine_runs_on_the_python_thread():
+    env = {k: v for k, v in os.environ.items() if k != "HORDE_RUNTIME_THREADS"}
+    one = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", ONE_CORE], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.split() == ["0", "True", "False"]
+    if len(os.sched_getaffinity(0)) > 1:
+        two = subprocess.run([sys.executable, "-c", ONE_CORE], capture_output=True, text=True, timeout=60, env=env)
+        assert two.returncode == 0, two.stderr
+        assert two.stdout.split() == [str(len(os.sched_getaffinity(0)) - 1), "False", "True"]

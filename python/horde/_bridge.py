@@ -10,6 +10,11 @@ waiting to be handed out switches straight to the next one, so a request costs o
 into the user and one out of it instead of two round trips through the hub. The watcher holds a
 reference on the loop only while requests are in flight, so an idle horde never keeps
 ``gevent.wait()`` from returning.
+
+On one core the engine has no threads of its own (``_core.runtime_threads() == 0``): each bridge's
+``Completions`` owns a runtime that this thread drives. The watcher then watches that runtime's
+reactor, ``drain`` does the ready I/O before handing out results, the flush starts the requests,
+and a timer turns the runtime every few milliseconds while requests are in flight, for timeouts.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from greenlet import getcurrent
 from horde import _core
 
 _READ = 1
+# How often a local runtime is turned when no I/O wakes it: the resolution of request timeouts.
+_TICK = 0.005
 
 
 class _Bridge:
@@ -40,6 +47,21 @@ class _Bridge:
         self.watcher = self.hub.loop.io(self.completions.fileno(), _READ)
         self.watcher.start(self._on_ready)
         self.watcher.ref = False
+        self.flush: Callable[[], Any] = self.completions.flush
+        if self.completions.local:
+            self.flush = self._flush_local
+            self.ticker = self.hub.loop.timer(_TICK, _TICK)
+            self.ticker.start(self._on_tick)
+            self.ticker.ref = False
+
+    def _flush_local(self) -> None:
+        self.completions.flush()
+        if len(self.completions):
+            self._on_ready()
+
+    def _on_tick(self) -> None:
+        if self.in_flight:
+            self._on_ready()
 
     def _on_ready(self) -> None:
         batch = self.completions.drain()
@@ -65,7 +87,7 @@ class _Bridge:
         token = [getcurrent()]
         self.calls += 1
         if submit(self.completions, token, *args):
-            self.hub.loop.run_callback(self.completions.flush)
+            self.hub.loop.run_callback(self.flush)
         self.in_flight += 1
         if not self.watcher.ref:
             self.watcher.ref = True

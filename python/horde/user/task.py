@@ -276,14 +276,26 @@ class TaskSet(metaclass=TaskSetMeta):
             raise _reschedule_for(e) from e
 
         user = self._user
+        cls = type(self)
+        # Unless a subclass changes how tasks are queued, a task picked when nothing is queued
+        # runs without going through the queue (an append and a pop per task otherwise).
+        direct = cls.schedule_task is TaskSet.schedule_task and cls.execute_next_task is TaskSet.execute_next_task
         while True:
             try:
-                if not self._task_queue:
+                if self._task_queue:
+                    queued = None
+                elif direct:
+                    queued = self.get_next_task()
+                else:
                     self.schedule_task(self.get_next_task())
+                    queued = None
                 try:
                     if user._state == LOCUST_STATE_STOPPING:
                         raise StopUser()
-                    self.execute_next_task()
+                    if queued is None:
+                        self.execute_next_task()
+                    else:
+                        self.execute_task(queued)
                 except RescheduleTaskImmediately:
                     pass
                 except RescheduleTask:

@@ -3,6 +3,10 @@
 //! for all the users that sent a request in the same pass of the gevent loop). Finished requests
 //! are pushed onto a queue and one eventfd is signalled per batch; the gevent hub watches that fd,
 //! and its callback drains the whole queue with one call, then wakes each waiting greenlet.
+//!
+//! When the engine has no worker threads (one core), each `Completions` owns a `LocalRuntime`
+//! instead: `flush` starts the staged requests on it, the hub watches its reactor, and `drain` first
+//! turns it, all on the Python thread, so no hand-off crosses threads.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
-use horde_core::runtime;
+use horde_core::runtime::{self, LocalRuntime};
 use horde_core::{ClientError, Response};
 
 use crate::session::Job;
@@ -23,6 +27,8 @@ pub(crate) struct Queue {
     done: Mutex<Vec<Finished>>,
     signalled: AtomicBool,
     fd: OwnedFd,
+    /// Pushes come from the Python thread itself (local runtime): nobody to wake.
+    local: bool,
 }
 
 impl Queue {
@@ -40,7 +46,7 @@ impl Queue {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(item);
-        if !self.signalled.swap(true, Ordering::AcqRel) {
+        if !self.local && !self.signalled.swap(true, Ordering::AcqRel) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
             unsafe {
@@ -58,12 +64,22 @@ impl Queue {
 #[pyclass(frozen, module = "horde._core")]
 pub struct Completions {
     pub(crate) queue: Arc<Queue>,
+    local: Option<LocalRuntime>,
 }
 
 #[pymethods]
 impl Completions {
+    /// `local=None` follows `runtime_threads()`: a local runtime when it is 0.
     #[new]
-    fn new() -> PyResult<Self> {
+    #[pyo3(signature = (local=None))]
+    fn new(local: Option<bool>) -> PyResult<Self> {
+        let local = if local.unwrap_or(runtime::default_threads() == 0) {
+            Some(LocalRuntime::new().map_err(|e| {
+                PyOSError::new_err(format!("cannot start the engine's runtime: {e}"))
+            })?)
+        } else {
+            None
+        };
         // SAFETY: plain syscall; the result is checked before use.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -79,16 +95,30 @@ impl Completions {
                 signalled: AtomicBool::new(false),
                 // SAFETY: fd is a fresh descriptor owned by nobody else.
                 fd: unsafe { OwnedFd::from_raw_fd(fd) },
+                local: local.is_some(),
             }),
+            local,
         })
+    }
+
+    /// True when requests run on this thread's own runtime (see `drain`).
+    #[getter]
+    fn local(&self) -> bool {
+        self.local.is_some()
     }
 
     /// Starts every staged request: one task handed to the runtime, which spawns the rest from
     /// inside (cheap there), instead of one cross-thread wake-up per request.
-    fn flush(&self) -> usize {
+    /// On a local runtime, the requests also start here (and may finish: check `len()`).
+    fn flush(&self, py: Python<'_>) -> usize {
         let jobs =
             std::mem::take(&mut *self.queue.staged.lock().unwrap_or_else(|e| e.into_inner()));
         let n = jobs.len();
+        if let Some(local) = &self.local {
+            let queue = &self.queue;
+            py.detach(|| local.turn(jobs.into_iter().map(|job| job.run(queue.clone()))));
+            return n;
+        }
         match n {
             0 => {}
             1 => {
@@ -108,25 +138,33 @@ impl Completions {
         n
     }
 
-    /// The eventfd to watch for readability.
+    /// The descriptor to watch for readability: the eventfd, or the local runtime's reactor.
     fn fileno(&self) -> i32 {
-        self.queue.fd.as_raw_fd()
+        match &self.local {
+            Some(local) => local.fileno(),
+            None => self.queue.fd.as_raw_fd(),
+        }
     }
 
     /// Every finished request since the last call, as `(token, result)` pairs, where result is a
     /// `Response` or an error tuple `(kind, message, elapsed_seconds, locust_repr)`.
+    /// A local runtime is turned first, which does the I/O that is ready.
     fn drain(&self, py: Python<'_>) -> PyResult<Vec<(Py<PyAny>, Py<PyAny>)>> {
-        let mut counter: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64 from our nonblocking eventfd (EAGAIN is fine).
-        unsafe {
-            libc::read(
-                self.queue.fd.as_raw_fd(),
-                (&mut counter as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            );
+        if let Some(local) = &self.local {
+            py.detach(|| local.turn(std::iter::empty::<std::future::Ready<()>>()));
+        } else {
+            let mut counter: u64 = 0;
+            // SAFETY: reads 8 bytes into a live u64 from our nonblocking eventfd (EAGAIN is fine).
+            unsafe {
+                libc::read(
+                    self.queue.fd.as_raw_fd(),
+                    (&mut counter as *mut u64).cast(),
+                    std::mem::size_of::<u64>(),
+                );
+            }
+            // Clear the flag before taking the batch: a push racing with us then signals again.
+            self.queue.signalled.store(false, Ordering::Release);
         }
-        // Clear the flag before taking the batch: a push racing with us then signals again.
-        self.queue.signalled.store(false, Ordering::Release);
         let batch = std::mem::take(&mut *self.queue.done.lock().unwrap_or_else(|e| e.into_inner()));
         batch
             .into_iter()

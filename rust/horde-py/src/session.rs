@@ -93,8 +93,14 @@ impl Session {
         timeouts: Option<(Option<f64>, Option<f64>, Option<f64>)>,
         record: Option<(PyRef<'_, RequestStats>, String, bool)>,
     ) -> PyResult<bool> {
-        let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
+        // Upper-cased only when needed: the client passes "GET", "POST"… already.
+        let parsed = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        } else {
+            http::Method::from_bytes(method.as_bytes())
+        };
+        let method =
+            parsed.map_err(|_| PyValueError::new_err(format!("invalid HTTP method {method:?}")))?;
         let timeouts = match timeouts {
             Some((c, r, t)) => Some(Timeouts {
                 connect: secs(c)?,
