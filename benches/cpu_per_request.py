@@ -1,5 +1,7 @@
 """CPU per request of horde's two sides: the Python thread (users, client, bridge) and the engine's
-threads, for 50 FastHttpUsers looping ``GET /`` with no wait, in one process.
+threads, for 50 FastHttpUsers looping ``GET /`` with no wait, in one process. Pinned to one core the
+engine has no threads (it runs on the Python thread, whose figure is then the total);
+``HORDE_RUNTIME_THREADS=1`` gives it its worker thread back, for comparison.
 
     taskset -c 0 python benches/cpu_per_request.py --host http://127.0.0.1:8080 [--seconds 3]
 
@@ -60,9 +62,13 @@ def main() -> None:
     main_tid = str(os.getpid())
     engine_s = sum(k1[t] - k0.get(t, 0) for t in k1 if t != main_tid) / os.sysconf("SC_CLK_TCK")
     python_us, engine_us = (t1 - t0) * 1e6 / n, engine_s * 1e6 / n
+    from horde import _bridge
+
+    mode = "engine on the python thread" if _bridge.bridge().completions.local else "engine on its own threads"
     print(
-        f"req/s {n / (w1 - w0):,.0f}  python thread {python_us:.2f} us/req  engine threads {engine_us:.2f} us/req  "
-        f"total {python_us + engine_us:.2f} us/req  engine/python {engine_us / python_us:.3f}"
+        f"{mode}: req/s {n / (w1 - w0):,.0f}  python thread {python_us:.2f} us/req  "
+        f"engine threads {engine_us:.2f} us/req  total {python_us + engine_us:.2f} us/req  "
+        f"engine/python {engine_us / python_us:.3f}"
     )
 
 

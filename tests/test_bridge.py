@@ -28,7 +28,8 @@ def engine_mode(request, monkeypatch):
 def _fresh_bridges() -> None:
     # The next bridge() builds its Completions under the current setting.
     for b in list(_bridge._by_hub.values()):
-        if not b.in_flight:
+        # Only this thread's: other tests' threads have ended, and their loops with them.
+        if b.hub is gevent.get_hub() and not b.in_flight:
             b.watcher.stop()
             if b.completions.local:
                 b.ticker.stop()

@@ -725,6 +725,9 @@ class HttpSession:
     """
 
     default_user_agent = f"horde/{_VERSION}"
+    trust_env = False
+    # Sessions for a request's own `verify=`, made on first use.
+    _other_cores: dict[Any, Any] | None = None
     # The classes responses are made of (FastHttpSession has its own).
     _response_class: type[Response] = Response
     _error_response_class: type[Response] = Response
@@ -767,7 +770,6 @@ class HttpSession:
         self.auth: Any = None
         self.params: dict[str, Any] = {}
         self.proxies: dict[str, str] = {}
-        self.trust_env = False
         self.base_url = ""
         if base_url:
             parts = urlsplit(base_url)
@@ -781,7 +783,6 @@ class HttpSession:
         self._verify = verify
         self._max_redirects = max_redirects
         self._core = self._new_core(verify)
-        self._other_cores: dict[Any, Any] | None = None
         self.cookies = CookieJar(self)
 
     def _new_core(self, verify: Any) -> Any:

@@ -206,6 +206,12 @@ class FastHttpSession(HttpSession):
     _response_class = FastResponse
     _error_response_class = ErrorResponse
     _catch_response_class = ResponseContextManager
+    max_retries = 0
+    concurrency = 10
+    client_pool: Any = None
+    ssl_context_factory: Callable[..., Any] | None = None
+    proxy_host: str | None = None
+    proxy_port: int | None = None
 
     def __init__(
         self,
@@ -243,11 +249,19 @@ class FastHttpSession(HttpSession):
         self.insecure = insecure
         self.network_timeout = network_timeout
         self.connection_timeout = connection_timeout
-        self.max_retries = max_retries
-        self.concurrency = concurrency
-        self.client_pool = client_pool
-        self.ssl_context_factory = ssl_context_factory
-        self.proxy_host, self.proxy_port = proxy_host, proxy_port
+        # The compatibility-only settings are class attributes unless given: past about 30
+        # attributes an instance's __dict__ stops sharing its keys with the class's other instances
+        # and grows from ~0.4 to 1.6 KB, per user (see the class attributes below).
+        for attr, value, default in (
+            ("max_retries", max_retries, 0),
+            ("concurrency", concurrency, 10),
+            ("client_pool", client_pool, None),
+            ("ssl_context_factory", ssl_context_factory, None),
+            ("proxy_host", proxy_host, None),
+            ("proxy_port", proxy_port, None),
+        ):
+            if value != default:
+                setattr(self, attr, value)
         if proxy_host:
             logger.warning("horde does not support proxies yet: proxy_host=%r is ignored", proxy_host)
         # geventhttpclient's defaults: a User-Agent, and Accept-Encoding added per request.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
 import gevent
 from gevent import GreenletExit
+from greenlet import getcurrent
 
 from horde import _bridge
 from horde.exception import (
@@ -392,7 +393,9 @@ class TaskSet(metaclass=TaskSetMeta):
             if calls != user._calls_at_wait:
                 user._calls_at_wait = calls
                 return
-        gevent.sleep(seconds)
+            gevent.sleep(seconds)
+        else:
+            _timed_sleep(seconds)
 
     def interrupt(self, reschedule: bool = True) -> None:
         """Leaves this TaskSet and returns control to the parent.
@@ -401,6 +404,25 @@ class TaskSet(metaclass=TaskSetMeta):
             reschedule: The parent picks its next task at once (True) or waits first (False).
         """
         raise InterruptTaskSet(reschedule)
+
+
+def _timed_sleep(seconds: float) -> None:
+    """``gevent.sleep(seconds)`` with the same timer, switching to the hub directly instead of
+    through gevent's Waiter. While a user sleeps, greenlet keeps its C stack copied on the heap;
+    without Waiter's frames that copy is ~1.4 KB smaller, most of an idle user's memory."""
+    hub = gevent.get_hub()
+    current = getcurrent()
+    if current is hub:
+        gevent.sleep(seconds)  # raises gevent's error for blocking in the hub
+        return
+    loop = hub.loop
+    timer = loop.timer(seconds)
+    try:
+        loop.update_now()  # as gevent.sleep: the delay counts from now, not from the loop's last pass
+        timer.start(current.switch)
+        hub.switch()
+    finally:
+        timer.close()
 
 
 def _pick(tasks: list[Any]) -> Any:

@@ -69,16 +69,18 @@ pub struct Completions {
 
 #[pymethods]
 impl Completions {
-    /// `local=None` follows `runtime_threads()`: a local runtime when it is 0.
+    /// `local=None` follows `runtime_threads()`: a local runtime when it is 0, or the worker
+    /// threads if one cannot be started here (no /proc, say).
     #[new]
     #[pyo3(signature = (local=None))]
     fn new(local: Option<bool>) -> PyResult<Self> {
-        let local = if local.unwrap_or(runtime::default_threads() == 0) {
-            Some(LocalRuntime::new().map_err(|e| {
+        let local = match local {
+            Some(false) => None,
+            Some(true) => Some(LocalRuntime::new().map_err(|e| {
                 PyOSError::new_err(format!("cannot start the engine's runtime: {e}"))
-            })?)
-        } else {
-            None
+            })?),
+            None if runtime::default_threads() == 0 => LocalRuntime::new().ok(),
+            None => None,
         };
         // SAFETY: plain syscall; the result is checked before use.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
