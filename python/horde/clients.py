@@ -296,15 +296,6 @@ class Response:
     _request_class: type[PreparedRequest] = PreparedRequest
 
     @classmethod
-    def _from_core(cls, core: Any, sent: tuple[str, str, list[tuple[str, str]], bytes | None]) -> Response:
-        r = cls.__new__(cls)
-        r._core = core
-        r.status_code = core.status_code
-        r._elapsed = core.elapsed
-        r._sent = sent
-        return r
-
-    @classmethod
     def _from_hop(cls, hop: tuple[int, str, str, list[tuple[str, str]]], request: PreparedRequest) -> Response:
         r = cls.__new__(cls)
         r.status_code, r._reason, r._url, r._hop_headers = hop
@@ -908,8 +899,16 @@ class HttpSession:
         most tasks call the client: the same steps without the argument handling."""
         if self.params or self.auth is not None:
             return self.request(method, url, name=name)
-        full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
-        pairs = self._session_header_pairs()
+        base = self.base_url
+        if base and url[:1] == "/":
+            full_url = base + url
+        else:
+            full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
+        headers = self._headers
+        if self._pairs_version == headers._version and self._pairs_source is headers:
+            pairs = self._pairs_cache
+        else:
+            pairs = self._session_header_pairs()
         request_name = name or self.request_name or self._default_name(url, full_url)
         stats = self.stats
         result = bridge().call(
@@ -943,7 +942,11 @@ class HttpSession:
             response = cls._from_error(error, sent, elapsed)
         else:
             cls = self._catch_response_class if catch_response else self._response_class
-            response = cls._from_core(result, sent)
+            response = cls.__new__(cls)
+            response._core = result
+            response.status_code = result.status_code
+            response._elapsed = result.elapsed
+            response._sent = sent
         response._name = request_name
 
         # `_handlers` directly: EventHook.__bool__ is a Python call, 2% of a simple user's samples.
