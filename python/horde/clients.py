@@ -899,16 +899,8 @@ class HttpSession:
         most tasks call the client: the same steps without the argument handling."""
         if self.params or self.auth is not None:
             return self.request(method, url, name=name)
-        base = self.base_url
-        if base and url[:1] == "/":
-            full_url = base + url
-        else:
-            full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
-        headers = self._headers
-        if self._pairs_version == headers._version and self._pairs_source is headers:
-            pairs = self._pairs_cache
-        else:
-            pairs = self._session_header_pairs()
+        full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
+        pairs = self._session_header_pairs()
         request_name = name or self.request_name or self._default_name(url, full_url)
         stats = self.stats
         result = bridge().call(

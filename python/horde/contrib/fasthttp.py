@@ -252,15 +252,15 @@ class FastHttpSession(HttpSession):
         # The compatibility-only settings are class attributes unless given: past about 30
         # attributes an instance's __dict__ stops sharing its keys with the class's other instances
         # and grows from ~0.4 to 1.6 KB, per user (see the class attributes below).
-        for attr, value, default in (
-            ("max_retries", max_retries, 0),
-            ("concurrency", concurrency, 10),
-            ("client_pool", client_pool, None),
-            ("ssl_context_factory", ssl_context_factory, None),
-            ("proxy_host", proxy_host, None),
-            ("proxy_port", proxy_port, None),
+        for attr, value in (
+            ("max_retries", max_retries),
+            ("concurrency", concurrency),
+            ("client_pool", client_pool),
+            ("ssl_context_factory", ssl_context_factory),
+            ("proxy_host", proxy_host),
+            ("proxy_port", proxy_port),
         ):
-            if value != default:
+            if value != getattr(FastHttpSession, attr):
                 setattr(self, attr, value)
         if proxy_host:
             logger.warning("horde does not support proxies yet: proxy_host=%r is ignored", proxy_host)

@@ -452,9 +452,7 @@ class DefaultTaskSet(TaskSet):
                 f"No tasks defined on {type(user).__name__}{hint} Use the @task decorator or set the 'tasks' "
                 "attribute of the User (or mark it as abstract = True if you only intend to subclass it)"
             )
-        tasks = user.tasks
-        # random.choice costs about a tenth of a request's Python time; with one task there is no choice.
-        return tasks[0] if len(tasks) == 1 else random.choice(tasks)
+        return _pick(user.tasks)
 
     def execute_task(self, task: Any) -> None:
         if isinstance(task, type) and issubclass(task, TaskSet):

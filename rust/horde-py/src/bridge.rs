@@ -26,9 +26,8 @@ pub(crate) struct Queue {
     staged: Mutex<Vec<Job>>,
     done: Mutex<Vec<Finished>>,
     signalled: AtomicBool,
-    fd: OwnedFd,
-    /// Pushes come from the Python thread itself (local runtime): nobody to wake.
-    local: bool,
+    /// None on a local runtime: pushes come from the Python thread itself, nobody to wake.
+    fd: Option<OwnedFd>,
 }
 
 impl Queue {
@@ -46,12 +45,13 @@ impl Queue {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(item);
-        if !self.local && !self.signalled.swap(true, Ordering::AcqRel) {
+        let Some(fd) = &self.fd else { return };
+        if !self.signalled.swap(true, Ordering::AcqRel) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
             unsafe {
                 libc::write(
-                    self.fd.as_raw_fd(),
+                    fd.as_raw_fd(),
                     (&one as *const u64).cast(),
                     std::mem::size_of::<u64>(),
                 );
@@ -82,22 +82,26 @@ impl Completions {
             None if runtime::default_threads() == 0 => LocalRuntime::new().ok(),
             None => None,
         };
-        // SAFETY: plain syscall; the result is checked before use.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(PyOSError::new_err(format!(
-                "eventfd failed: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
+        let fd = if local.is_some() {
+            None
+        } else {
+            // SAFETY: plain syscall; the result is checked before use.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+            if fd < 0 {
+                return Err(PyOSError::new_err(format!(
+                    "eventfd failed: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+            // SAFETY: fd is a fresh descriptor owned by nobody else.
+            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        };
         Ok(Completions {
             queue: Arc::new(Queue {
                 staged: Mutex::new(Vec::new()),
                 done: Mutex::new(Vec::new()),
                 signalled: AtomicBool::new(false),
-                // SAFETY: fd is a fresh descriptor owned by nobody else.
-                fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                local: local.is_some(),
+                fd,
             }),
             local,
         })
@@ -142,9 +146,10 @@ impl Completions {
 
     /// The descriptor to watch for readability: the eventfd, or the local runtime's reactor.
     fn fileno(&self) -> i32 {
-        match &self.local {
-            Some(local) => local.fileno(),
-            None => self.queue.fd.as_raw_fd(),
+        match (&self.local, &self.queue.fd) {
+            (Some(local), _) => local.fileno(),
+            (None, Some(fd)) => fd.as_raw_fd(),
+            (None, None) => unreachable!("a Completions without a local runtime has an eventfd"),
         }
     }
 
@@ -154,12 +159,12 @@ impl Completions {
     fn drain(&self, py: Python<'_>) -> PyResult<Vec<(Py<PyAny>, Py<PyAny>)>> {
         if let Some(local) = &self.local {
             py.detach(|| local.turn(std::iter::empty::<std::future::Ready<()>>()));
-        } else {
+        } else if let Some(fd) = &self.queue.fd {
             let mut counter: u64 = 0;
             // SAFETY: reads 8 bytes into a live u64 from our nonblocking eventfd (EAGAIN is fine).
             unsafe {
                 libc::read(
-                    self.queue.fd.as_raw_fd(),
+                    fd.as_raw_fd(),
                     (&mut counter as *mut u64).cast(),
                     std::mem::size_of::<u64>(),
                 );
