@@ -106,6 +106,26 @@ def test_many_users_at_once_are_all_counted(demo):
     assert entry.total_content_length == 2000 * len(HttpSession(base_url=demo.url).get("/json").content)
 
 
+def test_each_request_carries_its_sessions_headers_as_they_are_then(demo):
+    # The engine reuses its conversion of the header pairs it saw last; sessions with different
+    # headers, taking turns and changing them, must each still send their own current ones.
+    seen: list[tuple[str, str]] = []
+
+    def user(who: str) -> None:
+        client = HttpSession(base_url=demo.url)
+        client.headers["X-Who"] = who
+        for i in range(6):
+            if i == 3:
+                client.headers["X-Who"] = who + "-changed"
+            echoed = client.get("/echo").json()["headers"]
+            expected = who if i < 3 else who + "-changed"
+            seen.append((expected, echoed.get("x-who")))
+
+    gevent.joinall([gevent.spawn(user, who) for who in ("ann", "bob", "cy")], raise_error=True)
+    assert len(seen) == 18
+    assert all(expected == got for expected, got in seen), seen
+
+
 def test_big_body_and_decoding(demo):
     client = HttpSession(base_url=demo.url)
     assert len(client.get("/bytes/10485760").content) == 10 * 1024 * 1024

@@ -79,18 +79,19 @@ class _Bridge:
             if glet is not None:
                 glet.switch(result)
 
-    def call(self, submit: Callable[..., bool], *args: Any) -> Any:
-        """Runs ``submit(completions, token, *args)`` (which stages a request) and waits for its
-        result."""
+    def wait(self, token: list[Any], first: bool) -> Any:
+        """Waits for the result of the request that ``submit(self.completions, token, ...)`` has
+        just staged, ``first`` being what it returned (true for the first request since the last
+        flush). ``token`` is ``[getcurrent()]``, made by the caller for that submit."""
         # The token names the waiting greenlet until the wait ends, however it ends: a result
         # for a greenlet that was killed meanwhile is dropped, never delivered to a later wait.
-        token = [getcurrent()]
         self.calls += 1
-        if submit(self.completions, token, *args):
+        if first:
+            # The loop must now wait for the engine (the watcher lost its reference only when
+            # nothing was in flight, hence nothing staged).
             self.hub.loop.run_callback(self.flush)
-        self.in_flight += 1
-        if not self.watcher.ref:
             self.watcher.ref = True
+        self.in_flight += 1
         try:
             ready = self.ready
             while ready:

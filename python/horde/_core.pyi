@@ -1,5 +1,6 @@
 """Type stubs for horde's Rust extension (rust/horde-py)."""
 
+from collections.abc import Sequence
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -48,7 +49,7 @@ class Session:
         token: Any,
         method: str,
         url: str,
-        headers: list[tuple[str, str]] | None = None,
+        headers: Sequence[tuple[str, str]] | None = None,
         cookies: list[tuple[str, str]] | None = None,
         body: bytes | None = None,
         allow_redirects: bool = True,

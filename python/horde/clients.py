@@ -15,11 +15,13 @@ import json as _json
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from greenlet import getcurrent
 
 from horde import _core
 from horde._bridge import bridge
@@ -254,8 +256,9 @@ def _redirected(request: PreparedRequest, status: int, url: str) -> PreparedRequ
     return type(request)(method, url, headers, body)
 
 
-# Header lists sent by sessions, shared by the sessions that send the same headers.
-_SHARED_PAIRS: dict[tuple[tuple[str, str], ...], list[tuple[str, str]]] = {}
+# Header pairs sent by sessions, one tuple shared by the sessions that send the same headers: the
+# engine converts a tuple it has just seen only once (see submit in rust/horde-py/src/session.rs).
+_SHARED_PAIRS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
 
 # Stats names of URLs seen lately, shared by every session of the process (users of a test mostly
 # request the same URLs).
@@ -288,7 +291,7 @@ class Response:
     _history: list[Response] | None = None
     _request: PreparedRequest | None = None
     # (method, url, header pairs, body) as sent, turned into ``request`` on first use.
-    _sent: tuple[str, str, list[tuple[str, str]], bytes | None] | None = None
+    _sent: tuple[str, str, Sequence[tuple[str, str]], bytes | None] | None = None
     _url: str | None = None
     _reason: str | None = None
     status_code = 0
@@ -306,7 +309,7 @@ class Response:
 
     @classmethod
     def _from_error(
-        cls, error: Exception, sent: tuple[str, str, list[tuple[str, str]], bytes | None], elapsed: float
+        cls, error: Exception, sent: tuple[str, str, Sequence[tuple[str, str]], bytes | None], elapsed: float
     ) -> Response:
         r = cls.__new__(cls)
         r.error = error
@@ -751,7 +754,7 @@ class HttpSession:
         self.stats = stats
         self._pairs_version = -1
         self._pairs_source: Any = None
-        self._pairs_cache: list[tuple[str, str]] = []
+        self._pairs_cache: tuple[tuple[str, str], ...] = ()
         # (connect, read, total) seconds used when a request gives no timeout (None: wait forever).
         self.default_timeouts: tuple[float | None, float | None, float | None] | None = None
         self.request_name: str | None = None
@@ -821,11 +824,14 @@ class HttpSession:
         return urlsplit(self.base_url).hostname or "localhost"
 
     def _build_url(self, url: str) -> str:
+        base = self.base_url
+        if base and url[:1] == "/":
+            return base + url  # most tasks' URLs: a path, tested first as it is cheapest to recognise
         if url.startswith(("http://", "https://")):
             return url
-        if not self.base_url:
+        if not base:
             raise MissingSchema(f"Invalid URL {url!r}: No scheme supplied and no host (base_url) is set")
-        return f"{self.base_url}{url}"
+        return f"{base}{url}"
 
     @contextmanager
     def rename_request(self, name: str) -> Iterator[None]:
@@ -881,8 +887,11 @@ class HttpSession:
         request_name = name or self.request_name or self._default_name(url, full_url)
         core = self._core if verify is None or verify == self._verify else self._core_for(verify)
         record = None if catch_response or self.stats is None else (self.stats, request_name, self.fast)
-        result = bridge().call(
-            core.submit,
+        b = bridge()
+        token = [getcurrent()]  # see _Bridge.wait
+        first = core.submit(
+            b.completions,
+            token,
             method,
             full_url,
             header_pairs,
@@ -892,6 +901,7 @@ class HttpSession:
             self.default_timeouts if timeout is None else _timeouts(timeout),
             record,
         )
+        result = b.wait(token, first)
         return self._finish(result, (method, full_url, header_pairs, body), request_name, catch_response, context)
 
     def _quick(self, method: str, url: str, name: str | None) -> Response:
@@ -899,12 +909,15 @@ class HttpSession:
         most tasks call the client: the same steps without the argument handling."""
         if self.params or self.auth is not None:
             return self.request(method, url, name=name)
-        full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
+        full_url = self._build_url(url)
         pairs = self._session_header_pairs()
         request_name = name or self.request_name or self._default_name(url, full_url)
         stats = self.stats
-        result = bridge().call(
-            self._core.submit,
+        b = bridge()
+        token = [getcurrent()]  # see _Bridge.wait
+        first = self._core.submit(
+            b.completions,
+            token,
             method,
             full_url,
             pairs,
@@ -914,12 +927,13 @@ class HttpSession:
             self.default_timeouts,
             None if stats is None else (stats, request_name, self.fast),
         )
+        result = b.wait(token, first)
         return self._finish(result, (method, full_url, pairs, None), request_name, False, None)
 
     def _finish(
         self,
         result: Any,
-        sent: tuple[str, str, list[tuple[str, str]], bytes | None],
+        sent: tuple[str, str, Sequence[tuple[str, str]], bytes | None],
         request_name: str,
         catch_response: bool,
         context: dict | None,
@@ -966,8 +980,8 @@ class HttpSession:
         _fire_listeners(self.request_event, meta)
         return response
 
-    def _session_header_pairs(self) -> list[tuple[str, str]]:
-        headers = self.headers
+    def _session_header_pairs(self) -> tuple[tuple[str, str], ...]:
+        headers = self._headers
         if self._pairs_version != headers._version or self._pairs_source is not headers:
             pairs = tuple((k, str(v)) for k, v in headers.items() if v is not None)
             # Sessions with the same headers (most users of a test) share one list.
@@ -975,7 +989,7 @@ class HttpSession:
             if shared is None:
                 if len(_SHARED_PAIRS) > 1000:
                     _SHARED_PAIRS.clear()  # per-user tokens in headers must not grow this forever
-                shared = _SHARED_PAIRS[pairs] = list(pairs)
+                shared = _SHARED_PAIRS[pairs] = pairs
             self._pairs_cache = shared
             self._pairs_version, self._pairs_source = headers._version, headers
         return self._pairs_cache

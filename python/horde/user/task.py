@@ -388,8 +388,11 @@ class TaskSet(metaclass=TaskSetMeta):
             # A zero wait is only there to let the other users run. If this thread sent a request
             # since this user last waited, this user has yielded to them already (greenlets switch
             # only when one yields), so the extra round trip through the hub can be skipped.
-            calls = _bridge.bridge().calls
             user = self._user
+            b = user._bridge
+            if b is None:
+                b = user._bridge = _bridge.bridge()
+            calls = b.calls
             if calls != user._calls_at_wait:
                 user._calls_at_wait = calls
                 return

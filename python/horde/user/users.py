@@ -87,8 +87,10 @@ class User(metaclass=UserMeta):
     weight: float = 1
     fixed_count: int = 0
     abstract: bool = True
-    # The engine-request count of this thread when the user last waited (see TaskSet._sleep).
+    # The engine-request count of this thread when the user last waited, and that thread's bridge,
+    # which a user, living in one greenlet, keeps (see TaskSet._sleep).
     _calls_at_wait = -1
+    _bridge: Any = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__()

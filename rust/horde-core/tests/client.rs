@@ -395,14 +395,17 @@ fn headers_body_and_basic_auth_reach_the_server() {
     let server = demo();
     let rt = rt();
     let r = rt
-        .block_on(session().execute(Request {
-            headers: vec![
-                ("X-Trace".into(), "abc".into()),
-                ("Content-Type".into(), "application/json".into()),
-            ],
-            body: Some(r#"{"a": 1}"#.into()),
-            ..Request::new(Method::PUT, format!("{}/echo?x=1&x=2", server.url()))
-        }))
+        .block_on(
+            session().execute(Request {
+                headers: [
+                    ("X-Trace".into(), "abc".into()),
+                    ("Content-Type".into(), "application/json".into()),
+                ]
+                .into(),
+                body: Some(r#"{"a": 1}"#.into()),
+                ..Request::new(Method::PUT, format!("{}/echo?x=1&x=2", server.url()))
+            }),
+        )
         .unwrap();
     let echo: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(echo["method"], "PUT");
@@ -413,7 +416,7 @@ fn headers_body_and_basic_auth_reach_the_server() {
     let auth = format!("Basic {}", "dXNlcjpwYXNz"); // user:pass
     let r = rt
         .block_on(session().execute(Request {
-            headers: vec![("Authorization".into(), auth)],
+            headers: [("Authorization".into(), auth)].into(),
             ..Request::get(format!("{}/basic-auth/user/pass", server.url()))
         }))
         .unwrap();
@@ -474,7 +477,7 @@ fn bad_urls_fail_without_panicking() {
         assert_eq!(err.kind, ErrorKind::InvalidUrl, "{url}");
     }
     let bad_header = Request {
-        headers: vec![("Bad Header".into(), "x".into())],
+        headers: [("Bad Header".into(), "x".into())].into(),
         ..Request::get("http://127.0.0.1:1/")
     };
     assert_eq!(

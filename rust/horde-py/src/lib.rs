@@ -4,6 +4,15 @@
 
 use pyo3::prelude::*;
 
+// The engine allocates in bursts: a flush starts every user's request at once and a drain frees
+// them together, which overflows glibc's per-thread caches (7 blocks per size) on every batch, and
+// each 1 KiB+ request made glibc merge its fast bins. mimalloc's free lists per page take these
+// bursts in stride: 8.5% fewer instructions per request in all (45.1k vs 49.3k, callgrind, 50
+// users looping GET /). Its transparent huge pages are off (Cargo feature no_thp): with them an
+// idle user cost 1.7 KB more RSS (15,000 users), without them about what glibc needs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bridge;
 mod demo;
 mod session;

@@ -1,6 +1,7 @@
 //! A user's session and its responses, as Python sees them. `submit` copies the request into
 //! Rust values and hands it to the runtime; the result reaches Python through `Completions`.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +30,31 @@ fn secs(v: Option<f64>) -> PyResult<Option<Duration>> {
             "timeout must be a non-negative number of seconds, got {s}"
         ))),
     }
+}
+
+/// The last tuple of header pairs converted, and its conversion. The client passes one tuple per
+/// distinct set of session headers, shared by every session that has them, so nearly every
+/// request finds its headers here instead of copying each name and value into Rust again. The
+/// tuple is held, so its identity cannot be reused by another while it is here.
+static LAST_HEADERS: Mutex<Option<(Py<PyAny>, HeaderPairs)>> = Mutex::new(None);
+
+type HeaderPairs = Arc<[(String, String)]>;
+
+/// `headers` (a list or tuple of `(name, value)` pairs) as the engine takes them.
+fn shared_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderPairs> {
+    // Only a tuple can be remembered by identity: a list may change after it was converted.
+    if !headers.is_exact_instance_of::<PyTuple>() {
+        return Ok(headers.extract::<Vec<(String, String)>>()?.into());
+    }
+    let mut last = LAST_HEADERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((tuple, converted)) = &*last {
+        if tuple.is(headers) {
+            return Ok(converted.clone());
+        }
+    }
+    let converted: HeaderPairs = headers.extract::<Vec<(String, String)>>()?.into();
+    *last = Some((headers.clone().unbind(), converted.clone()));
+    Ok(converted)
 }
 
 #[pymethods]
@@ -86,7 +112,7 @@ impl Session {
         token: Py<PyAny>,
         method: &str,
         url: String,
-        headers: Option<Vec<(String, String)>>,
+        headers: Option<&Bound<'_, PyAny>>,
         cookies: Option<Vec<(String, String)>>,
         body: Option<PyBackedBytes>,
         allow_redirects: bool,
@@ -112,7 +138,10 @@ impl Session {
         let request = Request {
             method,
             url,
-            headers: headers.unwrap_or_default(),
+            headers: match headers {
+                Some(headers) => shared_headers(headers)?,
+                None => Arc::new([]),
+            },
             cookies: cookies.unwrap_or_default(),
             body: body.map(Bytes::from_owner),
             allow_redirects,
@@ -305,7 +334,7 @@ impl Job {
             token,
         } = self;
         let method = request.method.clone();
-        let result = CatchPanic(session.execute(request))
+        let result = CatchPanic(Box::pin(session.execute(request)))
             .await
             .unwrap_or_else(|panic| {
                 Err(ClientError {
