@@ -122,7 +122,9 @@ impl Completions {
         let n = jobs.len();
         if let Some(local) = &self.local {
             let queue = &self.queue;
-            py.detach(|| local.turn(jobs.into_iter().map(|job| job.run(queue.clone()))));
+            // Boxed: tokio moves a task's future several times while spawning and finishing it,
+            // each a copy of its whole size; a pointer is cheaper to move than the request.
+            py.detach(|| local.turn(jobs.into_iter().map(|job| Box::pin(job.run(queue.clone())))));
             return n;
         }
         match n {
@@ -130,13 +132,13 @@ impl Completions {
             1 => {
                 let queue = self.queue.clone();
                 let job = jobs.into_iter().next().expect("one job");
-                runtime::handle().spawn(job.run(queue));
+                runtime::handle().spawn(Box::pin(job.run(queue)));
             }
             _ => {
                 let queue = self.queue.clone();
                 runtime::handle().spawn(async move {
                     for job in jobs {
-                        tokio::spawn(job.run(queue.clone()));
+                        tokio::spawn(Box::pin(job.run(queue.clone())));
                     }
                 });
             }

@@ -567,17 +567,24 @@ impl<'a> Target<'a> {
         } else {
             return Err(invalid("no scheme supplied (http:// or https://)"));
         };
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority_end = rest
+            .bytes()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
         let authority = &rest[..authority_end];
-        // user:password@ is turned into an Authorization header on the Python side.
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        // user:password@ is turned into an Authorization header on the Python side. Byte loops
+        // here and for the port: on a host of a few bytes, str's searches cost more to set up.
+        let host_port = match authority.bytes().rposition(|b| b == b'@') {
+            Some(at) => &authority[at + 1..],
+            None => authority,
+        };
         let (host, port) = if host_port.starts_with('[') {
             let close = host_port
                 .find(']')
                 .ok_or_else(|| invalid("unclosed IPv6 bracket"))?;
             (&host_port[..=close], &host_port[close + 1..])
         } else {
-            match host_port.rfind(':') {
+            match host_port.bytes().rposition(|b| b == b':') {
                 Some(i) => (&host_port[..i], &host_port[i..]),
                 None => (host_port, ""),
             }
@@ -740,6 +747,60 @@ impl FailurePolicy {
                     Some(format!("LocustBadStatusCode(code={status})"))
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    fn parts(url: &str) -> (bool, String, u16, String, String) {
+        let t = Target::parse(url).unwrap();
+        (
+            t.https,
+            t.host.to_owned(),
+            t.port,
+            t.host_header.to_owned(),
+            t.path_and_query.into_owned(),
+        )
+    }
+
+    #[test]
+    fn target_splits_host_port_and_path() {
+        let p = |https, host: &str, port, hh: &str, path: &str| {
+            (https, host.to_owned(), port, hh.to_owned(), path.to_owned())
+        };
+        assert_eq!(
+            parts("http://127.0.0.1:8080/a?b=1#frag"),
+            p(false, "127.0.0.1", 8080, "127.0.0.1:8080", "/a?b=1")
+        );
+        assert_eq!(
+            parts("https://example.com"),
+            p(true, "example.com", 443, "example.com", "/")
+        );
+        assert_eq!(
+            parts("http://example.com:80?q"),
+            p(false, "example.com", 80, "example.com", "/?q")
+        );
+        assert_eq!(
+            parts("http://user:pa:ss@host:81/x"),
+            p(false, "host", 81, "host:81", "/x")
+        );
+        assert_eq!(
+            parts("http://[::1]:9000/"),
+            p(false, "[::1]", 9000, "[::1]:9000", "/")
+        );
+        assert_eq!(parts("http://[::1]/"), p(false, "[::1]", 80, "[::1]", "/"));
+        assert_eq!(parts("HTTP://h/p@q:r"), p(false, "h", 80, "h", "/p@q:r"));
+        for bad in [
+            "http://h:99999/",
+            "http://:80/",
+            "http://h:x/",
+            "ftp://h/",
+            "h/",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
         }
     }
 }
