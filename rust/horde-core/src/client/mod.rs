@@ -755,44 +755,27 @@ impl FailurePolicy {
 mod tests {
     use super::Target;
 
-    fn parts(url: &str) -> (bool, String, u16, String, String) {
-        let t = Target::parse(url).unwrap();
-        (
-            t.https,
-            t.host.to_owned(),
-            t.port,
-            t.host_header.to_owned(),
-            t.path_and_query.into_owned(),
-        )
-    }
-
     #[test]
     fn target_splits_host_port_and_path() {
-        let p = |https, host: &str, port, hh: &str, path: &str| {
-            (https, host.to_owned(), port, hh.to_owned(), path.to_owned())
-        };
-        assert_eq!(
-            parts("http://127.0.0.1:8080/a?b=1#frag"),
-            p(false, "127.0.0.1", 8080, "127.0.0.1:8080", "/a?b=1")
-        );
-        assert_eq!(
-            parts("https://example.com"),
-            p(true, "example.com", 443, "example.com", "/")
-        );
-        assert_eq!(
-            parts("http://example.com:80?q"),
-            p(false, "example.com", 80, "example.com", "/?q")
-        );
-        assert_eq!(
-            parts("http://user:pa:ss@host:81/x"),
-            p(false, "host", 81, "host:81", "/x")
-        );
-        assert_eq!(
-            parts("http://[::1]:9000/"),
-            p(false, "[::1]", 9000, "[::1]:9000", "/")
-        );
-        assert_eq!(parts("http://[::1]/"), p(false, "[::1]", 80, "[::1]", "/"));
-        assert_eq!(parts("HTTP://h/p@q:r"), p(false, "h", 80, "h", "/p@q:r"));
+        // url, https, host, port, Host header, request target
+        #[rustfmt::skip]
+        let cases = [
+            ("http://127.0.0.1:8080/a?b=1#frag", false, "127.0.0.1", 8080, "127.0.0.1:8080", "/a?b=1"),
+            ("https://example.com", true, "example.com", 443, "example.com", "/"),
+            ("http://example.com:80?q", false, "example.com", 80, "example.com", "/?q"),
+            ("http://user:pa:ss@host:81/x", false, "host", 81, "host:81", "/x"),
+            ("http://[::1]:9000/", false, "[::1]", 9000, "[::1]:9000", "/"),
+            ("http://[::1]/", false, "[::1]", 80, "[::1]", "/"),
+            ("HTTP://h/p@q:r", false, "h", 80, "h", "/p@q:r"),
+        ];
+        for (url, https, host, port, host_header, path) in cases {
+            let t = Target::parse(url).unwrap();
+            assert_eq!(
+                (t.https, t.host, t.port, t.host_header, &*t.path_and_query),
+                (https, host, port, host_header, path),
+                "{url}"
+            );
+        }
         for bad in [
             "http://h:99999/",
             "http://:80/",
