@@ -984,7 +984,7 @@ class HttpSession:
         headers = self._headers
         if self._pairs_version != headers._version or self._pairs_source is not headers:
             pairs = tuple((k, str(v)) for k, v in headers.items() if v is not None)
-            # Sessions with the same headers (most users of a test) share one list.
+            # Sessions with the same headers (most users of a test) share one tuple.
             shared = _SHARED_PAIRS.get(pairs)
             if shared is None:
                 if len(_SHARED_PAIRS) > 1000:

@@ -559,9 +559,9 @@ impl StatsSnapshot {
 
 struct Inner {
     /// name -> method -> entry: two levels so that a hit is found with borrowed `&str`s and
-    /// the hot path allocates nothing.
-    /// By name, then method. FxHash: SipHash on these two lookups was ~1% of a request's
-    /// instructions, and a load generator's own stats keys need no protection from collisions.
+    /// the hot path allocates nothing. FxHash: SipHash on these two lookups was ~1% of a
+    /// request's instructions, and a load generator's own stats keys need no protection from
+    /// collisions.
     entries: FxHashMap<String, FxHashMap<String, StatsEntry>>,
     num_entries: usize,
     total: StatsEntry,

@@ -122,9 +122,7 @@ impl Completions {
         let n = jobs.len();
         if let Some(local) = &self.local {
             let queue = &self.queue;
-            // Boxed: tokio moves a task's future several times while spawning and finishing it,
-            // each a copy of its whole size; a pointer is cheaper to move than the request.
-            py.detach(|| local.turn(jobs.into_iter().map(|job| Box::pin(job.run(queue.clone())))));
+            py.detach(|| local.turn(jobs.into_iter().map(|job| job.run(queue.clone()))));
             return n;
         }
         match n {
@@ -132,13 +130,13 @@ impl Completions {
             1 => {
                 let queue = self.queue.clone();
                 let job = jobs.into_iter().next().expect("one job");
-                runtime::handle().spawn(Box::pin(job.run(queue)));
+                runtime::handle().spawn(job.run(queue));
             }
             _ => {
                 let queue = self.queue.clone();
                 runtime::handle().spawn(async move {
                     for job in jobs {
-                        tokio::spawn(Box::pin(job.run(queue.clone())));
+                        tokio::spawn(job.run(queue.clone()));
                     }
                 });
             }

@@ -1,6 +1,8 @@
 //! A user's session and its responses, as Python sees them. `submit` copies the request into
 //! Rust values and hands it to the runtime; the result reaches Python through `Completions`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -316,17 +318,22 @@ pub(crate) fn result_to_py(
 pub(crate) struct Job {
     session: horde_core::Session,
     request: Request,
-    record: Option<(
-        std::sync::Arc<horde_core::RequestStats>,
-        String,
-        FailurePolicy,
-    )>,
+    record: Option<(Arc<horde_core::RequestStats>, String, FailurePolicy)>,
     token: Py<PyAny>,
 }
 
 impl Job {
+    /// The request's task. Boxed: tokio moves a task's future several times while spawning and
+    /// finishing it, each a copy of its whole size, and a pointer is cheaper to move.
+    pub(crate) fn run(
+        self,
+        queue: Arc<crate::bridge::Queue>,
+    ) -> Pin<Box<impl Future<Output = ()> + Send + 'static>> {
+        Box::pin(self.execute(queue))
+    }
+
     /// Runs the request on the engine, logs its outcome, and queues the result for Python.
-    pub(crate) async fn run(self, queue: std::sync::Arc<crate::bridge::Queue>) {
+    async fn execute(self, queue: Arc<crate::bridge::Queue>) {
         let Job {
             session,
             request,
