@@ -45,7 +45,10 @@ def _users(host: str, users: int, requests: int) -> None:
                 finished.set()
 
     Hello.host = host
-    running = [gevent.spawn(Hello(Environment(user_classes=[Hello])).run) for _ in range(users)]
+    environment = Environment(user_classes=[Hello])
+    # A runner, as in every real run: its stats listener is what the engine logs requests for.
+    environment.create_local_runner()
+    running = [gevent.spawn(Hello(environment).run) for _ in range(users)]
     finished.wait()
     gevent.killall(running)
 

@@ -17,6 +17,7 @@ if [ ! -x .venv-locust/bin/locust ]; then
     python3 -m venv .venv-locust
     .venv-locust/bin/pip install -q "locust==2.47.0"
 fi
-cargo test --profile dev-release -p horde-core
+cargo test --profile dev-release -p horde-core -p horde-demo -p horde-py
 python -m mypy.stubtest horde._core  # the hand-written stubs match the built extension
+python -m mypy  # the package type-checks ([tool.mypy] in pyproject.toml)
 python -m pytest -q

@@ -5,13 +5,21 @@ from __future__ import annotations
 import gevent
 import pytest
 
-from horde import HttpSession, RequestStats
+from horde import EventHook, HttpSession, RequestStats
 from horde.exception import ConnectionError, SSLError
+from horde.stats import StatsListener
+
+
+def logged(stats):
+    """A request hook whose one listener logs into ``stats``, as a runner's does."""
+    hook = EventHook()
+    hook.add_listener(StatsListener(stats))
+    return hook
 
 
 def test_conduit_flow_keeps_the_token_per_session(demo):
     stats = RequestStats()
-    client = HttpSession(base_url=demo.url, stats=stats)
+    client = HttpSession(base_url=demo.url, request_event=logged(stats))
     login = client.post("/api/users/login", json={"user": {"email": "ann@example.com", "password": "pw"}})
     assert login.status_code == 200
     token = login.json()["user"]["token"]
@@ -58,7 +66,7 @@ def test_sessions_do_not_share_cookies(demo):
 
 def test_redirect_history_and_stats_name_of_the_first_request(demo):
     stats = RequestStats()
-    client = HttpSession(base_url=demo.url, stats=stats)
+    client = HttpSession(base_url=demo.url, request_event=logged(stats))
     r = client.get("/redirect/2")
     assert r.status_code == 200
     assert [h.status_code for h in r.history] == [302, 302]
@@ -93,7 +101,7 @@ def test_many_users_at_once_are_all_counted(demo):
     stats = RequestStats()
 
     def user() -> None:
-        client = HttpSession(base_url=demo.url, stats=stats)
+        client = HttpSession(base_url=demo.url, request_event=logged(stats))
         for _ in range(50):
             client.get("/json")
 
@@ -131,3 +139,79 @@ def test_big_body_and_decoding(demo):
     assert len(client.get("/bytes/10485760").content) == 10 * 1024 * 1024
     assert client.get("/gzip").json()["gzipped"] is True
     assert client.get("/deflate").json()["deflated"] is True
+
+
+def test_engine_logging_and_the_listener_log_the_same(demo):
+    # With the runner's StatsListener alone on the hook the engine logs each request itself; with
+    # another listener beside it the request goes through the event and the listener logs it.
+    # Both must count and word every outcome the same way.
+    def run(extra_listener: bool) -> tuple[list, list]:
+        stats = RequestStats()
+        hook = logged(stats)
+        if extra_listener:
+            hook.add_listener(lambda **kw: None)
+        client = HttpSession(base_url=demo.url, request_event=hook)
+        client.get("/")
+        client.get("/status/404")
+        client.post("/status/503", data="x")
+        client.get("http://127.0.0.1:1/refused", name="refused")
+        with client.get("/", catch_response=True) as r:
+            r.failure("not what I wanted")
+        with client.get("/status/500", catch_response=True) as r:
+            pass
+        entries, total, errors, _ = stats.snapshot()
+        rows = sorted((e.method, e.name, e.num_requests, e.num_failures) for e in entries)
+        texts = sorted((m, n, text, count) for m, n, text, count, _first, _last in errors)
+        return rows + [(total.num_requests, total.num_failures)], texts
+
+    assert run(extra_listener=False) == run(extra_listener=True)
+    rows, texts = run(extra_listener=False)
+    assert rows[-1] == (6, 5)
+    assert ("GET", "/status/404", "HTTPError('404 Client Error: Not Found for url: /status/404')", 1) in texts
+    assert ("GET", "refused", "ConnectionRefusedError(111, 'Connection refused')", 1) in texts
+    assert ("GET", "/", "CatchResponseError('not what I wanted')", 1) in texts
+
+
+def test_hand_built_session_is_counted_through_the_request_event(demo):
+    # As in Locust: a client made by hand from environment.events.request is counted by the runner.
+    from horde.env import Environment
+
+    env = Environment()
+    env.create_local_runner()
+    client = HttpSession(demo.url, env.events.request, None)
+    client.get("/")
+    client.get("/status/404")
+    assert (env.stats.total.num_requests, env.stats.total.num_failures) == (2, 1)
+    assert HttpSession(demo.url).get("/").status_code == 200  # no hook: nothing to report to
+
+
+def test_session_headers_live_in_the_engine(demo):
+    client = HttpSession(base_url=demo.url)
+    assert list(client.headers) == ["User-Agent", "Accept-Encoding", "Accept", "Connection"]
+    client.headers["x-token"] = "a"
+    client.headers["X-Token"] = "b"  # case-insensitive: replaces, and the case last set is kept
+    client.headers["X-Bytes"] = b"caf\xe9"
+    client.headers["X-Number"] = 5
+    client.headers["Accept"] = None  # not sent, as in requests
+    assert "x-TOKEN" in client.headers and client.headers["x-token"] == "b"
+    echoed = client.get("/echo").json()["headers"]
+    assert echoed["x-token"] == "b" and echoed["x-bytes"] == "café" and echoed["x-number"] == "5"
+    assert "accept" not in echoed
+    del client.headers["X-Token"]
+    client.headers.update({"X-Other": "1"})
+    echoed = client.get("/echo").json()["headers"]
+    assert "x-token" not in echoed and echoed["x-other"] == "1"
+    # A dict assigned to client.headers replaces them all; copy() is a plain case-insensitive dict.
+    client.headers = {"X-Only": "yes"}
+    assert dict(client.headers) == {"X-Only": "yes"}
+    echoed = client.get("/echo").json()["headers"]
+    assert echoed["x-only"] == "yes" and "user-agent" not in echoed
+    copy = client.headers.copy()
+    copy["X-Only"] = "no"
+    assert client.headers["X-Only"] == "yes"
+
+
+def test_catch_response_has_request_meta(demo):
+    client = HttpSession(base_url=demo.url)
+    with client.get("/", name="home", catch_response=True) as r:
+        assert r.request_meta["name"] == "home" and r.request_meta["request_type"] == "GET"

@@ -21,6 +21,7 @@ from horde.exception import (
     Timeout,
     TooManyRedirects,
 )
+from horde.stats import StatsListener
 
 
 @pytest.fixture
@@ -33,6 +34,13 @@ def client(httpbin):
 @pytest.fixture
 def stats():
     return RequestStats()
+
+
+def logged(stats):
+    """A request hook whose one listener logs into ``stats``, as a runner's does."""
+    hook = EventHook()
+    hook.add_listener(StatsListener(stats))
+    return hook
 
 
 def by_name(stats):
@@ -367,7 +375,7 @@ def test_params_with_url_fragment(client):
 
 
 def test_stats_name_defaults_to_path_and_query(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         session.get("/get", params={"a": "1"})
         session.get("/get?q=0", params={"a": "1"})
         session.get("/get")
@@ -377,7 +385,7 @@ def test_stats_name_defaults_to_path_and_query(httpbin, stats):
 
 
 def test_stats_name_is_the_first_request_of_a_redirect_chain(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         session.get("/redirect/2")
     names = by_name(stats)
     assert list(names) == [("GET", "/redirect/2")]
@@ -385,7 +393,7 @@ def test_stats_name_is_the_first_request_of_a_redirect_chain(httpbin, stats):
 
 
 def test_stats_name_argument_and_rename_request(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         session.get("/get?id=1", name="/get?id=[id]")
         session.get("/get?id=2", name="/get?id=[id]")
         with session.rename_request("grouped"):
@@ -400,7 +408,7 @@ def test_stats_name_argument_and_rename_request(httpbin, stats):
 
 
 def test_stats_count_http_errors_as_failures(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         session.get("/status/500")
         session.get("/status/500")
         session.get("/status/200")
@@ -679,7 +687,7 @@ def test_refused_connection(refused_url):
 
 
 def test_refused_connection_recorded_in_stats(refused_url, stats):
-    with HttpSession(refused_url, stats=stats) as session:
+    with HttpSession(refused_url, request_event=logged(stats)) as session:
         session.get("/nothing")
         session.get("/nothing")
     entry = by_name(stats)["GET", "/nothing"]
@@ -703,7 +711,7 @@ def test_absolute_url_without_base_url(httpbin):
 
 
 def test_catch_response_success_overrides_404(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         with session.get("/status/404", catch_response=True) as r:
             assert r.status_code == 404
             r.success()
@@ -713,7 +721,7 @@ def test_catch_response_success_overrides_404(httpbin, stats):
 
 
 def test_catch_response_failure(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         with session.get("/status/200", catch_response=True) as r:
             r.failure("bad")
     entry = by_name(stats)["GET", "/status/200"]
@@ -722,7 +730,7 @@ def test_catch_response_failure(httpbin, stats):
 
 
 def test_catch_response_unmarked_uses_status(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         with session.get("/status/500", catch_response=True):
             pass
         with session.get("/status/200", catch_response=True):
@@ -733,7 +741,7 @@ def test_catch_response_unmarked_uses_status(httpbin, stats):
 
 
 def test_catch_response_response_error_marks_failure(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         with session.get("/get", catch_response=True):
             raise ResponseError("wrong body")
     assert by_name(stats)["GET", "/get"].num_failures == 1
@@ -741,7 +749,7 @@ def test_catch_response_response_error_marks_failure(httpbin, stats):
 
 
 def test_catch_response_other_exception_propagates(httpbin, stats):
-    with HttpSession(httpbin, stats=stats) as session:
+    with HttpSession(httpbin, request_event=logged(stats)) as session:
         with pytest.raises(ZeroDivisionError):
             with session.get("/get", catch_response=True):
                 1 / 0  # noqa: B018
@@ -888,7 +896,8 @@ def test_request_event_url_is_before_redirects(httpbin, fired):
 
 def test_request_event_and_stats_together(httpbin, fired, stats):
     hook, calls = fired
-    with HttpSession(httpbin, request_event=hook, stats=stats) as session:
+    hook.add_listener(StatsListener(stats))
+    with HttpSession(httpbin, request_event=hook) as session:
         session.get("/get")
         session.get("/status/404")
     assert [c["name"] for c in calls] == ["/get", "/status/404"]

@@ -30,7 +30,10 @@ def errors(stats) -> dict:
 
 @pytest.fixture
 def env():
-    return Environment()
+    environment = Environment()
+    # As in Locust's own tests: the runner's listener on the request event logs into env.stats.
+    environment.create_local_runner()
+    return environment
 
 
 @pytest.fixture
@@ -147,7 +150,7 @@ def test_response_api(user, demo):
 def test_connection_error_gives_an_error_response(env, refused_url):
     seen = []
     env.events.request.add_listener(lambda **kw: seen.append(kw))
-    session = FastHttpSession(refused_url, env.events.request, user=None, stats=env.stats)
+    session = FastHttpSession(refused_url, env.events.request, user=None)
     r = session.get("/", headers={"X-Test": "hello"})
     assert isinstance(r, ErrorResponse)
     assert r.status_code == 0 and r.content is None and r.text is None and r.error is not None

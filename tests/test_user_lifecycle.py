@@ -37,7 +37,10 @@ def rows(stats) -> dict:
 
 @pytest.fixture
 def env():
-    return Environment()
+    environment = Environment()
+    # As in Locust's own tests: the runner's listener on the request event logs into env.stats.
+    environment.create_local_runner()
+    return environment
 
 
 def test_on_start_tasks_and_on_stop_run_in_order(env):

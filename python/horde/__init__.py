@@ -8,10 +8,44 @@ Names are imported on first use, so ``import horde`` stays cheap and patches not
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from horde._core import __version__
 from horde.event import Events
+
+if TYPE_CHECKING:
+    # What __getattr__ below imports on first use, for type checkers and IDEs.
+    from horde._core import DemoServer as DemoServer
+    from horde.api import RunHandle as RunHandle
+    from horde.api import run as run
+    from horde.api import start as start
+    from horde.clients import HttpSession as HttpSession
+    from horde.clients import Response as Response
+    from horde.clients import ResponseContextManager as ResponseContextManager
+    from horde.contrib.fasthttp import FastHttpUser as FastHttpUser
+    from horde.debug import run_single_user as run_single_user
+    from horde.event import EventHook as EventHook
+    from horde.results import Result as Result
+    from horde.results import load as load
+    from horde.shape import LoadTestShape as LoadTestShape
+    from horde.stats import RequestStats as RequestStats
+    from horde.user import wait_time as wait_time
+    from horde.user.markov_taskset import MarkovTaskSet as MarkovTaskSet
+    from horde.user.markov_taskset import transition as transition
+    from horde.user.markov_taskset import transitions as transitions
+    from horde.user.sequential_taskset import SequentialTaskSet as SequentialTaskSet
+    from horde.user.task import TaskSet as TaskSet
+    from horde.user.task import tag as tag
+    from horde.user.task import task as task
+    from horde.user.users import HttpUser as HttpUser
+    from horde.user.users import User as User
+    from horde.user.wait_time import between as between
+    from horde.user.wait_time import constant as constant
+    from horde.user.wait_time import constant_pacing as constant_pacing
+    from horde.user.wait_time import constant_throughput as constant_throughput
+    from horde.user.wait_time import poisson as poisson
+    from horde.util.deprecation import HttpLocust as HttpLocust
+    from horde.util.deprecation import Locust as Locust
 
 #: The event hooks of the run (``locust.events``); the CLI's Environment uses this object.
 events = Events()

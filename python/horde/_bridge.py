@@ -23,7 +23,7 @@ import os
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 import gevent
 from greenlet import getcurrent
@@ -35,6 +35,14 @@ _READ = 1
 _TICK = 0.005
 
 
+class _Watcher(Protocol):
+    """A gevent loop watcher with its ``ref`` property, which types-gevent's watchers leave out."""
+
+    ref: bool
+
+    def start(self, callback: Callable[[], Any], /) -> None: ...
+
+
 class _Bridge:
     def __init__(self) -> None:
         self.completions = _core.Completions()
@@ -44,13 +52,13 @@ class _Bridge:
         # Drained results not yet handed to their greenlets: (token, result) pairs.
         self.ready: deque = deque()
         self.hub = gevent.get_hub()
-        self.watcher = self.hub.loop.io(self.completions.fileno(), _READ)
+        self.watcher = cast(_Watcher, self.hub.loop.io(self.completions.fileno(), _READ))
         self.watcher.start(self._on_ready)
         self.watcher.ref = False
         self.flush: Callable[[], Any] = self.completions.flush
         if self.completions.local:
             self.flush = self._flush_local
-            self.ticker = self.hub.loop.timer(_TICK, _TICK)
+            self.ticker = cast(_Watcher, self.hub.loop.timer(_TICK, _TICK))
             self.ticker.start(self._on_tick)
             self.ticker.ref = False
 

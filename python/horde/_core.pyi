@@ -6,19 +6,31 @@ from typing import Any, final
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "USER_AGENT",
     "Completions",
     "DemoServer",
+    "Headers",
     "RequestStats",
     "Response",
     "Session",
     "StatsEntry",
     "__version__",
+    "bucket_response_time",
     "runtime_threads",
+    "status_failure",
 ]
 
 __version__: str
+USER_AGENT: str
+
+# (exception class name in horde.exception, message, text for the failures table)
+_Failure = tuple[str, str, str]
+# (method, headers, body) of a request as sent
+_Sent = tuple[str, list[tuple[str, str]], bytes]
 
 def runtime_threads() -> int: ...
+def bucket_response_time(response_time: float) -> int: ...
+def status_failure(kind: str, status: int, reason: str, url: str) -> _Failure | None: ...
 
 @final
 class Completions:
@@ -27,21 +39,13 @@ class Completions:
     def local(self) -> bool: ...
     def fileno(self) -> int: ...
     def flush(self) -> int: ...
-    def drain(self) -> list[tuple[Any, Response | tuple[str, str, float, str]]]: ...
+    def drain(self) -> list[tuple[Any, Response]]: ...
     def __len__(self) -> int: ...
 
 @final
 class Session:
     def __new__(
-        cls,
-        verify: bool = True,
-        ca_pem: bytes | None = None,
-        max_redirects: int = 30,
-        default_headers: list[tuple[str, str]] | None = None,
-        connect_timeout: float | None = None,
-        read_timeout: float | None = None,
-        total_timeout: float | None = None,
-        decompress: bool = True,
+        cls, kind: str = "HttpUser", verify: bool = True, ca_pem: bytes | None = None, max_redirects: int = 30
     ) -> Session: ...
     def submit(
         self,
@@ -49,17 +53,30 @@ class Session:
         token: Any,
         method: str,
         url: str,
-        headers: Sequence[tuple[str, str]] | None = None,
+        name: str,
+        headers: Headers | Sequence[tuple[str, Any]],
         cookies: list[tuple[str, str]] | None = None,
         body: bytes | None = None,
         allow_redirects: bool = True,
         timeouts: tuple[float | None, float | None, float | None] | None = None,
-        record: tuple[RequestStats, str, bool] | None = None,
+        stats: RequestStats | None = None,
     ) -> bool: ...
     def cookies(self) -> list[tuple[str, str, str, str]]: ...
     def set_cookie(self, url: str, set_cookie: str) -> None: ...
     def clear_cookies(self, name: str | None = None) -> None: ...
     def close(self) -> None: ...
+
+@disjoint_base
+class Headers:
+    def __new__(cls, *_args: Any, defaults: str | None = None, **_kwargs: Any) -> Headers: ...
+    def __getitem__(self, key: str, /) -> Any: ...
+    def __setitem__(self, key: str, value: Any, /) -> None: ...
+    def __delitem__(self, key: str, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def names(self) -> list[str]: ...
+    def pairs(self) -> list[tuple[str, Any]]: ...
+    def clear(self) -> None: ...
 
 @final
 class Response:
@@ -74,13 +91,17 @@ class Response:
     @property
     def headers(self) -> list[tuple[str, str]]: ...
     @property
-    def content(self) -> bytes: ...
+    def content(self) -> bytes | None: ...
     @property
     def content_length(self) -> int: ...
     @property
     def version(self) -> str: ...
     @property
-    def history(self) -> list[tuple[int, str, str, list[tuple[str, str]]]]: ...
+    def history(self) -> list[tuple[int, str, str, list[tuple[str, str]], _Sent]]: ...
+    @property
+    def sent(self) -> _Sent: ...
+    @property
+    def failure(self) -> _Failure | None: ...
 
 @disjoint_base
 class RequestStats:
@@ -113,9 +134,9 @@ class StatsEntry:
     num_requests: int
     num_none_requests: int
     num_failures: int
-    total_response_time: float
-    min_response_time: float | None
-    max_response_time: float
+    total_response_time: float | int
+    min_response_time: float | int | None
+    max_response_time: float | int
     total_content_length: int
     start_time: float
     last_request_timestamp: float | None
@@ -132,7 +153,7 @@ class StatsEntry:
     response_times: dict[int, int]
     def get_response_time_percentile(self, percent: float) -> float: ...
     def histogram(self) -> tuple[Any, Any]: ...
-    def to_locust_json(self) -> str: ...
+    def serialize(self) -> dict[str, Any]: ...
 
 @final
 class DemoServer:

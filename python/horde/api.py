@@ -15,12 +15,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from horde.results import DEFAULT_MAX_SAMPLES, Result, Samples, _Histogram, build_history
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from horde.shape import LoadTestShape
+    from horde.user import TaskSet, User
+
+    # What holds a task list that a run may change: a User class or a TaskSet class in one.
+    _TaskHolder: TypeAlias = type[User] | type[TaskSet]
 
 __all__ = ["RunHandle", "run", "start"]
 
@@ -153,6 +162,18 @@ def start(
 
 class _Plan:
     """A run's arguments, checked before anything starts."""
+
+    user_classes: list[type[User]]
+    locustfile: str | None
+    host: str | None
+    users: int
+    spawn_rate: float
+    run_time: float | None
+    shape: LoadTestShape | None
+    tags: list[str] | None
+    exclude_tags: list[str] | None
+    stop_timeout: float
+    max_samples: int
 
     def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
@@ -455,7 +476,9 @@ def _restore_listeners(saved: dict[Any, list[Any]]) -> None:
         hook._handlers[:] = handlers
 
 
-def _task_lists(holders: Iterable[Any], found: dict[type, list[Any]] | None = None) -> dict[type, list[Any]]:
+def _task_lists(
+    holders: Iterable[_TaskHolder], found: dict[_TaskHolder, list[Any]] | None = None
+) -> dict[_TaskHolder, list[Any]]:
     """The task list of each User class and of every TaskSet class nested in them."""
     found = {} if found is None else found
     for holder in holders:
@@ -570,7 +593,7 @@ def _in_notebook() -> bool:
     shell = sys.modules.get("IPython")
     if shell is None:
         return False
-    ip = shell.get_ipython()  # type: ignore[attr-defined]
+    ip = shell.get_ipython()
     return ip is not None and hasattr(ip, "kernel")
 
 

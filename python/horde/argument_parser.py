@@ -22,19 +22,19 @@ import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn, Protocol, cast
 from urllib.parse import urlparse
 
 import horde
 from horde.util.timespan import parse_timespan
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:
     try:
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib
     except ModuleNotFoundError:
-        tomllib = None  # type: ignore[assignment]
+        tomllib = None
 
 version = horde.__version__
 
@@ -162,7 +162,7 @@ class LocustArgumentParser(argparse.ArgumentParser):
     def parse_known(self, args: Sequence[str] | str | None = None, namespace: Any = None, **kw: Any) -> Any:
         return self.parse_known_args(args, namespace, **kw)
 
-    def error(self, message: str) -> Any:
+    def error(self, message: str) -> NoReturn:
         """Prints ``horde: error: <message>`` (and a close option name for a misspelt one), then
         exits with code 2, as Locust does (without argparse's usage line)."""
         if message.startswith("unrecognized arguments:"):
@@ -186,6 +186,7 @@ class LocustArgumentParser(argparse.ArgumentParser):
         extra: list[str] = []
 
         from_env: set[argparse.Action] = set()
+        action: argparse.Action | None
         for action in self._actions:
             if not action.option_strings or action in taken or _is_help_or_version(action):
                 continue
@@ -412,6 +413,14 @@ def _make_way_for(parser: LocustArgumentParser, option_strings: list[str]) -> No
                 break
         else:
             parser._remove_action(existing)
+
+
+class _HordeOnlyAction(Protocol):
+    """The attributes horde sets on the actions of its own options (see ``_make_way_for`` and
+    ``_env_var_names``)."""
+
+    horde_only: bool
+    env_var_aliases: tuple[str, ...]
 
 
 def _config_keys(action: argparse.Action) -> list[str]:
@@ -1206,8 +1215,8 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         env_var="HORDE_THRESHOLD_ABORT",
     )
     for action, alias in ((threshold, "LOCUST_THRESHOLD"), (threshold_abort, "LOCUST_THRESHOLD_ABORT")):
-        action.env_var_aliases = (alias,)
-        action.horde_only = True
+        cast(_HordeOnlyAction, action).env_var_aliases = (alias,)
+        cast(_HordeOnlyAction, action).horde_only = True
 
     reports = parser.add_argument_group("Precise statistics (horde)")
     precise = reports.add_argument(
@@ -1218,7 +1227,7 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         "resolution) as JSON to this file",
         env_var="HORDE_HDR_JSON",
     )
-    precise.horde_only = True
+    cast(_HordeOnlyAction, precise).horde_only = True
 
     demo = parser.add_argument_group("Demo target (horde)")
     demo_target = demo.add_argument(
@@ -1229,7 +1238,7 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         "(unless --host is given), to try a locustfile without a server of your own",
         env_var="HORDE_DEMO_TARGET",
     )
-    demo_target.horde_only = True
+    cast(_HordeOnlyAction, demo_target).horde_only = True
 
     user_classes = parser.add_argument_group("User classes")
     user_classes.add_argument(
@@ -1283,9 +1292,9 @@ class UIExtraArgOptions(NamedTuple):
     default_value: str
     is_secret: bool
     is_required: bool
-    help_text: str
+    help_text: str | None
     is_multiple: bool
-    choices: list[str] | None = None
+    choices: Iterable[Any] | None = None
 
 
 def ui_extra_args_dict(args: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:

@@ -1,10 +1,15 @@
 """The HTTP client of an ``HttpUser``: ``self.client``.
 
 ``HttpSession`` takes the calling conventions locustfiles use with ``requests.Session`` (and
-Locust's ``name=``, ``catch_response=``, ``context=``), builds the request in Python, and hands it
-to the Rust engine, which owns the connections and the cookie jar. The calling greenlet waits
-cooperatively; other users keep running. Outcomes are logged into the Rust stats by the engine
-itself unless Python must decide them (``catch_response``) or a request listener wants to see them.
+Locust's ``name=``, ``catch_response=``, ``context=``), turns them into one request, and hands it
+to the Rust engine, which owns the connections, the cookie jar and the session's headers. The
+calling greenlet waits cooperatively; other users keep running.
+
+The engine also decides what the result means (``horde_core::locust``): whether it failed, as
+which exception and under which text. This module only builds Python objects from that verdict.
+Each request is reported once, through the ``request`` event: when the runner's stats listener is
+its only listener, the engine logs the outcome itself, which is what that listener would do,
+without a Python call per request.
 """
 
 from __future__ import annotations
@@ -15,71 +20,85 @@ import json as _json
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
-from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from greenlet import getcurrent
 
 from horde import _core
 from horde._bridge import bridge
-from horde.event import status_of
 from horde.exception import (
     CatchResponseError,
-    ConnectionError,
-    ConnectTimeout,
-    ContentDecodingError,
-    HTTPError,
-    InvalidURL,
     LocustError,
     MissingSchema,
-    ReadTimeout,
     RequestException,
     ResponseError,
-    SSLError,
-    Timeout,
-    TooManyRedirects,
 )
+from horde.failures import engine_exception
+from horde.stats import StatsListener
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "CaseInsensitiveDict",
     "CookieJar",
     "HttpSession",
     "PreparedRequest",
+    "RequestKwargs",
+    "RequestKwargsNoBody",
+    "RequestKwargsNoData",
     "Response",
     "ResponseContextManager",
     "RestMixin",
     "RestResponseContextManager",
+    "SessionHeaders",
 ]
 
-_VERSION = _core.__version__
-
-_ERRORS: dict[str, type[RequestException]] = {
-    "InvalidURL": InvalidURL,
-    "ConnectionRefused": ConnectionError,
-    "ConnectTimeout": ConnectTimeout,
-    "ConnectionError": ConnectionError,
-    "ConnectionReset": ConnectionError,
-    "ReadTimeout": ReadTimeout,
-    "Timeout": Timeout,
-    "SSLError": SSLError,
-    "ProtocolError": ConnectionError,
-    "TooManyRedirects": TooManyRedirects,
-    "ContentDecodingError": ContentDecodingError,
-}
-
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
+_MISSING: Any = object()
+
+
+class RequestKwargsNoBody(TypedDict, total=False):
+    """``RequestKwargs`` without ``data`` and ``json``: the keyword arguments of ``post``, which
+    takes both by name."""
+
+    name: str | None
+    catch_response: bool
+    context: dict
+    params: Any
+    headers: Mapping[str, Any] | None
+    cookies: Mapping[str, str] | None
+    files: Any
+    auth: Any
+    timeout: Any
+    allow_redirects: bool
+    verify: Any
+    stream: bool
+
+
+class RequestKwargsNoData(RequestKwargsNoBody, total=False):
+    """``RequestKwargs`` without ``data``: the keyword arguments of ``put`` and ``patch``, which
+    take it by name."""
+
+    json: Any
+
+
+class RequestKwargs(RequestKwargsNoData, total=False):
+    """The keyword arguments of ``HttpSession.request`` after ``method`` and ``url`` (requests'
+    ``Session.request`` ones that horde honours, plus Locust's)."""
+
+    data: Any
 
 
 class CaseInsensitiveDict(MutableMapping):
     """A dict of headers whose keys compare without regard to case, keeping the case last set."""
 
-    def __init__(self, data: Mapping[str, Any] | Iterator[tuple[str, Any]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, data: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None, **kwargs: Any) -> None:
         self._store: dict[str, tuple[str, Any]] = {}
-        # Bumped on every change, so a session can reuse what it derived from its headers.
-        self._version = 0
         if data:
             self.update(data)
         if kwargs:
@@ -87,14 +106,12 @@ class CaseInsensitiveDict(MutableMapping):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._store[key.lower()] = (key, value)
-        self._version += 1
 
     def __getitem__(self, key: str) -> Any:
         return self._store[key.lower()][1]
 
     def __delitem__(self, key: str) -> None:
         del self._store[key.lower()]
-        self._version += 1
 
     def __iter__(self) -> Iterator[str]:
         return (k for k, _ in self._store.values())
@@ -117,6 +134,43 @@ class CaseInsensitiveDict(MutableMapping):
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
+
+
+
+
+class SessionHeaders(_core.Headers, MutableMapping):
+    """The headers a session sends with every request (``client.headers``): a case-insensitive
+    dict kept by the engine, which reads it directly when a request is sent.
+
+    A new session holds its user kind's defaults (requests' for ``HttpUser``; User-Agent and
+    Accept-Encoding for ``FastHttpUser``). A header set to None is not sent.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Mapping[str, Any] | None = None, defaults: str | None = None, **kwargs: Any) -> None:
+        # _core.Headers.__new__ has filled in the defaults already.
+        if data:
+            self.update(data)
+        if kwargs:
+            self.update(kwargs)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def lower_items(self) -> Iterator[tuple[str, Any]]:
+        return ((k.lower(), v) for k, v in self.pairs())
+
+    def copy(self) -> CaseInsensitiveDict:
+        return CaseInsensitiveDict(self.pairs())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(self.lower_items()) == dict(CaseInsensitiveDict(other).lower_items())
+
+    def __repr__(self) -> str:
+        return repr(dict(self.pairs()))
 
 
 def _headers_from_pairs(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict:
@@ -150,7 +204,7 @@ class CookieJar(MutableMapping):
         self._session = session
 
     def _all(self) -> list[Cookie]:
-        return [Cookie(*c) for c in self._session._core.cookies()]
+        return [Cookie(*c) for c in self._session._engine.cookies()]
 
     def get(self, name: str, default: Any = None, domain: str | None = None, path: str | None = None) -> Any:
         for c in self._all():
@@ -161,10 +215,10 @@ class CookieJar(MutableMapping):
     def set(self, name: str, value: str | None, domain: str | None = None, path: str = "/", **_: Any) -> None:
         """Sets a cookie for ``domain`` (default: the session's host); ``None`` removes it."""
         if value is None:
-            self._session._core.clear_cookies(name)
+            self._session._engine.clear_cookies(name)
             return
         host = domain.lstrip(".") if domain else self._session._host_for_cookies()
-        self._session._core.set_cookie(f"http://{host}{path}", f"{name}={value}; Path={path}")
+        self._session._engine.set_cookie(f"http://{host}{path}", f"{name}={value}; Path={path}")
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name, default=_MISSING)
@@ -178,12 +232,12 @@ class CookieJar(MutableMapping):
     def __delitem__(self, name: str) -> None:
         if name not in self:
             raise KeyError(name)
-        self._session._core.clear_cookies(name)
+        self._session._engine.clear_cookies(name)
 
     def __contains__(self, name: object) -> bool:
         return any(c.name == name for c in self._all())
 
-    def __iter__(self) -> Iterator[Cookie]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Cookie]:
         # Like RequestsCookieJar, iteration yields Cookie objects, not names.
         return iter(self._all())
 
@@ -212,13 +266,10 @@ class CookieJar(MutableMapping):
             self.set(k, v)
 
     def clear(self, domain: str | None = None, path: str | None = None, name: str | None = None) -> None:
-        self._session._core.clear_cookies(name)
+        self._session._engine.clear_cookies(name)
 
     def __repr__(self) -> str:
         return f"<CookieJar{self._all()!r}>"
-
-
-_MISSING = object()
 
 
 class _ResponseCookies(dict):
@@ -232,6 +283,8 @@ class PreparedRequest:
     """What was sent: ``method``, ``url``, ``headers``, ``body``, ``path_url``."""
 
     __slots__ = ("method", "url", "headers", "body")
+    # A str when FastHttpSession was given one (see FastRequest.payload).
+    body: bytes | str | None
 
     def __init__(self, method: str, url: str, headers: CaseInsensitiveDict, body: bytes | None) -> None:
         self.method, self.url, self.headers, self.body = method, url, headers, body
@@ -243,22 +296,6 @@ class PreparedRequest:
     def __repr__(self) -> str:
         return f"<PreparedRequest [{self.method}]>"
 
-
-def _redirected(request: PreparedRequest, status: int, url: str) -> PreparedRequest:
-    """The request sent after a redirect with this status (the engine applies the same rules):
-    303 turns anything but HEAD into GET, 301/302 turn POST into GET, dropping the body."""
-    method, headers, body = request.method, request.headers, request.body
-    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-        method, body = "GET", None
-        headers = headers.copy()
-        headers.pop("Content-Type", None)
-        headers.pop("Content-Length", None)
-    return type(request)(method, url, headers, body)
-
-
-# Header pairs sent by sessions, one tuple shared by the sessions that send the same headers: the
-# engine converts a tuple it has just seen only once (see submit in rust/horde-py/src/session.rs).
-_SHARED_PAIRS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
 
 # Stats names of URLs seen lately, shared by every session of the process (users of a test mostly
 # request the same URLs).
@@ -280,49 +317,40 @@ class Response:
 
     # Defaults live on the class and the engine's result is read only when asked for: most
     # responses of a load test are looked at for their status code at most.
-    _core: Any = None
+    _result: Any = None  # the engine's result (horde._core.Response); None for a redirect hop
+    _hop: tuple | None = None  # (status, reason, url, headers, sent) of a redirect hop
     _content: bytes | None = None
     _content_read = False
     _headers: CaseInsensitiveDict | None = None
     _text: str | None = None
     _encoding: Any = _MISSING
-    _elapsed = 0.0
-    _hop_headers: list[tuple[str, str]] | None = None
     _history: list[Response] | None = None
     _request: PreparedRequest | None = None
-    # (method, url, header pairs, body) as sent, turned into ``request`` on first use.
-    _sent: tuple[str, str, Sequence[tuple[str, str]], bytes | None] | None = None
     _url: str | None = None
     _reason: str | None = None
+    _error: Any = _MISSING
+    _name: str | None = None
     status_code = 0
-    error: Exception | None = None
+    # The rules raise_for_status() follows (horde_core::locust::UserKind).
+    _kind = "HttpUser"
     _request_class: type[PreparedRequest] = PreparedRequest
 
     @classmethod
-    def _from_hop(cls, hop: tuple[int, str, str, list[tuple[str, str]]], request: PreparedRequest) -> Response:
+    def _from_hop(cls, hop: tuple[int, str, str, list[tuple[str, str]], Any]) -> Response:
         r = cls.__new__(cls)
-        r.status_code, r._reason, r._url, r._hop_headers = hop
+        r._hop = hop
+        r.status_code, r._reason, r._url = hop[0], hop[1], hop[2]
         r._content, r._content_read = b"", True
-        r._request = request
+        r._error = None
         r._history = []
-        return r
-
-    @classmethod
-    def _from_error(
-        cls, error: Exception, sent: tuple[str, str, Sequence[tuple[str, str]], bytes | None], elapsed: float
-    ) -> Response:
-        r = cls.__new__(cls)
-        r.error = error
-        r._url = sent[1]
-        r._sent = sent
-        r._elapsed = elapsed
-        r._content_read = True
+        method, headers, body = hop[4]
+        r._request = cls._request_class(method, hop[2], CaseInsensitiveDict(headers), body or None)
         return r
 
     @property
     def url(self) -> str:
         if self._url is None:
-            self._url = self._core.url if self._core is not None else ""
+            self._url = self._result.url if self._result is not None else ""
         return self._url
 
     @url.setter
@@ -332,25 +360,46 @@ class Response:
     @property
     def reason(self) -> str:
         if self._reason is None:
-            self._reason = self._core.reason if self._core is not None else ""
+            self._reason = self._result.reason if self._result is not None else ""
         return self._reason
 
     @reason.setter
     def reason(self, value: str) -> None:
         self._reason = value
 
+    @property
+    def error(self) -> Exception | None:
+        """The exception of a request that got no response (status_code 0), else None."""
+        error = self._error
+        if error is _MISSING:
+            result = self._result
+            error = None
+            if result is not None and result.status_code == 0:
+                error = engine_exception(result.failure, self)
+            self._error = error
+        return error
+
+    @error.setter
+    def error(self, value: Exception | None) -> None:
+        self._error = value
+
+    def _outcome(self) -> Exception | None:
+        """The engine's verdict on the request as an exception (None: it succeeded), with the
+        stats name in its message as Locust words it."""
+        result = self._result
+        if result is None or result.status_code == 0:
+            return self.error
+        failure = result.failure
+        return None if failure is None else engine_exception(failure, self)
+
     def _materialize(self) -> None:
-        """Builds ``request`` and ``history``: each response carries the request that produced
-        it, and redirects may have changed the method on the way."""
-        method, url, pairs, body = self._sent or ("", self.url, [], None)
-        request = self._request_class(method, url, CaseInsensitiveDict(pairs), body)
-        history: list[Response] = []
-        hops = self._core.history if self._core is not None else []
-        for i, hop in enumerate(hops):
-            history.append(type(self)._hop_class()._from_hop(hop, request))
-            next_url = hops[i + 1][2] if i + 1 < len(hops) else self.url
-            request = _redirected(request, hop[0], next_url)
-        self._request, self._history = request, history
+        """Builds ``request`` and ``history`` from what the engine sent for each hop."""
+        result = self._result
+        hop_class = type(self)._hop_class()
+        self._history = [hop_class._from_hop(hop) for hop in result.history] if result is not None else []
+        method, headers, body = result.sent if result is not None else ("", [], b"")
+        url = (result.url if result is not None else "") or self.url
+        self._request = self._request_class(method, url, CaseInsensitiveDict(headers), body or None)
 
     @classmethod
     def _hop_class(cls) -> type[Response]:
@@ -358,7 +407,7 @@ class Response:
 
     @property
     def request(self) -> PreparedRequest | None:
-        if self._request is None and self._sent is not None:
+        if self._request is None and self._result is not None:
             self._materialize()
         return self._request
 
@@ -369,7 +418,7 @@ class Response:
     @property
     def history(self) -> list[Response]:
         if self._history is None:
-            if self._sent is not None:
+            if self._result is not None:
                 self._materialize()
             else:
                 self._history = []
@@ -394,7 +443,7 @@ class Response:
     @property
     def content(self) -> bytes | None:
         if not self._content_read:
-            self._content = self._core.content if self._core is not None else None
+            self._content = self._result.content if self._result is not None else None
             self._content_read = True
         return self._content
 
@@ -414,20 +463,21 @@ class Response:
     def json(self, **kwargs: Any) -> Any:
         return _json.loads(self.text, **kwargs)
 
+    def _header_pairs(self) -> list[tuple[str, str]]:
+        if self._result is not None:
+            return self._result.headers
+        return self._hop[3] if self._hop is not None else []
+
     @property
     def headers(self) -> CaseInsensitiveDict:
         if self._headers is None:
-            if self._core is not None:
-                self._headers = _headers_from_pairs(self._core.headers)
-            else:
-                self._headers = _headers_from_pairs(self._hop_headers or [])
+            self._headers = _headers_from_pairs(self._header_pairs())
         return self._headers
 
     @property
     def cookies(self) -> _ResponseCookies:
         jar = _ResponseCookies()
-        pairs = self._core.headers if self._core is not None else (self._hop_headers or [])
-        for k, v in pairs:
+        for k, v in self._header_pairs():
             if k.lower() == "set-cookie":
                 parsed: SimpleCookie = SimpleCookie()
                 try:
@@ -440,7 +490,7 @@ class Response:
 
     @property
     def elapsed(self) -> datetime.timedelta:
-        return datetime.timedelta(seconds=self._elapsed)
+        return datetime.timedelta(seconds=self._result.elapsed if self._result is not None else 0.0)
 
     @property
     def ok(self) -> bool:
@@ -457,9 +507,9 @@ class Response:
     def raise_for_status(self) -> None:
         if self.error is not None:
             raise self.error
-        error = _status_error(self.status_code, self.reason, self.url)
-        if error:
-            raise HTTPError(error, response=self)
+        failure = _core.status_failure(self._kind, self.status_code, self.reason, self.url)
+        if failure is not None:
+            raise engine_exception(failure, self)
 
     def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
         data: Any = self.text if decode_unicode else (self.content or b"")
@@ -483,7 +533,7 @@ class Response:
     def __enter__(self) -> Response:
         raise LocustError("In order to use a with-block for requests, you must also pass catch_response=True")
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool | None:
         pass
 
     # success()/failure() only mean something inside `with ... catch_response=True`.
@@ -493,39 +543,6 @@ class Response:
     def failure(self, exc: Any) -> None:
         raise LocustError("failure() may only be called inside `with client.get(..., catch_response=True)`")
 
-
-def _status_error(status: int, reason: str, url: str) -> str | None:
-    if 400 <= status < 500:
-        return f"{status} Client Error: {reason} for url: {url}"
-    if 500 <= status < 600:
-        return f"{status} Server Error: {reason} for url: {url}"
-    return None
-
-
-def _outcome_exception(response: Response, name: str, fast: bool) -> Exception | None:
-    """The failure a response counts as (None if it succeeded), worded as the engine words it
-    when it logs the outcome itself: HttpUser fails statuses >= 400, FastHttpUser anything but
-    2xx and the usual redirects. The url in the message is the request's stats name, as in Locust."""
-    if response.error is not None:
-        return response.error
-    status = response.status_code
-    if fast:
-        return _fast_status_error(response, name)
-    message = _status_error(status, response.reason, name)
-    return HTTPError(message, response=response) if message else None
-
-
-def _fast_status_error(response: Response, name: str) -> Exception | None:
-    """FastHttpUser's failure for a status it does not accept, or None."""
-    status = response.status_code
-    if status in _FAST_OK:
-        return None
-    error = HTTPError(f"{status} {response.reason} for url: {name}", response=response)
-    error._horde_repr = f"LocustBadStatusCode(code={status})"  # type: ignore[attr-defined]
-    return error
-
-
-_FAST_OK = frozenset((200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 301, 302, 303, 304, 307, 308))
 
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 
@@ -544,25 +561,12 @@ def _encoding_from_headers(headers: CaseInsensitiveDict) -> str | None:
     return None
 
 
-_ADDRESS = re.compile(r"object at 0x[0-9a-fA-F]+")
-
-
-def error_text(error: Any) -> str:
-    """The text under which a failure is grouped, as Locust's ``StatsError.parse_error``: the
-    exception's repr with memory addresses masked (strings are kept as they are)."""
-    if isinstance(error, str):
-        return error
-    known = getattr(error, "_horde_repr", None)
-    if known is not None:
-        return known
-    return _ADDRESS.sub("object at 0x....", repr(error))
-
-
 class ResponseContextManager(Response):
     """The response of a ``catch_response=True`` request: decide its outcome inside ``with``.
 
-    ``success()`` and ``failure(msg)`` set the outcome; an unmarked response fails on an HTTP
-    error status or a transport error; raising ``ResponseError`` in the block marks it failed.
+    ``success()`` and ``failure(msg)`` set the outcome; unmarked, the engine's verdict stands
+    (an HTTP error status or a transport error fails it); raising ``ResponseError`` in the block
+    marks it failed. The request is reported when the block ends.
     """
 
     _session: HttpSession
@@ -574,25 +578,31 @@ class ResponseContextManager(Response):
     def _hop_class(cls) -> type[Response]:
         return Response
 
+    @property
+    def request_meta(self) -> dict[str, Any]:
+        """The request event's keyword arguments, fired when the with-block ends."""
+        return self._meta
+
     def __enter__(self) -> ResponseContextManager:
         self._entered = True
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self._entered = False
+        meta = self._meta
         if self._manual_result is not None:
             if self._manual_result is not True:
-                self._meta["exception"] = self._manual_result
-            self._session._report(self._meta)
+                meta["exception"] = self._manual_result
+            self._session._report(meta)
             return exc_type is None
         if exc_type is not None:
             if isinstance(exc, ResponseError):
-                self._meta["exception"] = exc
-                self._session._report(self._meta)
+                meta["exception"] = exc
+                self._session._report(meta)
                 return True
             return False
-        self._meta["exception"] = _outcome_exception(self, self._meta["name"], self._session.fast)
-        self._session._report(self._meta)
+        meta["exception"] = self._outcome()
+        self._session._report(meta)
         return True
 
     def success(self) -> None:
@@ -629,7 +639,7 @@ def _encode_params(params: Any) -> str:
     if isinstance(params, (str, bytes)):
         return params.decode() if isinstance(params, bytes) else params
     items = params.items() if hasattr(params, "items") else params
-    pairs = []
+    pairs: list[tuple[Any, Any]] = []
     for k, v in items:
         if v is None:
             continue  # requests drops parameters whose value is None
@@ -710,31 +720,24 @@ class HttpSession:
 
     Args:
         base_url: Prefixed to relative URLs (``user:password@`` in it becomes basic auth).
-        request_event: Locust's ``events.request`` hook; fired per request only when it has listeners.
+        request_event: Locust's ``events.request`` hook: every request is reported through it
+            (the runner's listener on it logs the request into the run's stats).
         user: The user owning this client (its ``context()`` is merged into each request's context).
-        stats: The ``RequestStats`` that requests are logged into, if any.
         verify: Check TLS certificates (True), skip the check (False) or trust the PEM bundle at a path.
         max_redirects: Most redirects followed for one request.
-        fast: Count outcomes with FastHttpUser's rules instead of HttpUser's.
+        pool_manager: Accepted for compatibility with Locust; the engine pools connections itself.
     """
 
-    default_user_agent = f"horde/{_VERSION}"
     trust_env = False
-    # Sessions for a request's own `verify=`, made on first use.
-    _other_cores: dict[Any, Any] | None = None
+    # The user kind whose rules the engine applies (horde_core::locust::UserKind).
+    _kind = "HttpUser"
+    default_user_agent = _core.USER_AGENT
+    # Engine sessions for a request's own `verify=`, made on first use.
+    _other_engines: dict[Any, Any] | None = None
     # The classes responses are made of (FastHttpSession has its own).
     _response_class: type[Response] = Response
     _error_response_class: type[Response] = Response
-    _catch_response_class: type[Response] = None  # type: ignore[assignment]  # set below the class
-
-    @property
-    def headers(self) -> CaseInsensitiveDict:
-        """Headers sent with every request (a case-insensitive dict; assigning a dict works too)."""
-        return self._headers
-
-    @headers.setter
-    def headers(self, value: Mapping[str, Any]) -> None:
-        self._headers = value if isinstance(value, CaseInsensitiveDict) else CaseInsensitiveDict(value)
+    _catch_response_class: type[ResponseContextManager] = ResponseContextManager
 
     def __init__(
         self,
@@ -742,25 +745,23 @@ class HttpSession:
         request_event: Any = None,
         user: Any = None,
         *args: Any,
-        stats: Any = None,
         verify: bool | str = True,
         max_redirects: int = 30,
-        fast: bool = False,
         pool_manager: Any = None,
         **kwargs: Any,
     ) -> None:
+        if args or kwargs:
+            # requests.Session() takes no arguments, so Locust's HttpSession passes on none either.
+            unexpected = ", ".join([repr(a) for a in args] + list(kwargs))
+            raise TypeError(f"{type(self).__name__}() got unexpected arguments: {unexpected}")
         self.request_event = request_event
         self.user = user
-        self.stats = stats
-        self._pairs_version = -1
-        self._pairs_source: Any = None
-        self._pairs_cache: tuple[tuple[str, str], ...] = ()
         # (connect, read, total) seconds used when a request gives no timeout (None: wait forever).
         self.default_timeouts: tuple[float | None, float | None, float | None] | None = None
         self.request_name: str | None = None
-        self.fast = fast
-        # A copy of one template: the copies share its key strings and entries until changed.
-        self._headers = _session_headers_template(self.default_user_agent).copy()
+        self._headers = SessionHeaders(defaults=self._kind)
+        if self.default_user_agent != _core.USER_AGENT:
+            self._headers["User-Agent"] = self.default_user_agent
         self.auth: Any = None
         self.params: dict[str, Any] = {}
         self.proxies: dict[str, str] = {}
@@ -768,28 +769,41 @@ class HttpSession:
         if base_url:
             parts = urlsplit(base_url)
             if parts.username or parts.password:
-                from urllib.parse import unquote
-
                 self.auth = (unquote(parts.username or ""), unquote(parts.password or ""))
                 netloc = parts.netloc.rpartition("@")[2]  # keeps IPv6 brackets, unlike .hostname
                 base_url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
             self.base_url = base_url
         self._verify = verify
         self._max_redirects = max_redirects
-        self._core = self._new_core(verify)
+        self._engine = self._new_engine(verify)
         self.cookies = CookieJar(self)
 
-    def _new_core(self, verify: Any) -> Any:
+    @property
+    def request_event(self) -> Any:
+        return self._request_event
+
+    @request_event.setter
+    def request_event(self, hook: Any) -> None:
+        self._request_event = hook
+        # The hook's own list, which add_listener and remove_listener change in place: reading it
+        # per request costs less than asking the hook.
+        self._listeners = hook._handlers if hook is not None else ()
+
+    @property
+    def headers(self) -> SessionHeaders:
+        """Headers sent with every request (a case-insensitive dict; assigning a dict works too)."""
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Mapping[str, Any]) -> None:
+        self._headers = value if isinstance(value, SessionHeaders) else SessionHeaders(value)
+
+    def _new_engine(self, verify: Any) -> Any:
         ca_pem = None
         if isinstance(verify, str):
             with open(verify, "rb") as f:
                 ca_pem = f.read()
-        return _core.Session(
-            verify=bool(verify),
-            ca_pem=ca_pem,
-            max_redirects=self._max_redirects,
-            default_headers=[],
-        )
+        return _core.Session(kind=self._kind, verify=bool(verify), ca_pem=ca_pem, max_redirects=self._max_redirects)
 
     @property
     def verify(self) -> bool | str:
@@ -798,10 +812,10 @@ class HttpSession:
     @verify.setter
     def verify(self, value: bool | str) -> None:
         if value != self._verify:
-            old = self._core
+            old = self._engine
             self._verify = value
-            self._core = self._new_core(value)
-            self._carry_cookies(old, self._core)
+            self._engine = self._new_engine(value)
+            self._carry_cookies(old, self._engine)
 
     @property
     def max_redirects(self) -> int:
@@ -810,10 +824,10 @@ class HttpSession:
     @max_redirects.setter
     def max_redirects(self, value: int) -> None:
         if value != self._max_redirects:
-            old = self._core
+            old = self._engine
             self._max_redirects = value
-            self._core = self._new_core(self._verify)
-            self._carry_cookies(old, self._core)
+            self._engine = self._new_engine(self._verify)
+            self._carry_cookies(old, self._engine)
 
     @staticmethod
     def _carry_cookies(old: Any, new: Any) -> None:
@@ -866,133 +880,122 @@ class HttpSession:
         """Sends a request and returns its response (never raises for transport errors; see
         ``response.error``). With ``catch_response=True`` use the result in a ``with`` block."""
         method = method.upper()
-        full_url = url if url.startswith(("http://", "https://")) else self._build_url(url)
+        full_url = self._build_url(url)
         if params is not None or self.params:
             full_url = _add_query(full_url, self.params, params)
 
         body: bytes | None = None
+        sent_headers: Any = self._headers
         if headers or data is not None or json is not None or files or auth is not None or self.auth is not None:
-            merged = self.headers.copy() if not headers else _merge_headers(self.headers, headers)
+            merged = _merge_headers(self._headers, headers) if headers else self._headers.copy()
             body, ctype = _encode_body(data, json, files)
             if ctype and "content-type" not in merged:
                 merged["Content-Type"] = ctype
             auth = auth if auth is not None else self.auth
             if auth is not None and "authorization" not in merged:
                 merged["Authorization"] = _auth_header(auth)
-            header_pairs = [(k, str(v)) for k, v in merged.items() if v is not None]
-        else:
-            # The common case: only the session's headers, whose list is rebuilt only after they change.
-            header_pairs = self._session_header_pairs()
+            sent_headers = list(merged.items())
 
-        request_name = name or self.request_name or self._default_name(url, full_url)
-        core = self._core if verify is None or verify == self._verify else self._core_for(verify)
-        record = None if catch_response or self.stats is None else (self.stats, request_name, self.fast)
-        b = bridge()
-        token = [getcurrent()]  # see _Bridge.wait
-        first = core.submit(
-            b.completions,
-            token,
+        return self._send(
             method,
+            url,
             full_url,
-            header_pairs,
-            list(cookies.items()) if cookies else None,
+            name,
+            sent_headers,
             body,
+            list(cookies.items()) if cookies else None,
             allow_redirects,
             self.default_timeouts if timeout is None else _timeouts(timeout),
-            record,
+            self._engine if verify is None or verify == self._verify else self._engine_for(verify),
+            catch_response,
+            context,
         )
-        result = b.wait(token, first)
-        return self._finish(result, (method, full_url, header_pairs, body), request_name, catch_response, context)
 
-    def _quick(self, method: str, url: str, name: str | None) -> Response:
-        """``request(method, url, name=name)`` with every other argument left out, which is how
-        most tasks call the client: the same steps without the argument handling."""
-        if self.params or self.auth is not None:
-            return self.request(method, url, name=name)
-        full_url = self._build_url(url)
-        pairs = self._session_header_pairs()
-        request_name = name or self.request_name or self._default_name(url, full_url)
-        stats = self.stats
-        b = bridge()
-        token = [getcurrent()]  # see _Bridge.wait
-        first = self._core.submit(
-            b.completions,
-            token,
-            method,
-            full_url,
-            pairs,
-            None,
-            None,
-            method != "HEAD",
-            self.default_timeouts,
-            None if stats is None else (stats, request_name, self.fast),
-        )
-        result = b.wait(token, first)
-        return self._finish(result, (method, full_url, pairs, None), request_name, False, None)
-
-    def _finish(
+    def _send(
         self,
-        result: Any,
-        sent: tuple[str, str, Sequence[tuple[str, str]], bytes | None],
-        request_name: str,
+        method: str,
+        url: str,
+        full_url: str,
+        name: str | None,
+        headers: Any,
+        body: bytes | None,
+        cookies: list[tuple[str, str]] | None,
+        allow_redirects: bool,
+        timeouts: tuple[float | None, float | None, float | None] | None,
+        engine: Any,
         catch_response: bool,
         context: dict | None,
     ) -> Response:
-        """Turns the engine's result into the response, and tells the request listeners (or,
-        with catch_response, prepares the with-block that will)."""
-        if type(result) is tuple:
-            kind, message, elapsed, locust_repr = result
-            error = _ERRORS.get(kind, ConnectionError)(message)
-            error._horde_repr = locust_repr  # type: ignore[attr-defined]
-            cls = self._catch_response_class if catch_response else self._error_response_class
-            response = cls._from_error(error, sent, elapsed)
+        """Sends one prepared request and turns the engine's result into the response: the one
+        path every request method ends in. Reports the request through the request event, or
+        with ``catch_response`` prepares the with-block that will."""
+        if name is None:
+            name = self.request_name or self._default_name(url, full_url)
+        # The runner's stats listener alone: the engine logs the outcome as that listener would.
+        listeners = self._listeners
+        stats = None
+        report = catch_response
+        if listeners:
+            if catch_response or len(listeners) > 1 or listeners[0].__class__ is not StatsListener:
+                report = True
+            else:
+                stats = listeners[0].stats
+        b = bridge()
+        token = [getcurrent()]  # see _Bridge.wait
+        first = engine.submit(
+            b.completions,
+            token,
+            method,
+            full_url,
+            name,
+            headers,
+            cookies,
+            body,
+            allow_redirects,
+            timeouts,
+            stats,
+        )
+        result = b.wait(token, first)
+        status = result.status_code
+        if catch_response:
+            cls: type[Response] = self._catch_response_class
         else:
-            cls = self._catch_response_class if catch_response else self._response_class
-            response = cls.__new__(cls)
-            response._core = result
-            response.status_code = result.status_code
-            response._elapsed = result.elapsed
-            response._sent = sent
-        response._name = request_name
-
-        # `_handlers` directly: EventHook.__bool__ is a Python call, 2% of a simple user's samples.
-        event = self.request_event
-        if not catch_response and (event is None or not event._handlers):
+            cls = self._response_class if status else self._error_response_class
+        response = cls.__new__(cls)
+        response._result = result
+        response.status_code = status
+        response._name = name
+        if not status:
+            response._url = full_url  # no response: its URL is the one requested
+        if not report:
             return response
+
+        elapsed = result.elapsed
         meta = {
-            "request_type": sent[0],
-            "name": request_name,
-            "response_time": response._elapsed * 1000.0,
-            "response_length": (response._core.content_length if response._core is not None else 0),
+            "request_type": method,
+            "name": name,
+            "response_time": elapsed * 1000.0,
+            "response_length": result.content_length,
             "response": response,
             "context": {**(self.user.context() if self.user is not None else {}), **(context or {})},
             "exception": None,
             # The engine timed the request; its start is the end minus that time.
-            "start_time": time.time() - response._elapsed,
-            "url": sent[1],
+            "start_time": time.time() - elapsed,
+            "url": full_url,
         }
         if catch_response:
             r: Any = response
             r._session, r._meta, r._manual_result, r._entered = self, meta, None, False
             return response
-        # Logged into stats by the engine already; only the listeners are left to tell.
-        meta["exception"] = _outcome_exception(response, request_name, self.fast)
-        _fire_listeners(self.request_event, meta)
+        meta["exception"] = response._outcome()
+        self._report(meta)
         return response
 
-    def _session_header_pairs(self) -> tuple[tuple[str, str], ...]:
-        headers = self._headers
-        if self._pairs_version != headers._version or self._pairs_source is not headers:
-            pairs = tuple((k, str(v)) for k, v in headers.items() if v is not None)
-            # Sessions with the same headers (most users of a test) share one tuple.
-            shared = _SHARED_PAIRS.get(pairs)
-            if shared is None:
-                if len(_SHARED_PAIRS) > 1000:
-                    _SHARED_PAIRS.clear()  # per-user tokens in headers must not grow this forever
-                shared = _SHARED_PAIRS[pairs] = pairs
-            self._pairs_cache = shared
-            self._pairs_version, self._pairs_source = headers._version, headers
-        return self._pairs_cache
+    def _report(self, meta: dict[str, Any]) -> None:
+        """Tells the request listeners (the runner's logs it into the stats)."""
+        hook = self._request_event
+        if hook is not None:
+            hook.fire(**meta)
 
     def _default_name(self, url: str, full_url: str) -> str:
         """The stats name of a request given none: HttpUser uses the path (and query) of the URL."""
@@ -1003,95 +1006,69 @@ class HttpSession:
             name = _NAMES[full_url] = _path_url(full_url)
         return name
 
-    def _report(self, meta: dict[str, Any]) -> None:
-        """Logs an outcome decided in Python (catch_response) and tells the request listeners."""
-        exc = meta["exception"]
-        if self.stats is not None:
-            self.stats.log(
-                meta["request_type"],
-                meta["name"],
-                meta["response_time"],
-                meta["response_length"],
-                None if exc is None else error_text(exc),
-                status_of(meta.get("response")),
-            )
-        if self.request_event:
-            _fire_listeners(self.request_event, meta)
-
-    def _core_for(self, verify: Any) -> Any:
+    def _engine_for(self, verify: Any) -> Any:
         key = verify if isinstance(verify, str) else bool(verify)
-        if self._other_cores is None:
-            self._other_cores = {}
-        core = self._other_cores.get(key)
-        if core is None:
-            core = self._other_cores[key] = self._new_core(verify)
-        return core
+        if self._other_engines is None:
+            self._other_engines = {}
+        engine = self._other_engines.get(key)
+        if engine is None:
+            engine = self._other_engines[key] = self._new_engine(verify)
+        return engine
 
-    def get(self, url: str, **kwargs: Any) -> Response:
-        if not kwargs:
-            return self._quick("GET", url, None)
-        if len(kwargs) == 1 and "name" in kwargs:
-            return self._quick("GET", url, kwargs["name"])
+    def get(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
+        # `get(url)` and `get(url, name=...)` are how most tasks call the client: prepared here
+        # without request()'s argument handling.
+        if (not kwargs or (len(kwargs) == 1 and "name" in kwargs)) and not self.params and self.auth is None:
+            return self._send(
+                "GET",
+                url,
+                self._build_url(url),
+                kwargs.get("name"),
+                self._headers,
+                None,
+                None,
+                True,
+                self.default_timeouts,
+                self._engine,
+                False,
+                None,
+            )
         kwargs.setdefault("allow_redirects", True)
         return self.request("GET", url, **kwargs)
 
-    def options(self, url: str, **kwargs: Any) -> Response:
+    def options(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
         kwargs.setdefault("allow_redirects", True)
         return self.request("OPTIONS", url, **kwargs)
 
-    def head(self, url: str, **kwargs: Any) -> Response:
+    def head(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
         kwargs.setdefault("allow_redirects", False)
         return self.request("HEAD", url, **kwargs)
 
-    def post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> Response:
+    def post(self, url: str, data: Any = None, json: Any = None, **kwargs: Unpack[RequestKwargsNoBody]) -> Response:
         return self.request("POST", url, data=data, json=json, **kwargs)
 
-    def put(self, url: str, data: Any = None, **kwargs: Any) -> Response:
+    def put(self, url: str, data: Any = None, **kwargs: Unpack[RequestKwargsNoData]) -> Response:
         return self.request("PUT", url, data=data, **kwargs)
 
-    def patch(self, url: str, data: Any = None, **kwargs: Any) -> Response:
+    def patch(self, url: str, data: Any = None, **kwargs: Unpack[RequestKwargsNoData]) -> Response:
         return self.request("PATCH", url, data=data, **kwargs)
 
-    def delete(self, url: str, **kwargs: Any) -> Response:
+    def delete(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
         return self.request("DELETE", url, **kwargs)
 
     def mount(self, prefix: str, adapter: Any) -> None:
         """Accepted for compatibility; the engine has its own connection handling."""
 
     def close(self) -> None:
-        self._core.close()
-        for core in (self._other_cores or {}).values():
-            core.close()
+        self._engine.close()
+        for engine in (self._other_engines or {}).values():
+            engine.close()
 
     def __enter__(self) -> HttpSession:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _fire_listeners(hook: Any, meta: dict[str, Any]) -> None:
-    # The engine (or _report) has logged the request already: only the listeners are left.
-    fire = getattr(hook, "fire_listeners", None)
-    if fire is not None:
-        fire(**meta)
-    else:
-        hook.fire(**meta)
-
-
-HttpSession._catch_response_class = ResponseContextManager
-
-_TEMPLATES: dict[str, CaseInsensitiveDict] = {}
-
-
-def _session_headers_template(user_agent: str) -> CaseInsensitiveDict:
-    """The headers a new session starts with (requests' defaults, horde's User-Agent)."""
-    template = _TEMPLATES.get(user_agent)
-    if template is None:
-        template = _TEMPLATES[user_agent] = CaseInsensitiveDict(
-            {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate", "Accept": "*/*", "Connection": "keep-alive"}
-        )
-    return template
 
 
 def _add_query(url: str, session_params: Any, params: Any) -> str:
@@ -1107,7 +1084,7 @@ def _add_query(url: str, session_params: Any, params: Any) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
 
 
-def _merge_headers(base: CaseInsensitiveDict, extra: Mapping[str, Any]) -> CaseInsensitiveDict:
+def _merge_headers(base: SessionHeaders, extra: Mapping[str, Any]) -> CaseInsensitiveDict:
     merged = base.copy()
     for k, v in extra.items():
         if v is None:

@@ -10,9 +10,12 @@ import os
 import sys
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from horde.exception import CatchResponseError
+
+if TYPE_CHECKING:
+    from horde.user import User
 
 __all__ = ["PrintListener", "run_single_user"]
 
@@ -98,9 +101,9 @@ _env: Any = None
 def _parsed_options(locustfile: str) -> Any:
     """The command line's options when horde's parser is available (``--host`` and ``LOCUST_HOST``
     then work as in a normal run), else the few options a single user needs."""
-    options = None
+    options: Any = None
     try:
-        from horde import argument_parser  # type: ignore[attr-defined]
+        from horde import argument_parser
 
         options, _unknown = argument_parser.get_parser().parse_known_args(sys.argv[1:])
     except (ImportError, AttributeError, SystemExit):
@@ -113,7 +116,7 @@ def _parsed_options(locustfile: str) -> Any:
 
 def _setup_logging(loglevel: str) -> None:
     try:
-        from horde.log import setup_logging  # type: ignore[attr-defined]
+        from horde.log import setup_logging
     except ImportError:
         logging.basicConfig(level=loglevel.upper())
         return
@@ -121,7 +124,7 @@ def _setup_logging(loglevel: str) -> None:
 
 
 def run_single_user(
-    user_class: type,
+    user_class: type[User],
     include_length: bool = False,
     include_time: bool = False,
     include_context: bool = False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import methodcaller
-from typing import Any
+from typing import Any, cast
 
 from horde.event import Events
 from horde.exception import RunnerAlreadyExistsError
@@ -92,9 +92,10 @@ class Environment:
 
     @stats.setter
     def stats(self, value: RequestStats) -> None:
-        # Requests fired through events.request from user code are logged into these stats.
         self._stats = value
-        self.events.request.stats = value
+        if self.runner is not None:
+            # The runner's request listener logs into the environment's current stats.
+            self.runner.stats_listener.stats = value
 
     def _create_runner(self, runner_class: type[Runner], *args: Any, **kwargs: Any) -> Any:
         if self.runner is not None:
@@ -164,7 +165,7 @@ class Environment:
 
     def update_user_class(self, user_settings: dict[str, Any]) -> None:
         """Applies settings from ``--config-users`` (or the web UI) to a User class."""
-        user_class_name = user_settings.get("user_class_name")
+        user_class_name = cast(str, user_settings.get("user_class_name"))
         user_class = (self.available_user_classes or self.user_classes_by_name)[user_class_name]
         user_tasks = (self.available_user_tasks or {}).get(user_class_name, user_class.tasks)
         for key, value in user_settings.items():

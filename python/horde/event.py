@@ -1,9 +1,8 @@
 """Locust's event hooks: ``events.request.add_listener(fn)`` and friends.
 
-The ``request`` hook differs from the others in one way that matters for speed: horde's engine logs
-every HTTP request into the statistics itself, so ``HttpSession`` tells the request listeners only
-when there are any (``bool(hook)``). Firing the hook from user code (a custom client) logs the
-request into the stats and then calls the listeners, exactly as in Locust.
+Every request is reported through the ``request`` event, and the runner's listener on it logs the
+request into the stats, as in Locust. An HTTP client whose hook has no other listener lets the
+engine do that logging instead of calling it (``horde.stats.StatsListener``).
 """
 
 from __future__ import annotations
@@ -96,47 +95,6 @@ class DeprecatedEventHook(EventHook):
         return super().add_listener(handler)
 
 
-def status_of(response: Any) -> int:
-    """The HTTP status of a request event's response for the samples, 0 when it has none."""
-    status = getattr(response, "status_code", None)
-    return status if type(status) is int and 0 <= status <= 0xFFFF else 0
-
-
-class RequestEventHook(EventHook):
-    """The ``request`` event. Firing it logs the request into ``stats`` (when the environment has
-    attached one), then calls the listeners; ``fire_listeners`` skips the logging, for requests the
-    engine has logged already."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stats: Any = None
-
-    def fire(self, *, reverse: bool = False, **kwargs: Any) -> None:
-        stats = self.stats
-        if stats is not None:
-            exception = kwargs.get("exception")
-            stats.log(
-                kwargs.get("request_type", ""),
-                kwargs.get("name", ""),
-                kwargs.get("response_time"),
-                kwargs.get("response_length") or 0,
-                None if exception is None else _error_text(exception),
-                status_of(kwargs.get("response")),
-            )
-        if self._handlers:
-            super().fire(reverse=reverse, **kwargs)
-
-    def fire_listeners(self, **kwargs: Any) -> None:
-        if self._handlers:
-            super().fire(**kwargs)
-
-
-def _error_text(exception: Any) -> str:
-    from horde.clients import error_text
-
-    return error_text(exception)
-
-
 class Events:
     """Every event hook of a run (``environment.events``), with Locust's names and arguments.
 
@@ -152,7 +110,7 @@ class Events:
     - ``heartbeat_sent``, ``heartbeat_received``: client_id, timestamp
     """
 
-    request: RequestEventHook
+    request: EventHook
     user_error: EventHook
     report_to_master: EventHook
     worker_report: EventHook
@@ -173,4 +131,4 @@ class Events:
 
     def __init__(self) -> None:
         for name in Events.__annotations__:
-            setattr(self, name, RequestEventHook() if name == "request" else EventHook())
+            setattr(self, name, EventHook())

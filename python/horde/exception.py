@@ -107,7 +107,11 @@ class TooManyRedirects(RequestException):
 
 
 class InvalidURL(RequestException, ValueError):
-    """The URL (or a header) cannot be sent."""
+    """The URL cannot be sent."""
+
+
+class InvalidHeader(RequestException, ValueError):
+    """A header name or value cannot be sent (it would break the request's framing)."""
 
 
 class MissingSchema(InvalidURL):

@@ -125,7 +125,8 @@ def _categorical(keys: list[tuple[str, str]], codes: np.ndarray, part: int) -> p
     labels = [k[part] for k in keys]
     categories = sorted(set(labels))
     lookup = np.array([categories.index(label) for label in labels] or [0], dtype=np.int64)
-    return pd.Categorical.from_codes(lookup[codes], categories=categories or [""])
+    # pandas takes any list-like as categories; pandas-stubs asks for an Index.
+    return pd.Categorical.from_codes(lookup[codes], categories=categories or [""])  # type: ignore[call-overload]
 
 
 def _matches(method: str, name: str, want_name: str | None, want_method: str | None) -> bool:

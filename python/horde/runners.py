@@ -15,7 +15,7 @@ import resource
 import socket
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -25,6 +25,7 @@ from gevent.pool import Group
 
 from horde.exception import StopTest
 from horde.log import greenlet_exception_logger
+from horde.stats import StatsListener
 
 if TYPE_CHECKING:
     from horde.env import Environment
@@ -64,6 +65,7 @@ def locust_exception_handler(environment: Environment) -> Callable[[Any], None]:
             logger.error(g.exc_info[1])
             logger.warning("Stopping Locust...")
             options = environment.parsed_options
+            assert environment.runner is not None  # this handler is linked to the runner's greenlets
             if options is None or getattr(options, "headless", True):
                 environment.runner.quit()
             else:
@@ -74,7 +76,7 @@ def locust_exception_handler(environment: Environment) -> Callable[[Any], None]:
     return handler
 
 
-def kl_order(weights: list[tuple[str, float]]) -> Iterator[str | None]:
+def kl_order(weights: Sequence[tuple[str, float]]) -> Iterator[str | None]:
     """User class names in spawn order: each step picks the class whose share of the users spawned
     so far lies furthest below its weight, measured as Locust measures it (the change in
     Kullback-Leibler divergence), ties going to the class with fewer picks, then the lighter, then
@@ -194,6 +196,10 @@ class Runner:
         self.final_user_classes_count: dict[str, int] = {}
         self._dispatcher: UsersDispatcher | None = None
         self.greenlet.spawn(self.monitor_cpu_and_memory).link_exception(locust_exception_handler(environment))
+        # Every request reported through the request event is logged into the stats by this one
+        # listener, as in Locust (HttpSession lets the engine do it when no other listener is there).
+        self.stats_listener = StatsListener(environment.stats)
+        environment.events.request.add_listener(self.stats_listener)
 
         def on_spawning_complete(user_count: int) -> None:
             self.update_state(STATE_RUNNING)
@@ -274,6 +280,7 @@ class Runner:
         for class_name, count in user_classes_stop_count.items():
             users = by_class.get(class_name, [])
             for user in reversed(users[max(0, len(users) - count) :] if count else []):
+                assert user.group is not None and user.greenlet is not None  # started: it is in user_greenlets
                 if user.greenlet is greenlet.getcurrent():
                     # The user itself asked to stop the test: don't wait for our own death.
                     user.group.killone(user.greenlet, block=False)

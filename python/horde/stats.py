@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import gevent
 
 from horde import _core
-from horde.clients import error_text
+from horde.failures import error_text
 
 console_logger = logging.getLogger("locust.stats_logger")
 logger = logging.getLogger(__name__)
@@ -96,15 +96,13 @@ except (AttributeError, ValueError):
 
 
 def bucket_response_time(response_time: float) -> int:
-    """Locust's rounding of a response time (ms) to about two significant digits.
+    """Locust's rounding of a response time (ms) to about two significant digits: the key it is
+    counted under in ``StatsEntry.response_times``.
 
-    The engine buckets in Rust with the same rule (``StatsEntry.response_times``); replacing this
-    function, as Locust allows, does not change how horde's engine buckets.
+    The engine's rule, asked for here (it buckets in Rust); replacing this function, as Locust
+    allows, does not change how horde's engine buckets.
     """
-    for limit, digits in ((100, 0), (1000, -1), (10000, -2)):
-        if response_time < limit:
-            return int(round(response_time, digits))
-    return int(round(response_time, -3))
+    return _core.bucket_response_time(response_time)
 
 
 def get_readable_percentiles(percentile_list: list[float]) -> list[str]:
@@ -317,19 +315,30 @@ class _EmptyRow:
     num_fail_per_sec: dict[int, int] = {}
     response_times: dict[int, int] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, method: str) -> None:
+        self.name, self.method = name, method
         self.start_time = time.time()
 
     def get_response_time_percentile(self, percent: float) -> float:
         return 0.0
 
-
-def _as_logged(value: float | None) -> float | int | None:
-    """The engine keeps times as floats; a whole number was almost surely logged as an int
-    (custom clients often do), and Locust would print it as one ("5", not "5.0")."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "method": self.method,
+            "last_request_timestamp": None,
+            "start_time": self.start_time,
+            "num_requests": 0,
+            "num_none_requests": 0,
+            "num_failures": 0,
+            "total_response_time": 0,
+            "max_response_time": 0,
+            "min_response_time": None,
+            "total_content_length": 0,
+            "response_times": {},
+            "num_reqs_per_sec": {},
+            "num_fail_per_sec": {},
+        }
 
 
 # Where the total's response times are kept in the response-times cache.
@@ -358,7 +367,7 @@ class StatsEntry:
         self.name = name
         self.method = method
         self.use_response_times_cache = use_response_times_cache
-        self._row: Any = _EmptyRow()
+        self._row: Any = _EmptyRow(name, method)
         self._cache_key: Any = (name, method)
         self._response_times: dict[int, int] | None = None
 
@@ -390,18 +399,17 @@ class StatsEntry:
     @property
     def total_response_time(self) -> float:
         """Sum of the response times, ms."""
-        # Locust's counter starts as the integer 0; keep that until a time is known.
-        return _as_logged(self._row.total_response_time) if self._row.min_response_time is not None else 0
+        return self._row.total_response_time
 
     @property
     def min_response_time(self) -> float | None:
         """Fastest response time (exact, ms); None until a timed request."""
-        return _as_logged(self._row.min_response_time)
+        return self._row.min_response_time
 
     @property
     def max_response_time(self) -> float:
         """Slowest response time (exact, ms); 0 until a timed request."""
-        return _as_logged(self._row.max_response_time) if self._row.min_response_time is not None else 0
+        return self._row.max_response_time
 
     @property
     def total_content_length(self) -> int:
@@ -584,23 +592,9 @@ class StatsEntry:
         return row
 
     def serialize(self) -> dict[str, Any]:
-        """Locust's ``StatsEntryDict`` (what ``--json`` prints and workers send)."""
-        return {
-            "name": self.name,
-            "method": self.method,
-            "last_request_timestamp": self.last_request_timestamp,
-            "start_time": self.start_time,
-            "num_requests": self.num_requests,
-            "num_none_requests": self.num_none_requests,
-            "num_failures": self.num_failures,
-            "total_response_time": self.total_response_time,
-            "max_response_time": self.max_response_time,
-            "min_response_time": self.min_response_time,
-            "total_content_length": self.total_content_length,
-            "response_times": dict(self.response_times),
-            "num_reqs_per_sec": dict(self.num_reqs_per_sec),
-            "num_fail_per_sec": dict(self.num_fail_per_sec),
-        }
+        """Locust's ``StatsEntryDict`` (what ``--json`` prints and workers send), as the engine
+        writes it (``horde_core::locust::EntryDict``)."""
+        return self._row.serialize()
 
     def get_stripped_report(self) -> dict[str, Any]:
         """``serialize()``. Unlike Locust it does not reset the entry: views are read-only."""
@@ -867,6 +861,49 @@ class RequestStats(_RunTotals, _core.RequestStats):
         row["time"] = timestamp
         self.history.append(row)
         return row
+
+
+class StatsListener:
+    """The ``request`` listener that logs every request into a run's stats, as the one Locust's
+    runner adds. The runner registers it; an HTTP client whose hook has no other listener lets the
+    engine log its requests into ``stats`` directly, which is what calling this would do.
+
+    Args:
+        stats: The ``RequestStats`` to log into (the runner points it at ``environment.stats``).
+    """
+
+    __slots__ = ("stats",)
+
+    def __init__(self, stats: RequestStats) -> None:
+        self.stats = stats
+
+    def __call__(
+        self,
+        request_type: str = "",
+        name: str = "",
+        response_time: float | None = None,
+        response_length: int | None = 0,
+        exception: Any = None,
+        response: Any = None,
+        **_kwargs: Any,
+    ) -> None:
+        self.stats.log(
+            request_type,
+            name,
+            response_time,
+            int(response_length or 0),
+            None if exception is None else error_text(exception),
+            _status_of(response),
+        )
+
+    def __repr__(self) -> str:
+        return f"<StatsListener of {self.stats!r}>"
+
+
+def _status_of(response: Any) -> int:
+    """The HTTP status of a request event's response for the samples, 0 when it has none."""
+    status = getattr(response, "status_code", None)
+    return status if type(status) is int and 0 <= status <= 0xFFFF else 0
 
 
 # ---------------------------------------------------------------------------------------------

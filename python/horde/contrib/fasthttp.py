@@ -9,7 +9,7 @@ import io
 import json as _json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from horde.clients import (
     _MISSING,
@@ -19,10 +19,10 @@ from horde.clients import (
     Response,
     RestMixin,
     _basic_auth,
-    _fast_status_error,
 )
 from horde.clients import ResponseContextManager as _SessionResponseContextManager
 from horde.exception import LocustError, StopTest
+from horde.failures import engine_exception
 from horde.user.users import User
 
 __all__ = [
@@ -46,10 +46,6 @@ _NEEDS_CATCH_RESPONSE = (
     "http://docs.locust.io/en/stable/writing-a-locustfile.html#validating-responses"
 )
 
-# The engine decodes gzip and deflate only; asking for "br" as well would get bodies it cannot decode.
-_ACCEPT_ENCODING = "gzip, deflate"
-
-
 class FastRequest(PreparedRequest):
     """The request a ``FastResponse`` answers: ``method``, ``url``, ``headers`` and ``body``, also
     as ``payload`` (a str when the body was given as one, or as ``json=``)."""
@@ -71,24 +67,27 @@ class FastResponse(Response):
     """
 
     _request_class = FastRequest
-    _error_value: Any = _MISSING
+    _kind = "FastHttpUser"
     _payload: str | None = None
 
     @property
-    def error(self) -> Exception | None:  # type: ignore[override]
-        """The connection error, or the failure for a status FastHttpUser does not accept
-        (worked out on first use: most responses are never asked)."""
-        error = self._error_value
+    def error(self) -> Exception | None:
+        """The connection error, or the failure for a status FastHttpUser does not accept, as
+        the engine decided it (built on first use: most responses are never asked)."""
+        error = self._error
         if error is _MISSING:
-            error = None
-            if self._core is not None:
-                error = _fast_status_error(self, getattr(self, "_name", None) or self.url)
-            self._error_value = error
+            result = self._result
+            failure = result.failure if result is not None else None
+            error = None if failure is None else engine_exception(failure, self)
+            self._error = error
         return error
 
     @error.setter
     def error(self, value: Exception | None) -> None:
-        self._error_value = value
+        self._error = value
+
+    def _outcome(self) -> Exception | None:
+        return self.error
 
     def _materialize(self) -> None:
         super()._materialize()
@@ -125,7 +124,7 @@ class FastResponse(Response):
         """The body as a file-like object (the engine has read it already)."""
         return io.BytesIO(self.content or b"")
 
-    def iter_content(self, chunk_size: int | None = 1024, decode_content: bool = True) -> Iterator[Any]:  # type: ignore[override]
+    def iter_content(self, chunk_size: int | None = 1024, decode_content: bool = True) -> Iterator[Any]:
         """The body in chunks of ``chunk_size`` bytes, decoded to text when they are UTF-8."""
         data = self.content or b""
         size = chunk_size or len(data) or 1
@@ -142,7 +141,7 @@ class FastResponse(Response):
     def __enter__(self) -> Any:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool | None:
         pass
 
     def success(self) -> None:
@@ -165,11 +164,6 @@ class ResponseContextManager(_SessionResponseContextManager, FastResponse):
     def _hop_class(cls) -> type[Response]:
         return FastResponse
 
-    @property
-    def request_meta(self) -> dict[str, Any]:
-        """The request event's keyword arguments, fired when the with-block ends."""
-        return self._meta
-
 
 class RestResponseContextManager(ResponseContextManager):
     """The response of ``FastHttpUser.rest()``: the parsed JSON body is in ``js``."""
@@ -181,7 +175,7 @@ class FastHttpSession(HttpSession):
     """``self.client`` of a ``FastHttpUser``: Locust's FastHttpSession API on horde's engine.
 
     As in Locust: the stats name defaults to the URL as passed (``name=`` overrides it); only
-    200-206 and 301/302/303/304/307/308 succeed; ``json=`` also sets ``Accept: application/json``; ``auth``
+    200-208, 226 and 301/302/303/304/307/308 succeed; ``json=`` also sets ``Accept: application/json``; ``auth``
     is basic auth only; a base URL with ``user:password@`` sets ``auth_header``.
 
     Args:
@@ -191,8 +185,6 @@ class FastHttpSession(HttpSession):
         insecure: Skip TLS certificate verification (Locust's default for FastHttpUser).
         client_pool: Accepted for compatibility; the engine pools connections itself.
         ssl_context_factory: Accepted for compatibility; TLS is set up by the engine.
-        stats: The ``RequestStats`` that requests are logged into (default: those of
-            ``request_event``'s Environment, if any).
         network_timeout: Seconds to wait for the server while reading a response.
         connection_timeout: Seconds to wait for a connection.
         max_redirects: Most redirects followed for one request.
@@ -203,6 +195,7 @@ class FastHttpSession(HttpSession):
         proxy_port: See ``proxy_host``.
     """
 
+    _kind = "FastHttpUser"
     _response_class = FastResponse
     _error_response_class = ErrorResponse
     _catch_response_class = ResponseContextManager
@@ -222,7 +215,6 @@ class FastHttpSession(HttpSession):
         client_pool: Any = None,
         ssl_context_factory: Callable[..., Any] | None = None,
         *,
-        stats: Any = None,
         network_timeout: float = 60.0,
         connection_timeout: float = 60.0,
         max_redirects: int = 30,
@@ -233,18 +225,12 @@ class FastHttpSession(HttpSession):
         proxy_port: int | None = None,
         **kwargs: Any,
     ) -> None:
-        if stats is None:
-            # Built by hand from environment.events.request, as in Locust's tests and some
-            # locustfiles: log into the stats that hook belongs to, as Locust's runner would.
-            stats = getattr(request_event, "stats", None)
         super().__init__(
             base_url=base_url,
             request_event=request_event,
             user=user,
-            stats=stats,
             verify=not insecure,
             max_redirects=max_redirects,
-            fast=True,
         )
         self.insecure = insecure
         self.network_timeout = network_timeout
@@ -264,10 +250,6 @@ class FastHttpSession(HttpSession):
                 setattr(self, attr, value)
         if proxy_host:
             logger.warning("horde does not support proxies yet: proxy_host=%r is ignored", proxy_host)
-        # geventhttpclient's defaults: a User-Agent, and Accept-Encoding added per request.
-        self.headers.pop("Accept", None)
-        self.headers.pop("Connection", None)
-        self.headers["Accept-Encoding"] = _ACCEPT_ENCODING
         for k, v in (headers or {}).items():
             self.headers[k] = v
         # FastHttpSession keeps credentials from the base URL as a ready header, not as `auth`.
@@ -343,7 +325,7 @@ class FastHttpSession(HttpSession):
             **kwargs,
         )
         if isinstance(data, str):
-            response._payload = data
+            cast(FastResponse, response)._payload = data
         return response
 
     def _default_name(self, url: str, full_url: str) -> str:
@@ -372,11 +354,23 @@ class FastHttpSession(HttpSession):
 
     def get(self, url: str, **kwargs: Any) -> Any:
         """Sends a GET request."""
-        if not self.auth_header:
-            if not kwargs:
-                return self._quick("GET", url, None)
-            if len(kwargs) == 1 and "name" in kwargs:
-                return self._quick("GET", url, kwargs["name"])
+        # `get(url)` and `get(url, name=...)` are how most tasks call the client: prepared here
+        # without request()'s argument handling.
+        if (not kwargs or (len(kwargs) == 1 and "name" in kwargs)) and not self.auth_header and not self.params:
+            return self._send(
+                "GET",
+                url,
+                self._build_url(url),
+                kwargs.get("name"),
+                self._headers,
+                None,
+                None,
+                True,
+                self.default_timeouts,
+                self._engine,
+                False,
+                None,
+            )
         return self.request("GET", url, **kwargs)
 
     def options(self, url: str, **kwargs: Any) -> Any:
@@ -470,7 +464,6 @@ class FastHttpUser(User, RestMixin):
             insecure=self.insecure,
             client_pool=self.client_pool,
             ssl_context_factory=self.ssl_context_factory,
-            stats=getattr(self.environment, "stats", None),
             network_timeout=self.network_timeout,
             connection_timeout=self.connection_timeout,
             max_redirects=self.max_redirects,

@@ -35,7 +35,7 @@ def print_task_ratio_json(user_classes: list[type[User]], num_users: int | None)
     print(json.dumps(data, indent=4))
 
 
-def _calc_distribution(user_classes: list[type[User]], num_users: int | None) -> dict[str, int]:
+def _calc_distribution(user_classes: list[type[User]], num_users: float | None) -> dict[str, int]:
     # How many users of each class num_users gives: fixed counts first, the rest by weight.
     fixed = sum(u.fixed_count for u in user_classes if u.fixed_count)
     total_weight = sum(u.weight for u in user_classes if not u.fixed_count)

@@ -122,7 +122,7 @@ def tag(*tags: str) -> Callable[[TaskT], TaskT]:
     def mark(decorated: TaskT) -> TaskT:
         if hasattr(decorated, "tasks"):
             # A TaskSet class: tag what it contains, so filtering can keep or drop each of them.
-            decorated.tasks = [tag(*tags)(t) for t in decorated.tasks]  # type: ignore[attr-defined]
+            decorated.tasks = [tag(*tags)(t) for t in decorated.tasks]
         else:
             # Only this object's own set: a subclass must not add to the tags of the function it inherited.
             if "locust_tag_set" not in decorated.__dict__:
@@ -260,7 +260,7 @@ class TaskSet(metaclass=TaskSetMeta):
     @property
     def client(self) -> Any:
         """The user's client (``self.user.client``)."""
-        return self._user.client
+        return self._user.client  # type: ignore[attr-defined]  # HttpUser and the like have one; User has not
 
     def on_start(self) -> None:
         """Called when the user starts running this TaskSet."""
@@ -362,7 +362,7 @@ class TaskSet(metaclass=TaskSetMeta):
 
     def wait_time(self) -> float:
         """Seconds to wait after a task; defaults to the user's ``wait_time``."""
-        wait_time = self._user.wait_time
+        wait_time: Callable[..., float] | None = self._user.wait_time  # a locustfile may set it to None
         if wait_time:
             return wait_time()
         if self.min_wait is not None and self.max_wait is not None:

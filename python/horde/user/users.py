@@ -225,7 +225,6 @@ class HttpUser(User, RestMixin):
             base_url=self.host,
             request_event=self.environment.events.request,
             user=self,
-            stats=getattr(self.environment, "stats", None),
             verify=True,
             pool_manager=self.pool_manager,
         )

@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import gevent
@@ -158,7 +158,7 @@ class WebUI:
         self.server = pywsgi.WSGIServer((self.host, self.port), self.app, log=None, error_log=logger, **ssl_args)
         # Bound here, not in the greenlet, so a busy port is an error the caller sees at once.
         self.server.init_socket()
-        self.port = self.server.server_port
+        self.port = cast(int, self.server.server_port)  # not None: init_socket has bound it
         if not self.web_login and not is_loopback(self.host):
             logger.warning(
                 f"The web UI listens on {self.host}, beyond this machine, without --web-login: anyone who can "

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use horde_core::{FailurePolicy, Request, RequestStats, Session, SessionConfig};
+use horde_core::stats::now_epoch_secs;
+use horde_core::{Request, RequestStats, Session, SessionConfig, UserKind};
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
     args.iter()
@@ -43,14 +44,8 @@ fn main() {
                 let session = Session::new(SessionConfig::default()).expect("session");
                 while Instant::now() < deadline {
                     let result = session.execute(Request::get(url.as_str())).await;
-                    let o = FailurePolicy::HttpUser.outcome(&result, "/");
-                    stats.log(
-                        "GET",
-                        "/",
-                        Some(o.response_time_ms),
-                        o.content_length,
-                        o.error.as_deref(),
-                    );
+                    let o = UserKind::HttpUser.outcome(&result, "/");
+                    stats.record(&o.record("GET", "/"), now_epoch_secs());
                 }
             }));
         }

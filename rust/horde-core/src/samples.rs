@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::stats::RequestRecord;
+
 /// Memory one sample takes in the columns below (8 + 4 + 2 + 4 + 4 + 1 bytes).
 pub const BYTES_PER_SAMPLE: usize = 23;
 
@@ -74,23 +76,13 @@ impl Recorder {
         k
     }
 
-    /// Records a request that completed at `now` (epoch seconds).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push(
-        &mut self,
-        method: &str,
-        name: &str,
-        now: f64,
-        response_time_ms: f64,
-        content_length: u64,
-        status: u16,
-        ok: bool,
-    ) {
+    /// Records a request that completed at `now` (epoch seconds), taking `response_time_ms`.
+    pub(crate) fn push(&mut self, r: &RequestRecord<'_>, response_time_ms: f64, now: f64) {
         if self.samples.len() >= self.cap {
             self.samples.dropped += 1;
             return;
         }
-        let key = self.key(method, name);
+        let key = self.key(r.method, r.name);
         let latency_us = (response_time_ms * 1000.0)
             .round()
             .clamp(0.0, u32::MAX as f64) as u64;
@@ -98,10 +90,10 @@ impl Recorder {
         let s = &mut self.samples;
         s.start_us.push(end_us.saturating_sub(latency_us));
         s.latency_us.push(latency_us as u32);
-        s.status.push(status);
-        s.bytes.push(content_length.min(u32::MAX as u64) as u32);
+        s.status.push(r.status);
+        s.bytes.push(r.content_length.min(u32::MAX as u64) as u32);
         s.key.push(key);
-        s.ok.push(ok);
+        s.ok.push(r.error.is_none());
     }
 
     pub(crate) fn set_cap(&mut self, cap: usize) {
@@ -135,9 +127,42 @@ mod tests {
     #[test]
     fn records_in_order_with_interned_keys() {
         let mut r = Recorder::new(10, 100.0);
-        r.push("GET", "/a", 100.5, 20.0, 7, 200, true);
-        r.push("POST", "/a", 100.6, 1.5, 0, 500, false);
-        r.push("GET", "/a", 101.0, 0.0004, 3, 200, true);
+        r.push(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(20.0),
+                content_length: 7,
+                error: None,
+                status: 200,
+            },
+            20.0,
+            100.5,
+        );
+        r.push(
+            &RequestRecord {
+                method: "POST",
+                name: "/a",
+                response_time_ms: Some(1.5),
+                content_length: 0,
+                error: Some("x"),
+                status: 500,
+            },
+            1.5,
+            100.6,
+        );
+        r.push(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(0.0004),
+                content_length: 3,
+                error: None,
+                status: 200,
+            },
+            0.0004,
+            101.0,
+        );
         let s = r.take();
         assert_eq!(
             s.keys,
@@ -150,8 +175,30 @@ mod tests {
         assert_eq!(s.ok, vec![true, false, true]);
         assert_eq!(s.bytes, vec![7, 0, 3]);
         // Taking leaves an empty recorder that keeps numbering keys where it left off.
-        r.push("PUT", "/b", 102.0, 1.0, 0, 204, true);
-        r.push("GET", "/a", 102.0, 1.0, 0, 200, true);
+        r.push(
+            &RequestRecord {
+                method: "PUT",
+                name: "/b",
+                response_time_ms: Some(1.0),
+                content_length: 0,
+                error: None,
+                status: 204,
+            },
+            1.0,
+            102.0,
+        );
+        r.push(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(1.0),
+                content_length: 0,
+                error: None,
+                status: 200,
+            },
+            1.0,
+            102.0,
+        );
         let s = r.take();
         assert_eq!(s.key, vec![2, 0]);
         assert_eq!(s.keys.len(), 3);
@@ -161,7 +208,18 @@ mod tests {
     fn cap_counts_what_it_drops() {
         let mut r = Recorder::new(2, 0.0);
         for _ in 0..5 {
-            r.push("GET", "/", 1.0, 1.0, 0, 200, true);
+            r.push(
+                &RequestRecord {
+                    method: "GET",
+                    name: "/",
+                    response_time_ms: Some(1.0),
+                    content_length: 0,
+                    error: None,
+                    status: 200,
+                },
+                1.0,
+                1.0,
+            );
         }
         assert_eq!(r.len(), 2);
         assert_eq!(r.dropped(), 3);
@@ -173,7 +231,18 @@ mod tests {
     #[test]
     fn saturates_instead_of_wrapping() {
         let mut r = Recorder::new(2, 10.0);
-        r.push("GET", "/", 5.0, 1e12, 1 << 40, 200, true);
+        r.push(
+            &RequestRecord {
+                method: "GET",
+                name: "/",
+                response_time_ms: Some(1e12),
+                content_length: 1 << 40,
+                error: None,
+                status: 200,
+            },
+            1e12,
+            5.0,
+        );
         let s = r.take();
         assert_eq!(s.latency_us, vec![u32::MAX]);
         assert_eq!(s.bytes, vec![u32::MAX]);

@@ -11,9 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
+use crate::lock;
 use crate::samples::{Recorder, Samples};
-use serde::{Serialize, Serializer};
-use serde_json::{json, Value};
 
 /// Name of the total entry, as Locust spells it (its method is "").
 pub const AGGREGATED_NAME: &str = "Aggregated";
@@ -399,95 +398,17 @@ impl StatsEntry {
         out
     }
 
-    /// The dict Locust's `StatsEntry.serialize()` produces (map keys become strings in JSON).
-    pub fn to_locust_json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "method": self.method,
-            "last_request_timestamp": self.last_request_timestamp,
-            "start_time": self.start_time,
-            "num_requests": self.num_requests,
-            "num_none_requests": self.num_none_requests,
-            "num_failures": self.num_failures,
-            "total_response_time": self.total_response_time,
-            "max_response_time": self.max_response_time,
-            "min_response_time": self.min_response_time,
-            "total_content_length": self.total_content_length,
-            "response_times": self.to_locust_response_times(),
-            "num_reqs_per_sec": self.num_reqs_per_sec,
-            "num_fail_per_sec": self.num_fail_per_sec,
-        })
-    }
-
-    /// Rebuilds an entry from Locust's serialized dict (as JSON), e.g. a Locust worker's
-    /// report. Response times are known only by bucket, so each bucket's count is recorded at
-    /// the bucket value; min/max/avg stay exact since they travel as plain numbers.
-    pub fn from_locust_json(value: &Value) -> Result<StatsEntry, String> {
-        let obj = value.as_object().ok_or("stats entry is not an object")?;
-        let text = |key: &str| obj.get(key).and_then(Value::as_str).unwrap_or("");
-        let float = |key: &str| obj.get(key).and_then(Value::as_f64);
-        let count = |key: &str| -> Result<u64, String> {
-            match obj.get(key) {
-                None | Some(Value::Null) => Ok(0),
-                Some(v) => number_as_u64(v).ok_or_else(|| format!("{key} is not a count")),
-            }
-        };
-        let mut e = StatsEntry::new_at(
-            text("name"),
-            text("method"),
-            float("start_time").unwrap_or(0.0),
-        );
-        e.last_request_timestamp = float("last_request_timestamp");
-        e.num_requests = count("num_requests")?;
-        e.num_none_requests = count("num_none_requests")?;
-        e.num_failures = count("num_failures")?;
-        e.total_response_time = float("total_response_time").unwrap_or(0.0);
-        e.max_response_time = float("max_response_time").unwrap_or(0.0);
-        e.min_response_time = float("min_response_time");
-        e.total_content_length = count("total_content_length")?;
-        for (key, n) in number_map(obj.get("num_reqs_per_sec"))? {
-            *e.num_reqs_per_sec.entry(key as i64).or_insert(0) += n;
+    /// Counts `n` requests taking `ms` into the histogram only (for entries rebuilt from
+    /// Locust's bucketed response times; the other figures are set directly).
+    pub fn record_times(&mut self, ms: f64, n: u64) {
+        if n > 0 {
+            let _ = self.histogram.record_n(ms_to_us(ms), n);
         }
-        for (key, n) in number_map(obj.get("num_fail_per_sec"))? {
-            *e.num_fail_per_sec.entry(key as i64).or_insert(0) += n;
-        }
-        for (bucket_ms, n) in number_map(obj.get("response_times"))? {
-            if n > 0 {
-                let _ = e.histogram.record_n(ms_to_us(bucket_ms), n);
-            }
-        }
-        Ok(e)
-    }
-}
-
-/// A JSON count that may arrive as an integer or an integral float (Python sends either).
-fn number_as_u64(v: &Value) -> Option<u64> {
-    v.as_u64()
-        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-}
-
-/// A JSON object with numeric string keys (`"150"` or `"150.0"`) and count values.
-fn number_map(v: Option<&Value>) -> Result<Vec<(f64, u64)>, String> {
-    let Some(Value::Object(map)) = v else {
-        return Ok(Vec::new());
-    };
-    map.iter()
-        .map(|(k, v)| {
-            let key: f64 = k.parse().map_err(|_| format!("bad numeric key {k:?}"))?;
-            let n = number_as_u64(v).ok_or_else(|| format!("bad count for key {k:?}"))?;
-            Ok((key, n))
-        })
-        .collect()
-}
-
-impl Serialize for StatsEntry {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_locust_json().serialize(serializer)
     }
 }
 
 /// One row of the error table: how often `error` happened for (method, name).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ErrorEntry {
     pub method: String,
     pub name: String,
@@ -498,20 +419,8 @@ pub struct ErrorEntry {
     pub last_seen: f64,
 }
 
-impl ErrorEntry {
-    /// The dict Locust's `StatsError.serialize()` produces (no timestamps: Locust has none).
-    pub fn to_locust_json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "method": self.method,
-            "error": self.error,
-            "occurrences": self.occurrences,
-        })
-    }
-}
-
 /// A deep copy of everything, taken under the lock in one go, so it is self-consistent.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct StatsSnapshot {
     /// Sorted by (name, method), the order of Locust's tables.
     pub entries: Vec<StatsEntry>,
@@ -667,6 +576,20 @@ impl Inner {
     }
 }
 
+/// One finished request as the statistics count it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RequestRecord<'a> {
+    pub method: &'a str,
+    pub name: &'a str,
+    /// None for a request logged without a time (Locust allows it): counted, never timed.
+    pub response_time_ms: Option<f64>,
+    pub content_length: u64,
+    /// The failure's text (Locust groups failures by it); None when the request succeeded.
+    pub error: Option<&'a str>,
+    /// The HTTP status, 0 when there was none; only the samples keep it.
+    pub status: u16,
+}
+
 /// All request statistics of a run. `Send + Sync`: share it as `Arc<RequestStats>` and log
 /// from any thread; each call holds the lock only for a few counter updates.
 pub struct RequestStats {
@@ -693,11 +616,7 @@ impl RequestStats {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves at worst one half-counted request; carrying on
-        // beats losing every statistic of the run.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
     }
 
     /// Logs one request (and, when error is Some, one failure into the entry, the total and
@@ -725,56 +644,41 @@ impl RequestStats {
         error: Option<&str>,
         now: f64,
     ) {
-        self.log_request(
-            method,
-            name,
-            response_time_ms,
-            content_length,
-            error,
-            0,
+        self.record(
+            &RequestRecord {
+                method,
+                name,
+                response_time_ms,
+                content_length,
+                error,
+                status: 0,
+            },
             now,
         );
     }
 
-    /// `log` with the HTTP status (0 for none), which only the samples keep, and the time.
-    #[allow(clippy::too_many_arguments)]
-    pub fn log_request(
-        &self,
-        method: &str,
-        name: &str,
-        response_time_ms: Option<f64>,
-        content_length: u64,
-        error: Option<&str>,
-        status: u16,
-        now: f64,
-    ) {
+    /// Counts one finished request at `now` (epoch seconds): in its entry and the total, and
+    /// as a failure in both and in the error table when it failed.
+    pub fn record(&self, r: &RequestRecord<'_>, now: f64) {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner.frozen {
             return;
         }
-        inner.total.log(response_time_ms, content_length, now);
-        inner.with_entry(method, name, now, |entry| {
-            entry.log(response_time_ms, content_length, now);
-            if error.is_some() {
+        inner.total.log(r.response_time_ms, r.content_length, now);
+        inner.with_entry(r.method, r.name, now, |entry| {
+            entry.log(r.response_time_ms, r.content_length, now);
+            if r.error.is_some() {
                 entry.log_failure(now);
             }
         });
-        if let Some(error) = error {
+        if let Some(error) = r.error {
             inner.total.log_failure(now);
-            inner.add_error(method, name, error, 1, now, now);
+            inner.add_error(r.method, r.name, error, 1, now, now);
         }
         // Requests without a response time are counted but have no latency to sample.
-        if let (Some(recorder), Some(rt)) = (inner.recorder.as_mut(), response_time_ms) {
-            recorder.push(
-                method,
-                name,
-                now,
-                rt,
-                content_length,
-                status,
-                error.is_none(),
-            );
+        if let (Some(recorder), Some(rt)) = (inner.recorder.as_mut(), r.response_time_ms) {
+            recorder.push(r, rt, now);
         }
     }
 
@@ -962,31 +866,121 @@ mod tests {
     fn frozen_stats_ignore_late_requests_until_cleared() {
         let stats = RequestStats::new_at(1000.0);
         stats.record_samples(10);
-        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1000.5);
+        stats.record(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(5.0),
+                content_length: 10,
+                error: None,
+                status: 200,
+            },
+            1000.5,
+        );
         stats.freeze();
-        stats.log_request("GET", "/a", Some(5.0), 10, Some("late"), 200, 1000.6);
+        stats.record(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(5.0),
+                content_length: 10,
+                error: Some("late"),
+                status: 200,
+            },
+            1000.6,
+        );
         stats.log_error_only("GET", "/a", "late");
         let snap = stats.snapshot();
         assert_eq!((snap.total.num_requests, snap.total.num_failures), (1, 0));
         assert_eq!(stats.samples_len(), (1, 0));
         stats.clear_all();
-        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1001.0);
+        stats.record(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(5.0),
+                content_length: 10,
+                error: None,
+                status: 200,
+            },
+            1001.0,
+        );
         assert_eq!(stats.snapshot().total.num_requests, 1);
     }
 
     #[test]
     fn samples_follow_logged_requests_only_when_asked() {
         let stats = RequestStats::new_at(1000.0);
-        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1000.5);
+        stats.record(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(5.0),
+                content_length: 10,
+                error: None,
+                status: 200,
+            },
+            1000.5,
+        );
         assert!(stats.take_samples().is_none());
         stats.record_samples(3);
-        stats.log_request("GET", "/a", Some(5.0), 10, None, 200, 1001.0);
-        stats.log_request("GET", "/b", Some(1.0), 0, Some("boom"), 500, 1001.1);
-        stats.log_request("GET", "/b", None, 0, None, 0, 1001.2);
+        stats.record(
+            &RequestRecord {
+                method: "GET",
+                name: "/a",
+                response_time_ms: Some(5.0),
+                content_length: 10,
+                error: None,
+                status: 200,
+            },
+            1001.0,
+        );
+        stats.record(
+            &RequestRecord {
+                method: "GET",
+                name: "/b",
+                response_time_ms: Some(1.0),
+                content_length: 0,
+                error: Some("boom"),
+                status: 500,
+            },
+            1001.1,
+        );
+        stats.record(
+            &RequestRecord {
+                method: "GET",
+                name: "/b",
+                response_time_ms: None,
+                content_length: 0,
+                error: None,
+                status: 0,
+            },
+            1001.2,
+        );
         stats.log_error_only("GET", "/b", "no request");
         stats.reset_all();
-        stats.log_request("POST", "/a", Some(2.0), 1, None, 201, 1001.3);
-        stats.log_request("POST", "/a", Some(2.0), 1, None, 201, 1001.4);
+        stats.record(
+            &RequestRecord {
+                method: "POST",
+                name: "/a",
+                response_time_ms: Some(2.0),
+                content_length: 1,
+                error: None,
+                status: 201,
+            },
+            1001.3,
+        );
+        stats.record(
+            &RequestRecord {
+                method: "POST",
+                name: "/a",
+                response_time_ms: Some(2.0),
+                content_length: 1,
+                error: None,
+                status: 201,
+            },
+            1001.4,
+        );
         assert_eq!(stats.samples_len(), (3, 1));
         let s = stats.take_samples().unwrap();
         assert_eq!(s.latency_us, vec![5000, 1000, 2000]);
@@ -1378,10 +1372,6 @@ mod tests {
             (e.occurrences, e.first_seen, e.last_seen),
             (7, T0 - 1.0, T0 + 6.0)
         );
-        assert_eq!(
-            e.to_locust_json(),
-            json!({"name": "/e", "method": "GET", "error": "timeout", "occurrences": 7})
-        );
     }
 
     #[test]
@@ -1477,76 +1467,6 @@ mod tests {
             e.to_locust_response_times(),
             BTreeMap::from([(3, 1), (57, 2), (150, 1), (1600, 1), (12000, 1)])
         );
-    }
-
-    #[test]
-    fn locust_json_round_trip() {
-        let stats = RequestStats::new_at(T0);
-        stats.log_at("GET", "/j", Some(57.4), 10, None, T0 + 1.2);
-        stats.log_at("GET", "/j", Some(145.3), 20, Some("x"), T0 + 2.5);
-        stats.log_at("GET", "/j", None, 0, None, T0 + 2.6);
-        let snap = stats.snapshot();
-        let e = find(&snap, "GET", "/j");
-        let v = e.to_locust_json();
-        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut expected = vec![
-            "name",
-            "method",
-            "last_request_timestamp",
-            "start_time",
-            "num_requests",
-            "num_none_requests",
-            "num_failures",
-            "total_response_time",
-            "max_response_time",
-            "min_response_time",
-            "total_content_length",
-            "response_times",
-            "num_reqs_per_sec",
-            "num_fail_per_sec",
-        ];
-        let mut sorted_keys = keys.clone();
-        sorted_keys.sort_unstable();
-        expected.sort_unstable();
-        assert_eq!(sorted_keys, expected);
-        assert_eq!(v["response_times"], json!({"57": 1, "150": 1}));
-        assert_eq!(
-            v["num_reqs_per_sec"],
-            json!({ (T0 as i64 + 1).to_string(): 1, (T0 as i64 + 2).to_string(): 2 })
-        );
-        assert_eq!(v["min_response_time"], json!(57.4));
-        assert_eq!(
-            StatsEntry::new_at("x", "", T0).to_locust_json()["min_response_time"],
-            Value::Null
-        );
-        assert_eq!(serde_json::to_value(e).unwrap(), v);
-
-        let back = StatsEntry::from_locust_json(&v).unwrap();
-        assert_eq!(back.num_requests, 3);
-        assert_eq!(back.num_none_requests, 1);
-        assert_eq!(back.num_failures, 1);
-        assert_eq!(back.min_response_time, Some(57.4));
-        assert_eq!(back.max_response_time, 145.3);
-        assert_eq!(back.total_content_length, 30);
-        assert_eq!(back.start_time, e.start_time);
-        assert_eq!(back.last_request_timestamp, Some(T0 + 2.6));
-        assert_eq!(back.num_reqs_per_sec, e.num_reqs_per_sec);
-        assert_eq!(back.num_fail_per_sec, e.num_fail_per_sec);
-        assert_eq!(
-            back.to_locust_response_times(),
-            e.to_locust_response_times()
-        );
-
-        // Python's float keys and counts are accepted too.
-        let py = json!({"name": "/k", "method": null, "start_time": T0, "num_requests": 2.0,
-            "response_times": {"150.0": 2}, "num_reqs_per_sec": {}, "min_response_time": null});
-        let k = StatsEntry::from_locust_json(&py).unwrap();
-        assert_eq!(
-            (k.name.as_str(), k.method.as_str(), k.num_requests),
-            ("/k", "", 2)
-        );
-        assert_eq!(k.to_locust_response_times(), BTreeMap::from([(150, 2)]));
-        assert!(StatsEntry::from_locust_json(&json!([1])).is_err());
     }
 
     #[test]

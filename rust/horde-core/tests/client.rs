@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use horde_core::demo::{DemoConfig, DemoServer};
+use horde_core::locust::transport_failure;
+use horde_core::stats::now_epoch_secs;
 use horde_core::{
-    ErrorKind, FailurePolicy, Request, RequestStats, Session, SessionConfig, Timeouts, TlsMode,
+    ErrorKind, Request, RequestStats, Session, SessionConfig, Timeouts, TlsMode, UserKind,
 };
+use horde_demo::{DemoConfig, DemoServer};
 use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -88,7 +90,7 @@ fn refused_connection_is_a_failed_request() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ConnectRefused);
     assert_eq!(
-        err.locust_repr(),
+        transport_failure(&err).text,
         "ConnectionRefusedError(111, 'Connection refused')"
     );
 }
@@ -157,7 +159,7 @@ fn stalled_server_times_out() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ReadTimeout);
     assert_eq!(
-        err.locust_repr(),
+        transport_failure(&err).text,
         "ReadTimeout('Read timed out. (read timeout=0.3)')"
     );
     assert!(start.elapsed() < Duration::from_secs(10));
@@ -355,7 +357,7 @@ fn redirects_followed_limited_or_not_at_all() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::TooManyRedirects);
     assert_eq!(
-        err.locust_repr(),
+        transport_failure(&err).text,
         "TooManyRedirects('Exceeded 2 redirects.')"
     );
 }
@@ -468,7 +470,7 @@ fn tls_verification_on_by_default_off_when_asked() {
 }
 
 #[test]
-fn bad_urls_fail_without_panicking() {
+fn bad_urls_and_headers_fail_without_panicking() {
     let rt = rt();
     for url in ["not a url", "ftp://127.0.0.1/", "http://"] {
         let err = rt
@@ -482,7 +484,7 @@ fn bad_urls_fail_without_panicking() {
     };
     assert_eq!(
         rt.block_on(session().execute(bad_header)).unwrap_err().kind,
-        ErrorKind::InvalidUrl
+        ErrorKind::InvalidHeader
     );
 }
 
@@ -494,14 +496,8 @@ fn outcomes_are_logged_with_locust_error_texts() {
     let s = session();
     for path in ["/", "/status/404", "/status/503"] {
         let result = rt.block_on(s.execute(Request::get(format!("{}{path}", server.url()))));
-        let o = FailurePolicy::HttpUser.outcome(&result, path);
-        stats.log(
-            "GET",
-            path,
-            Some(o.response_time_ms),
-            o.content_length,
-            o.error.as_deref(),
-        );
+        let o = UserKind::HttpUser.outcome(&result, path);
+        stats.record(&o.record("GET", path), now_epoch_secs());
     }
     let snap = stats.snapshot();
     assert_eq!(snap.total.num_requests, 3);
@@ -510,14 +506,6 @@ fn outcomes_are_logged_with_locust_error_texts() {
     assert!(errors.contains(&"HTTPError('404 Client Error: Not Found for url: /status/404')"));
     assert!(
         errors.contains(&"HTTPError('503 Server Error: Service Unavailable for url: /status/503')")
-    );
-    assert_eq!(
-        FailurePolicy::FastHttpUser.status_error(404, "Not Found", "/x"),
-        Some("LocustBadStatusCode(code=404)".into())
-    );
-    assert_eq!(
-        FailurePolicy::FastHttpUser.status_error(302, "Found", "/x"),
-        None
     );
 }
 
@@ -568,5 +556,5 @@ fn connect_timeout_when_the_server_never_accepts() {
         }))
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ConnectTimeout, "{err}");
-    assert!(err.locust_repr().starts_with("ConnectTimeout("));
+    assert!(transport_failure(&err).text.starts_with("ConnectTimeout("));
 }

@@ -7,55 +7,120 @@
 //! When the engine has no worker threads (one core), each `Completions` owns a `LocalRuntime`
 //! instead: `flush` starts the staged requests on it, the hub watches its reactor, and `drain` first
 //! turns it, all on the Python thread, so no hand-off crosses threads.
+//!
+//! A request's task (`Job`) runs it on the engine, has `horde_core::locust` decide what it counts
+//! as, logs that into the stats when asked to, and queues the result for Python.
 
+use std::fs::File;
+use std::future::Future;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 
-use horde_core::runtime::{self, LocalRuntime};
-use horde_core::{ClientError, Response};
+use horde_core::client::Sent;
+use horde_core::stats::now_epoch_secs;
+use horde_core::{lock, ClientError, ErrorKind, Failure, Request, UserKind};
 
-use crate::session::Job;
+use crate::runtime::{self, CatchPanic, LocalRuntime};
+use crate::session::Response;
 
-pub(crate) type Finished = (Py<PyAny>, Result<Response, ClientError>);
+/// A request waiting in a thread's staging queue, with what its completion needs.
+pub(crate) struct Job {
+    pub session: horde_core::Session,
+    pub kind: UserKind,
+    pub request: Request,
+    /// The stats name, which failure texts quote.
+    pub name: PyBackedStr,
+    /// Where to log the outcome, if anywhere.
+    pub stats: Option<Arc<horde_core::RequestStats>>,
+    /// Names the waiting greenlet (see `_Bridge.wait`).
+    pub token: Py<PyAny>,
+}
+
+/// A finished request on its way to Python.
+pub(crate) struct Finished {
+    token: Py<PyAny>,
+    result: Result<horde_core::Response, ClientError>,
+    failure: Option<Failure>,
+    sent: Sent,
+    name: PyBackedStr,
+}
+
+impl Job {
+    /// The request's task. Boxed: tokio moves a task's future several times while spawning and
+    /// finishing it, each a copy of its whole size, and a pointer is cheaper to move (and is
+    /// `Unpin`, which the local runtime's wrapper asks for).
+    pub(crate) fn run(
+        self,
+        queue: Arc<Queue>,
+    ) -> Pin<Box<impl Future<Output = ()> + Send + 'static>> {
+        Box::pin(self.execute(queue))
+    }
+
+    async fn execute(self, queue: Arc<Queue>) {
+        let Job {
+            session,
+            kind,
+            request,
+            name,
+            stats,
+            token,
+        } = self;
+        // Cheap copies (a shared header list, a shared body): a request that gets no response
+        // still has to say what was sent.
+        let sent = Sent {
+            method: request.method.clone(),
+            headers: request.headers.clone(),
+            body: request.body.clone().unwrap_or_default(),
+        };
+        let result = CatchPanic(Box::pin(session.execute(request)))
+            .await
+            .unwrap_or_else(|panic| {
+                Err(ClientError::new(
+                    ErrorKind::Internal,
+                    format!("internal error in horde's engine: {panic}"),
+                ))
+            });
+        let outcome = kind.outcome(&result, &name);
+        if let Some(stats) = stats {
+            stats.record(
+                &outcome.record(sent.method.as_str(), &name),
+                now_epoch_secs(),
+            );
+        }
+        queue.push(Finished {
+            token,
+            result,
+            failure: outcome.failure,
+            sent,
+            name,
+        });
+    }
+}
 
 pub(crate) struct Queue {
     staged: Mutex<Vec<Job>>,
     done: Mutex<Vec<Finished>>,
     signalled: AtomicBool,
     /// None on a local runtime: pushes come from the Python thread itself, nobody to wake.
-    fd: Option<OwnedFd>,
+    eventfd: Option<File>,
 }
 
 impl Queue {
-    /// Adds a request to the next flush; true if it is the first since the last flush.
-    pub(crate) fn stage(&self, job: Job) -> bool {
-        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
-        staged.push(job);
-        staged.len() == 1
-    }
-
     /// Called on a tokio thread when a request ends. Only the first push after a drain writes the
     /// eventfd, so a burst of completions costs one wake-up.
-    pub(crate) fn push(&self, item: Finished) {
-        self.done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(item);
-        let Some(fd) = &self.fd else { return };
+    fn push(&self, item: Finished) {
+        lock(&self.done).push(item);
+        let Some(eventfd) = &self.eventfd else { return };
         if !self.signalled.swap(true, Ordering::AcqRel) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
-            unsafe {
-                libc::write(
-                    fd.as_raw_fd(),
-                    (&one as *const u64).cast(),
-                    std::mem::size_of::<u64>(),
-                );
-            }
+            // An eventfd adds the 8-byte counter written; it cannot be short of room for one.
+            let _ = (&*eventfd).write(&1u64.to_ne_bytes());
         }
     }
 }
@@ -63,8 +128,17 @@ impl Queue {
 /// One thread's completion queue and its eventfd.
 #[pyclass(frozen, module = "horde._core")]
 pub struct Completions {
-    pub(crate) queue: Arc<Queue>,
+    queue: Arc<Queue>,
     local: Option<LocalRuntime>,
+}
+
+impl Completions {
+    /// Adds a request to the next flush; true if it is the first since the last flush.
+    pub(crate) fn stage(&self, job: Job) -> bool {
+        let mut staged = lock(&self.queue.staged);
+        staged.push(job);
+        staged.len() == 1
+    }
 }
 
 #[pymethods]
@@ -82,7 +156,7 @@ impl Completions {
             None if runtime::default_threads() == 0 => LocalRuntime::new().ok(),
             None => None,
         };
-        let fd = if local.is_some() {
+        let eventfd = if local.is_some() {
             None
         } else {
             // SAFETY: plain syscall; the result is checked before use.
@@ -94,14 +168,14 @@ impl Completions {
                 )));
             }
             // SAFETY: fd is a fresh descriptor owned by nobody else.
-            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+            Some(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
         };
         Ok(Completions {
             queue: Arc::new(Queue {
                 staged: Mutex::new(Vec::new()),
                 done: Mutex::new(Vec::new()),
                 signalled: AtomicBool::new(false),
-                fd,
+                eventfd,
             }),
             local,
         })
@@ -117,8 +191,7 @@ impl Completions {
     /// inside (cheap there), instead of one cross-thread wake-up per request.
     /// On a local runtime, the requests also start here (and may finish: check `len()`).
     fn flush(&self, py: Python<'_>) -> usize {
-        let jobs =
-            std::mem::take(&mut *self.queue.staged.lock().unwrap_or_else(|e| e.into_inner()));
+        let jobs = std::mem::take(&mut *lock(&self.queue.staged));
         let n = jobs.len();
         if let Some(local) = &self.local {
             let queue = &self.queue;
@@ -146,45 +219,37 @@ impl Completions {
 
     /// The descriptor to watch for readability: the eventfd, or the local runtime's reactor.
     fn fileno(&self) -> i32 {
-        match (&self.local, &self.queue.fd) {
+        match (&self.local, &self.queue.eventfd) {
             (Some(local), _) => local.fileno(),
-            (None, Some(fd)) => fd.as_raw_fd(),
+            (None, Some(eventfd)) => eventfd.as_raw_fd(),
             (None, None) => unreachable!("a Completions without a local runtime has an eventfd"),
         }
     }
 
-    /// Every finished request since the last call, as `(token, result)` pairs, where result is a
-    /// `Response` or an error tuple `(kind, message, elapsed_seconds, locust_repr)`.
-    /// A local runtime is turned first, which does the I/O that is ready.
-    fn drain(&self, py: Python<'_>) -> PyResult<Vec<(Py<PyAny>, Py<PyAny>)>> {
+    /// Every finished request since the last call, as `(token, Response)` pairs. A local
+    /// runtime is turned first, which does the I/O that is ready.
+    fn drain(&self, py: Python<'_>) -> PyResult<Vec<(Py<PyAny>, Py<Response>)>> {
         if let Some(local) = &self.local {
             py.detach(|| local.turn(std::iter::empty::<std::future::Ready<()>>()));
-        } else if let Some(fd) = &self.queue.fd {
-            let mut counter: u64 = 0;
-            // SAFETY: reads 8 bytes into a live u64 from our nonblocking eventfd (EAGAIN is fine).
-            unsafe {
-                libc::read(
-                    fd.as_raw_fd(),
-                    (&mut counter as *mut u64).cast(),
-                    std::mem::size_of::<u64>(),
-                );
-            }
+        } else if let Some(eventfd) = &self.queue.eventfd {
+            // Resets the counter; a nonblocking read of an unsignalled eventfd fails with
+            // EAGAIN, which is as good.
+            let _ = (&*eventfd).read(&mut [0u8; 8]);
             // Clear the flag before taking the batch: a push racing with us then signals again.
             self.queue.signalled.store(false, Ordering::Release);
         }
-        let batch = std::mem::take(&mut *self.queue.done.lock().unwrap_or_else(|e| e.into_inner()));
+        let batch = std::mem::take(&mut *lock(&self.queue.done));
         batch
             .into_iter()
-            .map(|(token, result)| Ok((token, crate::session::result_to_py(py, result)?)))
+            .map(|f| {
+                let response = Response::new(f.result, f.failure, f.sent, f.name);
+                Ok((f.token, Py::new(py, response)?))
+            })
             .collect()
     }
 
     /// Finished requests waiting to be drained.
     fn __len__(&self) -> usize {
-        self.queue
-            .done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        lock(&self.queue.done).len()
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
-use horde_core::demo::{DemoConfig, DemoServer as Server};
+use horde_demo::{DemoConfig, DemoServer as Server};
 
 #[pyclass(frozen, module = "horde._core")]
 pub struct DemoServer {
@@ -58,7 +58,7 @@ impl DemoServer {
 
     /// Stops serving; safe to call twice.
     fn stop(&self, py: Python<'_>) {
-        let server = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let server = horde_core::lock(&self.server).take();
         if let Some(server) = server {
             py.detach(|| server.stop());
         }

@@ -15,24 +15,29 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bridge;
 mod demo;
+mod runtime;
 mod session;
 mod stats;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("USER_AGENT", horde_core::locust::USER_AGENT)?;
     m.add_class::<bridge::Completions>()?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::Response>()?;
+    m.add_class::<session::Headers>()?;
     m.add_class::<stats::RequestStats>()?;
     m.add_class::<stats::StatsEntry>()?;
     m.add_class::<demo::DemoServer>()?;
     m.add_function(wrap_pyfunction!(runtime_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(stats::bucket_response_time, m)?)?;
+    m.add_function(wrap_pyfunction!(session::status_failure, m)?)?;
     Ok(())
 }
 
 /// Worker threads the engine's runtime uses (or will use when first started).
 #[pyfunction]
 fn runtime_threads() -> usize {
-    horde_core::runtime::default_threads()
+    runtime::default_threads()
 }

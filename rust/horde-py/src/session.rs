@@ -1,27 +1,33 @@
-//! A user's session and its responses, as Python sees them. `submit` copies the request into
-//! Rust values and hands it to the runtime; the result reaches Python through `Completions`.
+//! A user's session, its headers and its responses, as Python sees them. `submit` copies a
+//! request into Rust values and stages it on the thread's bridge (bridge.rs); the result comes
+//! back as a `Response` that carries the engine's verdict on it (`failure`), decided once by
+//! `horde_core::locust`.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
+use pyo3::types::{PyBytes, PyString};
 
-use horde_core::client::{CookieInfo, Hop};
-use horde_core::runtime::CatchPanic;
-use horde_core::{ClientError, ErrorKind, FailurePolicy, Request, Timeouts, TlsMode};
+use horde_core::client::{ClientError, CookieInfo, HeaderPairs, Hop, Sent};
+use horde_core::{Failure, Request, Timeouts, TlsMode, UserKind};
 
-use crate::bridge::Completions;
+use crate::bridge::{Completions, Job};
 use crate::stats::RequestStats;
 
-#[pyclass(frozen, module = "horde._core")]
-pub struct Session {
-    inner: horde_core::Session,
+/// `kind` as Python names it: the user class whose rules a session follows.
+fn user_kind(kind: &str) -> PyResult<UserKind> {
+    match kind {
+        "HttpUser" => Ok(UserKind::HttpUser),
+        "FastHttpUser" => Ok(UserKind::FastHttpUser),
+        other => Err(PyValueError::new_err(format!(
+            "kind must be 'HttpUser' or 'FastHttpUser', not {other:?}"
+        ))),
+    }
 }
 
 fn secs(v: Option<f64>) -> PyResult<Option<Duration>> {
@@ -34,48 +40,25 @@ fn secs(v: Option<f64>) -> PyResult<Option<Duration>> {
     }
 }
 
-/// The last tuple of header pairs converted, and its conversion. The client passes one tuple per
-/// distinct set of session headers, shared by every session that has them, so nearly every
-/// request finds its headers here instead of copying each name and value into Rust again. The
-/// tuple is held, so its identity cannot be reused by another while it is here.
-static LAST_HEADERS: Mutex<Option<(Py<PyAny>, HeaderPairs)>> = Mutex::new(None);
-
-type HeaderPairs = Arc<[(String, String)]>;
-
-/// `headers` (a list or tuple of `(name, value)` pairs) as the engine takes them.
-fn shared_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderPairs> {
-    // Only a tuple can be remembered by identity: a list may change after it was converted.
-    if !headers.is_exact_instance_of::<PyTuple>() {
-        return Ok(headers.extract::<Vec<(String, String)>>()?.into());
-    }
-    let mut last = LAST_HEADERS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((tuple, converted)) = &*last {
-        if tuple.is(headers) {
-            return Ok(converted.clone());
-        }
-    }
-    let converted: HeaderPairs = headers.extract::<Vec<(String, String)>>()?.into();
-    *last = Some((headers.clone().unbind(), converted.clone()));
-    Ok(converted)
+/// The engine's side of an `HttpSession`: connections, cookies, and the user kind whose rules
+/// decide what its results count as.
+#[pyclass(frozen, module = "horde._core")]
+pub struct Session {
+    pub(crate) inner: horde_core::Session,
+    pub(crate) kind: UserKind,
 }
 
 #[pymethods]
 impl Session {
     #[new]
-    #[pyo3(signature = (verify=true, ca_pem=None, max_redirects=30, default_headers=None,
-                        connect_timeout=None, read_timeout=None, total_timeout=None, decompress=true))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (kind="HttpUser", verify=true, ca_pem=None, max_redirects=30))]
     fn new(
+        kind: &str,
         verify: bool,
         ca_pem: Option<Vec<u8>>,
         max_redirects: u32,
-        default_headers: Option<Vec<(String, String)>>,
-        connect_timeout: Option<f64>,
-        read_timeout: Option<f64>,
-        total_timeout: Option<f64>,
-        decompress: bool,
     ) -> PyResult<Self> {
-        let mut config = horde_core::SessionConfig {
+        let config = horde_core::SessionConfig {
             tls: if verify {
                 TlsMode::Verify {
                     extra_roots_pem: ca_pem,
@@ -84,42 +67,41 @@ impl Session {
                 TlsMode::Insecure
             },
             max_redirects,
-            timeouts: Timeouts {
-                connect: secs(connect_timeout)?,
-                read: secs(read_timeout)?,
-                total: secs(total_timeout)?,
-            },
-            decompress,
             ..Default::default()
         };
-        if let Some(h) = default_headers {
-            config.default_headers = h;
-        }
         let inner =
             horde_core::Session::new(config).map_err(|e| PyValueError::new_err(e.message))?;
-        Ok(Session { inner })
+        Ok(Session {
+            inner,
+            kind: user_kind(kind)?,
+        })
     }
 
     /// Stages a request on `completions`; `completions.flush()` starts every staged request and
-    /// `(token, result)` later comes out of `completions.drain()`. Returns True when this is the
-    /// first request staged since the last flush (the caller then arranges one flush). When
-    /// `record` is `(stats, name, fast)` the outcome is also logged into `stats` under `name`
-    /// with FastHttpUser's (fast=True) or HttpUser's failure rules.
-    #[pyo3(signature = (completions, token, method, url, headers=None, cookies=None, body=None,
-                        allow_redirects=true, timeouts=None, record=None))]
+    /// `(token, response)` later comes out of `completions.drain()`. Returns True when this is
+    /// the first request staged since the last flush (the caller then arranges one flush).
+    ///
+    /// `headers` is the session's `Headers` or a list of `(name, value)` pairs; `name` is the
+    /// request's stats name, which the engine's failure texts use; with `stats` the engine also
+    /// logs the outcome there.
+    // The arguments of one Python call, converted in place: a parameter object here would cost a
+    // Python object per request.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (completions, token, method, url, name, headers, cookies=None, body=None,
+                        allow_redirects=true, timeouts=None, stats=None))]
     fn submit(
         &self,
         completions: &Completions,
         token: Py<PyAny>,
         method: &str,
         url: String,
-        headers: Option<&Bound<'_, PyAny>>,
+        name: PyBackedStr,
+        headers: &Bound<'_, PyAny>,
         cookies: Option<Vec<(String, String)>>,
         body: Option<PyBackedBytes>,
         allow_redirects: bool,
         timeouts: Option<(Option<f64>, Option<f64>, Option<f64>)>,
-        record: Option<(PyRef<'_, RequestStats>, String, bool)>,
+        stats: Option<PyRef<'_, RequestStats>>,
     ) -> PyResult<bool> {
         // Upper-cased only when needed: the client passes "GET", "POST"… already.
         let parsed = if method.bytes().any(|b| b.is_ascii_lowercase()) {
@@ -137,30 +119,25 @@ impl Session {
             }),
             None => None,
         };
+        let headers = match headers.cast::<Headers>() {
+            Ok(session_headers) => session_headers.borrow_mut().wire(headers.py())?,
+            Err(_) => headers.extract::<Vec<(String, String)>>()?.into(),
+        };
         let request = Request {
             method,
             url,
-            headers: match headers {
-                Some(headers) => shared_headers(headers)?,
-                None => Arc::new([]),
-            },
+            headers,
             cookies: cookies.unwrap_or_default(),
             body: body.map(Bytes::from_owner),
             allow_redirects,
             timeouts,
         };
-        let record = record.map(|(stats, name, fast)| {
-            let policy = if fast {
-                FailurePolicy::FastHttpUser
-            } else {
-                FailurePolicy::HttpUser
-            };
-            (stats.shared(), name, policy)
-        });
-        Ok(completions.queue.stage(Job {
+        Ok(completions.stage(Job {
             session: self.inner.clone(),
+            kind: self.kind,
             request,
-            record,
+            name,
+            stats: stats.map(|s| s.shared()),
             token,
         }))
     }
@@ -199,13 +176,177 @@ impl Session {
     }
 }
 
-/// `(status, reason, url, headers)` of a response that was redirected away from.
-type HopTuple = (u16, String, String, Vec<(String, String)>);
+/// The headers a session sends with every request: a case-insensitive mapping that keeps each
+/// name's case as last set, in the order names were first set. Python subclasses it as a
+/// `MutableMapping` (`horde.clients.SessionHeaders`). The engine reads it directly at `submit`,
+/// converting the values to text once after each change, so a request costs no conversion.
+#[pyclass(subclass, module = "horde._core")]
+pub struct Headers {
+    items: Vec<(Cow<'static, str>, Py<PyAny>)>,
+    /// The pairs as sent (None-valued headers left out), until the next change.
+    wire: Option<HeaderPairs>,
+}
 
-/// A finished response. The body stays in Rust until Python asks for it.
-#[pyclass(frozen, module = "horde._core")]
-pub struct Response {
-    inner: horde_core::Response,
+/// The default headers of each user kind as sent, shared by every session until it changes its
+/// own (most never do).
+fn default_wire(kind: UserKind) -> HeaderPairs {
+    static HTTP: OnceLock<HeaderPairs> = OnceLock::new();
+    static FAST: OnceLock<HeaderPairs> = OnceLock::new();
+    let cell = match kind {
+        UserKind::HttpUser => &HTTP,
+        UserKind::FastHttpUser => &FAST,
+    };
+    cell.get_or_init(|| {
+        kind.default_headers()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    })
+    .clone()
+}
+
+impl Headers {
+    fn position(&self, name: &str) -> Option<usize> {
+        self.items
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// The pairs to send, converted now if they changed since the last request.
+    fn wire(&mut self, py: Python<'_>) -> PyResult<HeaderPairs> {
+        if let Some(wire) = &self.wire {
+            return Ok(wire.clone());
+        }
+        let mut pairs = Vec::with_capacity(self.items.len());
+        for (name, value) in &self.items {
+            let value = value.bind(py);
+            if value.is_none() {
+                continue; // requests leaves out a header whose value is None
+            }
+            pairs.push((name.to_string(), header_value(value)?));
+        }
+        let wire: HeaderPairs = pairs.into();
+        self.wire = Some(wire.clone());
+        Ok(wire)
+    }
+}
+
+/// A header value as text: str as it is, bytes as latin-1 (as http.client sends them), anything
+/// else by `str()`.
+fn header_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(s.to_str()?.to_owned());
+    }
+    if let Ok(b) = value.cast::<PyBytes>() {
+        return Ok(b.as_bytes().iter().map(|&c| c as char).collect());
+    }
+    Ok(value.str()?.to_str()?.to_owned())
+}
+
+#[pymethods]
+impl Headers {
+    /// Empty, or a user kind's default headers with `defaults="HttpUser"` / `"FastHttpUser"`.
+    #[new]
+    #[pyo3(signature = (*_args, defaults=None, **_kwargs))]
+    fn new(
+        py: Python<'_>,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        defaults: Option<&str>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Self> {
+        let Some(kind) = defaults else {
+            return Ok(Headers {
+                items: Vec::new(),
+                wire: Some(Arc::new([])),
+            });
+        };
+        let kind = user_kind(kind)?;
+        let items = kind
+            .default_headers()
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(*k), PyString::new(py, v).into_any().unbind()))
+            .collect();
+        Ok(Headers {
+            items,
+            wire: Some(default_wire(kind)),
+        })
+    }
+
+    fn __getitem__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        match self.position(name) {
+            Some(i) => Ok(self.items[i].1.clone_ref(py)),
+            None => Err(PyKeyError::new_err(name.to_owned())),
+        }
+    }
+
+    fn __setitem__(&mut self, name: String, value: Py<PyAny>) {
+        self.wire = None;
+        match self.position(&name) {
+            Some(i) => self.items[i] = (Cow::Owned(name), value),
+            None => self.items.push((Cow::Owned(name), value)),
+        }
+    }
+
+    fn __delitem__(&mut self, name: &str) -> PyResult<()> {
+        let i = self
+            .position(name)
+            .ok_or_else(|| PyKeyError::new_err(name.to_owned()))?;
+        self.wire = None;
+        self.items.remove(i);
+        Ok(())
+    }
+
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+        name.extract::<&str>()
+            .is_ok_and(|name| self.position(name).is_some())
+    }
+
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The names, in order.
+    fn names(&self) -> Vec<String> {
+        self.items.iter().map(|(k, _)| k.to_string()).collect()
+    }
+
+    /// `(name, value)` pairs, in order.
+    fn pairs(&self, py: Python<'_>) -> Vec<(String, Py<PyAny>)> {
+        self.items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone_ref(py)))
+            .collect()
+    }
+
+    /// Removes every header.
+    fn clear(&mut self) {
+        self.items.clear();
+        self.wire = None;
+    }
+}
+
+/// `(status, reason, url, headers, (method, request headers, request body))` of a response that
+/// was redirected away from.
+type HopTuple = (u16, String, String, Vec<(String, String)>, SentTuple);
+/// `(method, headers, body)` of a request as sent.
+type SentTuple = (String, Vec<(String, String)>, Py<PyBytes>);
+/// `(exception class name, message, text)`: see `horde_core::Failure`.
+type FailureTuple = (&'static str, String, String);
+
+fn sent_to_py(py: Python<'_>, sent: &Sent) -> SentTuple {
+    (
+        sent.method.as_str().to_owned(),
+        sent.headers.to_vec(),
+        PyBytes::new(py, &sent.body).unbind(),
+    )
+}
+
+fn failure_to_py(failure: &Failure) -> FailureTuple {
+    (
+        failure.exception,
+        failure.message.clone(),
+        failure.text.clone(),
+    )
 }
 
 /// Lower-case names, each name's values together in the order its first field came (as the
@@ -225,57 +366,100 @@ fn headers_to_py(headers: &horde_core::client::Headers) -> Vec<(String, String)>
     out
 }
 
+/// A finished request: the response, or for a request that got none (refused, reset, timed
+/// out...) `status_code` 0 and the error. The body stays in Rust until Python asks for it.
+#[pyclass(frozen, module = "horde._core")]
+pub struct Response {
+    result: Result<horde_core::Response, ClientError>,
+    /// What the request counts as, by its session's rules (None: it succeeded).
+    failure: Option<Failure>,
+    /// What was sent, for a request that got no response (a response carries its own).
+    sent: Sent,
+    /// Kept until Python has the result, so it is released with the GIL held.
+    _name: PyBackedStr,
+}
+
+impl Response {
+    pub(crate) fn new(
+        result: Result<horde_core::Response, ClientError>,
+        failure: Option<Failure>,
+        sent: Sent,
+        name: PyBackedStr,
+    ) -> Self {
+        Response {
+            result,
+            failure,
+            sent,
+            _name: name,
+        }
+    }
+
+    fn response(&self) -> Option<&horde_core::Response> {
+        self.result.as_ref().ok()
+    }
+}
+
 #[pymethods]
 impl Response {
+    /// 0 when there was no response.
     #[getter]
     fn status_code(&self) -> u16 {
-        self.inner.status
+        self.response().map_or(0, |r| r.status)
     }
 
     #[getter]
     fn reason(&self) -> &str {
-        &self.inner.reason
+        self.response().map_or("", |r| r.reason.as_str())
     }
 
+    /// The final URL, after redirects ("" without a response).
     #[getter]
     fn url(&self) -> &str {
-        &self.inner.url
+        self.response().map_or("", |r| r.url.as_str())
     }
 
-    /// Seconds from the start of the request to the end of the body.
+    /// Seconds from the start of the request to the end of the body, or to the failure.
     #[getter]
     fn elapsed(&self) -> f64 {
-        self.inner.elapsed.as_secs_f64()
+        match &self.result {
+            Ok(r) => r.elapsed.as_secs_f64(),
+            Err(e) => e.elapsed.as_secs_f64(),
+        }
     }
 
     #[getter]
     fn headers(&self) -> Vec<(String, String)> {
-        headers_to_py(&self.inner.headers)
+        self.response()
+            .map_or_else(Vec::new, |r| headers_to_py(&r.headers))
     }
 
+    /// None without a response.
     #[getter]
-    fn content<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.body)
+    fn content<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.response().map(|r| PyBytes::new(py, &r.body))
     }
 
     #[getter]
     fn content_length(&self) -> usize {
-        self.inner.body.len()
+        self.response().map_or(0, |r| r.body.len())
     }
 
     #[getter]
     fn version(&self) -> &'static str {
-        match self.inner.version {
-            http::Version::HTTP_10 => "HTTP/1.0",
+        match self.response().map(|r| r.version) {
+            Some(http::Version::HTTP_10) => "HTTP/1.0",
             _ => "HTTP/1.1",
         }
     }
 
-    /// Responses redirected away from, oldest first: `(status, reason, url, headers)`.
+    /// Responses redirected away from, oldest first: `(status, reason, url, headers, sent)`,
+    /// `sent` being the request that got it as `(method, headers, body)`.
     #[getter]
-    fn history(&self) -> Vec<HopTuple> {
-        self.inner
-            .history
+    fn history(&self, py: Python<'_>) -> Vec<HopTuple> {
+        let Some(r) = self.response() else {
+            return Vec::new();
+        };
+        r.history
             .iter()
             .map(
                 |Hop {
@@ -283,85 +467,50 @@ impl Response {
                      reason,
                      url,
                      headers,
+                     sent,
                  }| {
-                    (*status, reason.clone(), url.clone(), headers_to_py(headers))
+                    (
+                        *status,
+                        reason.clone(),
+                        url.clone(),
+                        headers_to_py(headers),
+                        sent_to_py(py, sent),
+                    )
                 },
             )
             .collect()
     }
-}
 
-/// A `Response`, or for a failure the tuple `(kind, message, elapsed_seconds, locust_repr)`.
-pub(crate) fn result_to_py(
-    py: Python<'_>,
-    result: Result<horde_core::Response, ClientError>,
-) -> PyResult<Py<PyAny>> {
-    match result {
-        Ok(inner) => Ok(Py::new(py, Response { inner })?.into_any()),
-        Err(e) => {
-            let repr = e.locust_repr();
-            let t = PyTuple::new(
-                py,
-                [
-                    e.kind.name().into_pyobject(py)?.into_any(),
-                    e.message.into_pyobject(py)?.into_any(),
-                    e.elapsed.as_secs_f64().into_pyobject(py)?.into_any(),
-                    repr.into_pyobject(py)?.into_any(),
-                ],
-            )?;
-            Ok(t.into_any().unbind())
+    /// The request that got this response (after any redirects) as `(method, headers, body)`.
+    #[getter]
+    fn sent(&self, py: Python<'_>) -> SentTuple {
+        match self.response() {
+            Some(r) => sent_to_py(py, &r.sent),
+            None => sent_to_py(py, &self.sent),
         }
     }
+
+    /// What the request counts as: None if it succeeded, else `(exception class name, message,
+    /// text)`. A transport error for any session; a status the session's user kind does not
+    /// accept, worded with the request's stats name as Locust words it.
+    #[getter]
+    fn failure(&self) -> Option<FailureTuple> {
+        self.failure.as_ref().map(failure_to_py)
+    }
 }
 
-/// A request waiting in a thread's staging queue, with what its completion needs.
-pub(crate) struct Job {
-    session: horde_core::Session,
-    request: Request,
-    record: Option<(Arc<horde_core::RequestStats>, String, FailurePolicy)>,
-    token: Py<PyAny>,
-}
-
-impl Job {
-    /// The request's task. Boxed: tokio moves a task's future several times while spawning and
-    /// finishing it, each a copy of its whole size, and a pointer is cheaper to move.
-    pub(crate) fn run(
-        self,
-        queue: Arc<crate::bridge::Queue>,
-    ) -> Pin<Box<impl Future<Output = ()> + Send + 'static>> {
-        Box::pin(self.execute(queue))
-    }
-
-    /// Runs the request on the engine, logs its outcome, and queues the result for Python.
-    async fn execute(self, queue: Arc<crate::bridge::Queue>) {
-        let Job {
-            session,
-            request,
-            record,
-            token,
-        } = self;
-        let method = request.method.clone();
-        let result = CatchPanic(Box::pin(session.execute(request)))
-            .await
-            .unwrap_or_else(|panic| {
-                Err(ClientError {
-                    kind: ErrorKind::Protocol,
-                    message: format!("internal error in horde's engine: {panic}"),
-                    elapsed: Duration::ZERO,
-                })
-            });
-        if let Some((stats, name, policy)) = record {
-            let outcome = policy.outcome(&result, &name);
-            stats.log_request(
-                method.as_str(),
-                &name,
-                Some(outcome.response_time_ms),
-                outcome.content_length,
-                outcome.error.as_deref(),
-                outcome.status,
-                horde_core::stats::now_epoch_secs(),
-            );
-        }
-        queue.push((token, result));
-    }
+/// The failure `raise_for_status()` raises for a response with this status under `kind`'s rules
+/// (requests' for "HttpUser", geventhttpclient's for "FastHttpUser"), with `url` in its message;
+/// None if that kind of user accepts the status.
+#[pyfunction]
+pub fn status_failure(
+    kind: &str,
+    status: u16,
+    reason: &str,
+    url: &str,
+) -> PyResult<Option<FailureTuple>> {
+    Ok(user_kind(kind)?
+        .status_failure(status, reason, url)
+        .as_ref()
+        .map(failure_to_py))
 }

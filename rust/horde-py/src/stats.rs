@@ -8,7 +8,8 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use horde_core::stats::{now_epoch_secs, StatsEntry as Entry, StatsSnapshot};
+use horde_core::locust::EntryDict;
+use horde_core::stats::{now_epoch_secs, RequestRecord, StatsEntry as Entry, StatsSnapshot};
 
 #[pyclass(frozen, subclass, module = "horde._core")]
 pub struct RequestStats {
@@ -47,15 +48,15 @@ impl RequestStats {
         error: Option<&str>,
         status: u16,
     ) {
-        self.inner.log_request(
+        let record = RequestRecord {
             method,
             name,
-            response_time,
-            response_length,
+            response_time_ms: response_time,
+            content_length: response_length,
             error,
             status,
-            now_epoch_secs(),
-        );
+        };
+        self.inner.record(&record, now_epoch_secs());
     }
 
     /// Ignores requests logged from now on until `clear_all` (the end of a run).
@@ -190,17 +191,21 @@ impl StatsEntry {
     fn num_failures(&self) -> u64 {
         self.e().num_failures
     }
+    /// Sum of the response times, ms (see `as_logged`).
     #[getter]
-    fn total_response_time(&self) -> f64 {
-        self.e().total_response_time
+    fn total_response_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        as_logged(py, self.e().total_response_time)
     }
     #[getter]
-    fn min_response_time(&self) -> Option<f64> {
-        self.e().min_response_time
+    fn min_response_time<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.e()
+            .min_response_time
+            .map(|v| as_logged(py, v))
+            .transpose()
     }
     #[getter]
-    fn max_response_time(&self) -> f64 {
-        self.e().max_response_time
+    fn max_response_time<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        as_logged(py, self.e().max_response_time)
     }
     #[getter]
     fn total_content_length(&self) -> u64 {
@@ -273,9 +278,26 @@ impl StatsEntry {
         let (values, counts) = self.e().recorded_buckets();
         (values.into_pyarray(py), counts.into_pyarray(py))
     }
-    /// Locust's serialised form of the entry, as JSON text.
-    fn to_locust_json(&self) -> String {
-        self.e().to_locust_json().to_string()
+    /// Locust's `StatsEntry.serialize()`: the dict `--json` prints and workers send.
+    fn serialize<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = EntryDict::from(self.e());
+        let out = PyDict::new(py);
+        out.set_item("name", d.name)?;
+        out.set_item("method", d.method)?;
+        out.set_item("last_request_timestamp", d.last_request_timestamp)?;
+        out.set_item("start_time", d.start_time)?;
+        out.set_item("num_requests", d.num_requests)?;
+        out.set_item("num_none_requests", d.num_none_requests)?;
+        out.set_item("num_failures", d.num_failures)?;
+        out.set_item("total_response_time", as_logged(py, d.total_response_time)?)?;
+        out.set_item("max_response_time", as_logged(py, d.max_response_time)?)?;
+        let min = d.min_response_time.map(|v| as_logged(py, v)).transpose()?;
+        out.set_item("min_response_time", min)?;
+        out.set_item("total_content_length", d.total_content_length)?;
+        out.set_item("response_times", d.response_times)?;
+        out.set_item("num_reqs_per_sec", d.num_reqs_per_sec)?;
+        out.set_item("num_fail_per_sec", d.num_fail_per_sec)?;
+        Ok(out)
     }
     fn __repr__(&self) -> String {
         let e = self.e();
@@ -283,5 +305,23 @@ impl StatsEntry {
             "<StatsEntry {} {} requests={} failures={}>",
             e.method, e.name, e.num_requests, e.num_failures
         )
+    }
+}
+
+/// Locust's `bucket_response_time`: the rounded-ms key a response time (ms) is counted under in
+/// `StatsEntry.response_times`.
+#[pyfunction]
+pub fn bucket_response_time(response_time: f64) -> u64 {
+    horde_core::stats::bucket_response_time(response_time)
+}
+
+/// A time in ms as Locust's counters would hold it: Python starts them as the int 0 and custom
+/// clients often log whole milliseconds as ints, so a whole number is an int ("5", not "5.0" in
+/// the CSV and JSON files); the engine keeps every time as a float.
+fn as_logged(py: Python<'_>, ms: f64) -> PyResult<Bound<'_, PyAny>> {
+    if ms.fract() == 0.0 && ms.abs() < 9.0e15 {
+        Ok((ms as i64).into_pyobject(py)?.into_any())
+    } else {
+        Ok(ms.into_pyobject(py)?.into_any())
     }
 }

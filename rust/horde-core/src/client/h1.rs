@@ -19,8 +19,9 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::error::{from_io, ClientError, ErrorKind};
+use super::error::{fmt_secs, from_io, ClientError, ErrorKind};
 use super::headers::Headers;
+use super::pool::Origin;
 
 const MAX_HEAD: usize = 256 * 1024;
 const MAX_HEADERS: usize = 128;
@@ -138,18 +139,16 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub async fn open(
-        https: bool,
-        host: &str,
-        port: u16,
+        origin: &Origin<'_>,
         tls: Option<&Arc<rustls::ClientConfig>>,
     ) -> Result<Conn, ClientError> {
         // Bracketed IPv6 literals come from URLs as "[::1]".
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let tcp = TcpStream::connect((bare, port))
+        let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = TcpStream::connect((bare, origin.port))
             .await
             .map_err(|e| from_io(&e, true))?;
         let _ = tcp.set_nodelay(true);
-        let stream = if https {
+        let stream = if origin.https {
             let config =
                 tls.ok_or_else(|| ClientError::new(ErrorKind::Tls, "TLS is not configured"))?;
             let name = ServerName::try_from(bare.to_owned()).map_err(|e| {
@@ -305,10 +304,7 @@ impl Conn {
                         self.reusable = false;
                         return Err(ClientError::new(
                             ErrorKind::ReadTimeout,
-                            format!(
-                                "Read timed out. (read timeout={})",
-                                super::conn::fmt_secs(t)
-                            ),
+                            format!("Read timed out. (read timeout={})", fmt_secs(t)),
                         ));
                     }
                 }

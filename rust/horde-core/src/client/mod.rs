@@ -1,11 +1,14 @@
-//! A simulated user's HTTP session, like a `requests.Session`: its own keep-alive connections and
-//! cookie jar, redirects followed up to a limit, timeouts, default headers and gzip/deflate
-//! decoding. Every failure comes back as a `ClientError` value; nothing here panics on bad input.
+//! A plain HTTP/1.1 client with a simulated user's session state, like a `requests.Session`: its
+//! own keep-alive connections and cookie jar, redirects followed up to a limit, timeouts and
+//! gzip/deflate decoding. It sends the headers it is given (plus Host, Cookie and Content-Length)
+//! and knows nothing of Locust: what a result means to Locust is decided in `crate::locust`.
+//! Every failure comes back as a `ClientError` value; nothing here panics on bad input.
 
-mod conn;
 mod error;
 mod h1;
 mod headers;
+mod pool;
+mod tls;
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -15,11 +18,13 @@ use bytes::Bytes;
 use http::Method;
 use url::Url;
 
-pub use conn::TlsMode;
-pub use error::{py_repr_str, ClientError, ErrorKind};
+pub use error::{ClientError, ErrorKind};
 pub use headers::Headers;
+pub use tls::TlsMode;
 
-use conn::{fmt_secs, Pool};
+use crate::lock;
+use error::fmt_secs;
+use pool::{Origin, Pool};
 
 /// Connect, read (idle time between bytes) and total limits. `None` waits forever, as requests does.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -33,10 +38,8 @@ pub struct Timeouts {
 pub struct SessionConfig {
     pub tls: TlsMode,
     pub max_redirects: u32,
-    /// Sent with every request unless the request sets the same header.
-    pub default_headers: Vec<(String, String)>,
     pub timeouts: Timeouts,
-    /// Decode gzip/deflate bodies (and ask for them).
+    /// Decode gzip/deflate bodies (asking for them is up to the request's headers).
     pub decompress: bool,
 }
 
@@ -47,26 +50,22 @@ impl Default for SessionConfig {
                 extra_roots_pem: None,
             },
             max_redirects: 30,
-            default_headers: vec![
-                (
-                    "User-Agent".into(),
-                    concat!("horde/", env!("CARGO_PKG_VERSION")).into(),
-                ),
-                ("Accept".into(), "*/*".into()),
-            ],
             timeouts: Timeouts::default(),
             decompress: true,
         }
     }
 }
 
+/// Header name and value pairs, in the order they are sent. Shared: a session sends the same
+/// ones with most of its requests, and every response keeps those it was asked with.
+pub type HeaderPairs = Arc<[(String, String)]>;
+
 /// One request as the user asked for it (the URL is absolute).
 #[derive(Clone, Debug)]
 pub struct Request {
     pub method: Method,
     pub url: String,
-    /// Shared: most users of a test send the same headers, and the bindings convert them once.
-    pub headers: Arc<[(String, String)]>,
+    pub headers: HeaderPairs,
     /// Cookies for this request only; they override the jar's and are not stored.
     pub cookies: Vec<(String, String)>,
     pub body: Option<Bytes>,
@@ -93,6 +92,15 @@ impl Request {
     }
 }
 
+/// The request as sent to one URL: redirects may change its method, drop its body and some
+/// headers (see `Session::run`). Its URL is that of the response it got.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub method: Method,
+    pub headers: HeaderPairs,
+    pub body: Bytes,
+}
+
 /// A response that was redirected away from.
 #[derive(Clone, Debug)]
 pub struct Hop {
@@ -100,6 +108,8 @@ pub struct Hop {
     pub reason: String,
     pub url: String,
     pub headers: Headers,
+    /// The request that got this response.
+    pub sent: Sent,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +123,8 @@ pub struct Response {
     /// The final URL, after redirects.
     pub url: String,
     pub history: Vec<Hop>,
+    /// The request that got this response (after any redirects).
+    pub sent: Sent,
     /// From the start of the request to the end of the last body.
     pub elapsed: Duration,
 }
@@ -126,8 +138,6 @@ pub struct Session {
 
 struct Inner {
     config: SessionConfig,
-    /// The default headers as sent (checked once, here, not per request).
-    defaults: Vec<(String, String)>,
     tls: Option<Arc<rustls::ClientConfig>>,
     pool: Mutex<Pool>,
     jar: Mutex<cookie_store::CookieStore>,
@@ -145,22 +155,9 @@ pub struct CookieInfo {
 impl Session {
     /// A session with its own pool and jar. Fails only if the TLS roots given cannot be read.
     pub fn new(config: SessionConfig) -> Result<Session, ClientError> {
-        let tls = Some(conn::tls_config(&config.tls)?);
-        let mut defaults = Vec::with_capacity(config.default_headers.len() + 1);
-        for (k, v) in &config.default_headers {
-            check_header(k, v)?;
-            defaults.push((k.clone(), v.clone()));
-        }
-        if config.decompress
-            && !defaults
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("accept-encoding"))
-        {
-            defaults.push(("Accept-Encoding".into(), "gzip, deflate".into()));
-        }
+        let tls = Some(tls::tls_config(&config.tls)?);
         Ok(Session {
             inner: Arc::new(Inner {
-                defaults,
                 config,
                 tls,
                 pool: Mutex::new(Pool::default()),
@@ -225,6 +222,11 @@ impl Session {
             if head.headers.contains("set-cookie") {
                 self.store_cookies(&head.headers, &url);
             }
+            let sent = Sent {
+                method: method.clone(),
+                headers: headers.clone(),
+                body: body.clone(),
+            };
             let location = head
                 .headers
                 .get("location")
@@ -240,6 +242,7 @@ impl Session {
                     body,
                     url,
                     history,
+                    sent,
                     elapsed: start.elapsed(),
                 });
             };
@@ -269,8 +272,8 @@ impl Session {
                         || k.eq_ignore_ascii_case("content-length")
                 });
             }
-            if next.host_str() != Some(target.host)
-                || next.port_or_known_default() != Some(target.port)
+            if next.host_str() != Some(target.origin.host)
+                || next.port_or_known_default() != Some(target.origin.port)
             {
                 headers = without(&headers, |k| k.eq_ignore_ascii_case("authorization"));
             }
@@ -279,6 +282,7 @@ impl Session {
                 reason: head.reason,
                 url,
                 headers: head.headers,
+                sent,
             });
             url = next.into();
         }
@@ -296,36 +300,32 @@ impl Session {
     ) -> Result<(h1::Head, Bytes), ClientError> {
         let head_bytes = self.serialize(method, target, headers, request_cookies, body)?;
         let is_head = *method == Method::HEAD;
-        let (https, host, port) = (target.https, target.host, target.port);
+        let origin = &target.origin;
 
         // A pooled connection may have been closed by the server while idle; if it fails before
         // any response arrived, the request is sent once more on a fresh connection.
-        let pooled = self.inner.pool.lock().unwrap().checkout(https, host, port);
+        let pooled = lock(&self.inner.pool).checkout(origin);
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,
-            None => Box::pin(self.connect(https, host, port, timeouts)).await?,
+            None => Box::pin(self.connect(origin, timeouts)).await?,
         };
         let mut result = Box::pin(conn.roundtrip(&head_bytes, body, is_head, timeouts.read)).await;
         if let Err(failed) = &result {
             if reused && failed.retryable {
-                conn = Box::pin(self.connect(https, host, port, timeouts)).await?;
+                conn = Box::pin(self.connect(origin, timeouts)).await?;
                 result = Box::pin(conn.roundtrip(&head_bytes, body, is_head, timeouts.read)).await;
             }
         }
         let (head, body) = result.map_err(|f| f.error)?;
         if conn.reusable {
-            self.inner
-                .pool
-                .lock()
-                .unwrap()
-                .checkin(https, host, port, conn);
+            lock(&self.inner.pool).checkin(origin, conn);
         }
         Ok((head, body))
     }
 
-    /// The request head, written straight into bytes: request line, Host, the session's default
-    /// headers unless the request overrides them, the request's headers, cookies, length.
+    /// The request head, written straight into bytes: request line, Host, the request's headers,
+    /// cookies, length.
     fn serialize(
         &self,
         method: &Method,
@@ -344,11 +344,6 @@ impl Session {
             out.extend_from_slice(b"Host: ");
             out.extend_from_slice(target.host_header.as_bytes());
             out.extend_from_slice(b"\r\n");
-        }
-        for (k, v) in &self.inner.defaults {
-            if !has(k) {
-                push_header(&mut out, k, v);
-            }
         }
         for (k, v) in headers {
             check_header(k, v)?;
@@ -375,18 +370,17 @@ impl Session {
     /// that every request's future, which is allocated and moved per request, stays small.
     async fn connect(
         &self,
-        https: bool,
-        host: &str,
-        port: u16,
+        origin: &Origin<'_>,
         timeouts: Timeouts,
     ) -> Result<h1::Conn, ClientError> {
-        let open = h1::Conn::open(https, host, port, self.inner.tls.as_ref());
+        let open = h1::Conn::open(origin, self.inner.tls.as_ref());
         match timeouts.connect {
             Some(t) => tokio::time::timeout(t, open).await.unwrap_or_else(|_| {
                 Err(ClientError::new(
                     ErrorKind::ConnectTimeout,
                     format!(
-                        "Connection to {host} timed out. (connect timeout={})",
+                        "Connection to {} timed out. (connect timeout={})",
+                        origin.host,
                         fmt_secs(t)
                     ),
                 ))
@@ -396,7 +390,7 @@ impl Session {
     }
 
     fn cookie_header(&self, url: &str, request_cookies: &[(String, String)]) -> Option<String> {
-        let jar = self.inner.jar.lock().unwrap();
+        let jar = lock(&self.inner.jar);
         let mut out = String::new();
         // Parsing the URL for cookie matching costs more than the rest of a request; skip it
         // while the jar is empty, as it is for most users of most load tests.
@@ -427,11 +421,7 @@ impl Session {
             .filter_map(|s| cookie::Cookie::parse(s.to_owned()).ok())
             .peekable();
         if set_cookies.peek().is_some() {
-            self.inner
-                .jar
-                .lock()
-                .unwrap()
-                .store_response_cookies(set_cookies, &url);
+            lock(&self.inner.jar).store_response_cookies(set_cookies, &url);
         }
     }
 
@@ -469,7 +459,7 @@ impl Session {
 
     /// The jar's cookies, optionally only those sent to `url`.
     pub fn cookies(&self) -> Vec<CookieInfo> {
-        let jar = self.inner.jar.lock().unwrap();
+        let jar = lock(&self.inner.jar);
         jar.iter_unexpired()
             .map(|c| CookieInfo {
                 name: c.name().to_owned(),
@@ -488,10 +478,10 @@ impl Session {
     pub fn set_cookie(&self, url: &str, set_cookie: &str) -> Result<(), ClientError> {
         let url = Url::parse(url)
             .map_err(|e| ClientError::new(ErrorKind::InvalidUrl, format!("{url:?}: {e}")))?;
-        let mut jar = self.inner.jar.lock().unwrap();
+        let mut jar = lock(&self.inner.jar);
         jar.parse(set_cookie, &url).map_err(|e| {
             ClientError::new(
-                ErrorKind::InvalidUrl,
+                ErrorKind::InvalidHeader,
                 format!("bad cookie {set_cookie:?}: {e}"),
             )
         })?;
@@ -500,7 +490,7 @@ impl Session {
 
     /// Removes cookies by name (any domain and path), or all when `name` is None.
     pub fn clear_cookies(&self, name: Option<&str>) {
-        let mut jar = self.inner.jar.lock().unwrap();
+        let mut jar = lock(&self.inner.jar);
         match name {
             None => jar.clear(),
             Some(name) => {
@@ -526,7 +516,7 @@ impl Session {
 
     /// Closes idle connections (the next request opens a new one).
     pub fn close(&self) {
-        self.inner.pool.lock().unwrap().clear();
+        lock(&self.inner.pool).clear();
     }
 }
 
@@ -542,9 +532,7 @@ fn push_cookie(out: &mut String, name: &str, value: &str) {
 /// The parts of an absolute http(s) URL that a request needs, borrowed from the URL string.
 struct Target<'a> {
     url: &'a str,
-    https: bool,
-    host: &'a str,
-    port: u16,
+    origin: Origin<'a>,
     /// The Host header: host, plus the port when it is not the scheme's default.
     host_header: &'a str,
     path_and_query: std::borrow::Cow<'a, str>,
@@ -626,9 +614,7 @@ impl<'a> Target<'a> {
         };
         Ok(Target {
             url,
-            https,
-            host,
-            port,
+            origin: Origin { https, host, port },
             host_header,
             path_and_query,
         })
@@ -676,79 +662,17 @@ fn check_header(name: &str, value: &str) -> Result<(), ClientError> {
     let name_ok = !name.is_empty() && name.bytes().all(|b| TOKEN[b as usize]);
     if !name_ok {
         return Err(ClientError::new(
-            ErrorKind::InvalidUrl,
+            ErrorKind::InvalidHeader,
             format!("Invalid header name {name:?}"),
         ));
     }
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
         return Err(ClientError::new(
-            ErrorKind::InvalidUrl,
+            ErrorKind::InvalidHeader,
             format!("Invalid value for header {name:?}: {value:?}"),
         ));
     }
     Ok(())
-}
-
-/// How a finished request counts in the stats: response time (ms), content length and the error
-/// text, following the failure rules of Locust's HttpUser (status >= 400 fails) or FastHttpUser
-/// (only 2xx and the usual redirect codes succeed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailurePolicy {
-    HttpUser,
-    FastHttpUser,
-}
-
-pub struct Outcome {
-    pub response_time_ms: f64,
-    pub content_length: u64,
-    pub error: Option<String>,
-    /// The response's status, 0 when there was none.
-    pub status: u16,
-}
-
-impl FailurePolicy {
-    pub fn outcome(self, result: &Result<Response, ClientError>, name: &str) -> Outcome {
-        match result {
-            Ok(r) => Outcome {
-                response_time_ms: r.elapsed.as_secs_f64() * 1000.0,
-                content_length: r.body.len() as u64,
-                error: self.status_error(r.status, &r.reason, name),
-                status: r.status,
-            },
-            Err(e) => Outcome {
-                response_time_ms: e.elapsed.as_secs_f64() * 1000.0,
-                content_length: 0,
-                error: Some(e.locust_repr()),
-                status: 0,
-            },
-        }
-    }
-
-    /// The error text for a status this user type counts as failed, None if it succeeded.
-    pub fn status_error(self, status: u16, reason: &str, name: &str) -> Option<String> {
-        match self {
-            FailurePolicy::HttpUser => {
-                let side = match status {
-                    400..=499 => "Client",
-                    500..=599 => "Server",
-                    _ => return None,
-                };
-                Some(format!(
-                    "HTTPError({})",
-                    py_repr_str(&format!("{status} {side} Error: {reason} for url: {name}"))
-                ))
-            }
-            FailurePolicy::FastHttpUser => {
-                // geventhttpclient's list of codes that are not errors, as Locust configures it;
-                // Locust's repr of the error leaves the URL out (the stats row names it).
-                if matches!(status, 200..=208 | 226 | 301 | 302 | 303 | 304 | 307 | 308) {
-                    None
-                } else {
-                    Some(format!("LocustBadStatusCode(code={status})"))
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -770,8 +694,9 @@ mod tests {
         ];
         for (url, https, host, port, host_header, path) in cases {
             let t = Target::parse(url).unwrap();
+            let o = t.origin;
             assert_eq!(
-                (t.https, t.host, t.port, t.host_header, &*t.path_and_query),
+                (o.https, o.host, o.port, t.host_header, &*t.path_and_query),
                 (https, host, port, host_header, path),
                 "{url}"
             );

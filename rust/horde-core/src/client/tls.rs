@@ -1,73 +1,12 @@
-//! TLS settings and the per-session pool of idle keep-alive connections. A session usually talks to one origin at a time, so the pool is a short list
-//! scanned linearly instead of a hash map keyed by owned strings.
+//! TLS settings: one rustls client configuration per way of checking certificates, built once
+//! and shared by every session that checks them that way.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use super::error::{ClientError, ErrorKind};
-use super::h1::Conn;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-
-/// Where a connection goes: scheme, host and port, as in the URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Origin {
-    pub https: bool,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Origin {
-    pub fn matches(&self, https: bool, host: &str, port: u16) -> bool {
-        self.https == https && self.port == port && self.host == host
-    }
-}
-
-/// Idle connections of one session. Most sessions hold one origin with one connection.
-#[derive(Default)]
-pub(crate) struct Pool {
-    idle: Vec<(Origin, Vec<Conn>)>,
-}
-
-/// Idle connections kept per origin; more than this are closed when returned.
-const MAX_IDLE_PER_ORIGIN: usize = 32;
-
-impl Pool {
-    /// An idle, still-open connection to the origin, if there is one.
-    pub fn checkout(&mut self, https: bool, host: &str, port: u16) -> Option<Conn> {
-        let (_, senders) = self
-            .idle
-            .iter_mut()
-            .find(|(o, _)| o.matches(https, host, port))?;
-        senders.pop()
-    }
-
-    pub fn checkin(&mut self, https: bool, host: &str, port: u16, sender: Conn) {
-        if let Some((_, senders)) = self
-            .idle
-            .iter_mut()
-            .find(|(o, _)| o.matches(https, host, port))
-        {
-            if senders.len() < MAX_IDLE_PER_ORIGIN {
-                senders.push(sender);
-            }
-            return;
-        }
-        self.idle.push((
-            Origin {
-                https,
-                host: host.to_owned(),
-                port,
-            },
-            vec![sender],
-        ));
-    }
-
-    pub fn clear(&mut self) {
-        self.idle.clear();
-    }
-}
 
 /// How a session checks server certificates.
 #[derive(Clone)]
@@ -176,15 +115,5 @@ impl ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Seconds as Python prints a float: `0.5`, `3.0`.
-pub(crate) fn fmt_secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.1}")
-    } else {
-        format!("{s}")
     }
 }

@@ -1,4 +1,5 @@
-//! The tokio runtimes that run every session's I/O.
+//! The tokio runtimes that run every session's I/O from Python, and what embedding them in a
+//! Python process takes: surviving `fork()`, and handing the reactor to gevent's loop.
 //!
 //! With more than one core, one multi-thread runtime per process (`handle()`): its workers do the
 //! I/O beside the Python thread. It is built on first use, never at import, and rebuilt in a child
@@ -10,7 +11,6 @@
 //! Two threads sharing one core pay a context switch and a wake-up syscall each way for every
 //! hand-off, which cost more than the requests themselves; one thread doing both pays neither.
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::runtime::{Builder, Runtime};
+
+use horde_core::lock;
 
 struct Owned {
     pid: u32,
@@ -43,7 +45,7 @@ pub fn default_threads() -> usize {
 /// The process's runtime, created on first call (and again in a forked child).
 pub fn handle() -> Arc<Runtime> {
     let pid = std::process::id();
-    let mut guard = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = lock(&RUNTIME);
     if let Some(owned) = guard.as_ref() {
         if owned.pid == pid {
             return owned.runtime.clone();
@@ -76,7 +78,8 @@ pub fn handle() -> Arc<Runtime> {
 /// and every few milliseconds while futures are pending, so that timeouts fire. A turn never
 /// blocks: it runs every task that can make progress and returns when all of them wait again.
 pub struct LocalRuntime {
-    runtime: ManuallyDrop<Runtime>,
+    /// Taken when dropped (see `Drop`); always present before that.
+    runtime: Option<Runtime>,
     pid: u32,
     reactor_fd: RawFd,
     woken: Arc<AtomicBool>,
@@ -92,7 +95,7 @@ impl LocalRuntime {
             .build()?;
         let reactor_fd = reactor_fd(&runtime)?;
         Ok(LocalRuntime {
-            runtime: ManuallyDrop::new(runtime),
+            runtime: Some(runtime),
             pid: std::process::id(),
             reactor_fd,
             woken: Arc::new(AtomicBool::new(false)),
@@ -107,10 +110,11 @@ impl LocalRuntime {
     /// Starts `futures`, then runs the runtime until every task waits for I/O or a timer.
     pub fn turn<F>(&self, futures: impl IntoIterator<Item = F>)
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future<Output = ()> + Send + Unpin + 'static,
     {
         let woken = &self.woken;
-        self.runtime.block_on(async move {
+        let runtime = self.runtime.as_ref().expect("present until dropped");
+        runtime.block_on(async move {
             for future in futures {
                 tokio::spawn(Tracked {
                     future,
@@ -125,8 +129,9 @@ impl LocalRuntime {
 
 impl Drop for LocalRuntime {
     fn drop(&mut self) {
-        // SAFETY: taken once, here, and never used again.
-        let runtime = unsafe { ManuallyDrop::take(&mut self.runtime) };
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
         if self.pid == std::process::id() {
             // Not `drop`: that would wait for a DNS lookup stuck on the blocking pool.
             runtime.shutdown_background();
@@ -150,10 +155,9 @@ async fn settle(woken: &AtomicBool) {
     }
 }
 
-/// A task whose wake-ups are noted in `woken`, so `settle` knows whether work is queued.
+/// A task whose wake-ups are noted in `woken`, so `settle` knows whether work is queued. Its
+/// future is `Unpin` (requests come boxed), so polling it needs no pin projection.
 struct Tracked<F> {
-    /// Inline rather than boxed: a request's future is large, and one allocation of that size
-    /// per request showed in malloc's profile.
     future: F,
     woken: Arc<AtomicBool>,
     /// The scheduler's waker and ours around it, rebuilt only if the scheduler's changes.
@@ -176,13 +180,11 @@ impl Wake for Flagged {
     }
 }
 
-impl<F: Future<Output = ()>> Future for Tracked<F> {
+impl<F: Future<Output = ()> + Unpin> Future for Tracked<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: `future` is never moved out of the pinned struct; the other fields are not
-        // structurally pinned and are only read or replaced.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.get_mut();
         let current = matches!(&this.waker, Some((inner, _)) if inner.will_wake(cx.waker()));
         if !current {
             let ours = Waker::from(Arc::new(Flagged {
@@ -192,9 +194,7 @@ impl<F: Future<Output = ()>> Future for Tracked<F> {
             this.waker = Some((cx.waker().clone(), ours));
         }
         let ours = &this.waker.as_ref().expect("set above").1;
-        // SAFETY: see above; `this` stays pinned, so `future` does too.
-        let future = unsafe { Pin::new_unchecked(&mut this.future) };
-        future.poll(&mut Context::from_waker(ours))
+        Pin::new(&mut this.future).poll(&mut Context::from_waker(ours))
     }
 }
 
@@ -237,15 +237,14 @@ fn reactor_fd(runtime: &Runtime) -> std::io::Result<RawFd> {
 }
 
 /// Runs a future, turning a panic inside it into `Err(message)`, so a bug in one request ends that
-/// request rather than leaving its caller waiting forever.
+/// request rather than leaving its caller waiting forever (and a panic never unwinds into Python).
 pub struct CatchPanic<F>(pub F);
 
-impl<F: Future> Future for CatchPanic<F> {
+impl<F: Future + Unpin> Future for CatchPanic<F> {
     type Output = Result<F::Output, String>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: the inner future is never moved out of the pinned wrapper.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        let inner = Pin::new(&mut self.get_mut().0);
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
@@ -285,21 +284,21 @@ mod tests {
         // Tasks that yield a few times and spawn others all finish within one turn.
         let futures = (0..20).map(|_| {
             let done = done.clone();
-            async move {
+            Box::pin(async move {
                 for _ in 0..5 {
                     tokio::task::yield_now().await;
                 }
                 done.fetch_add(1, Ordering::SeqCst);
-            }
+            })
         });
         local.turn(futures);
         assert_eq!(done.load(Ordering::SeqCst), 20);
         // A timer: pending after one turn, done after a turn past its deadline.
         let d = done.clone();
-        local.turn([async move {
+        local.turn([Box::pin(async move {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             d.fetch_add(1, Ordering::SeqCst);
-        }]);
+        })]);
         assert_eq!(done.load(Ordering::SeqCst), 20);
         std::thread::sleep(std::time::Duration::from_millis(30));
         local.turn(std::iter::empty::<std::future::Ready<()>>());
@@ -309,8 +308,8 @@ mod tests {
     #[test]
     fn panics_become_errors() {
         let rt = handle();
-        let r = rt.block_on(CatchPanic(async { panic!("boom") as i32 }));
+        let r = rt.block_on(CatchPanic(Box::pin(async { panic!("boom") as i32 })));
         assert_eq!(r, Err("boom".to_owned()));
-        assert_eq!(rt.block_on(CatchPanic(async { 3 })), Ok(3));
+        assert_eq!(rt.block_on(CatchPanic(Box::pin(async { 3 }))), Ok(3));
     }
 }

@@ -1,0 +1,512 @@
+//! Locust's rules, in one place: what a request's result means to Locust (failed or not, under
+//! which exception class and with which text in the failures table), the headers a session
+//! starts with, and the serialised stats entry that `--json` prints and workers send to their
+//! master. The HTTP client (`client/`) knows none of this; the Python side asks here instead of
+//! keeping copies of the rules.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::client::{ClientError, ErrorKind, Response};
+use crate::stats::{RequestRecord, StatsEntry};
+
+/// The two kinds of Locust HTTP user, whose clients differ in their defaults and in which
+/// statuses fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserKind {
+    /// `HttpUser` (requests): a status of 400 or more fails.
+    HttpUser,
+    /// `FastHttpUser` (geventhttpclient): anything but 2xx and the usual redirects fails.
+    FastHttpUser,
+}
+
+/// The User-Agent horde's sessions send (Locust sends requests' or geventhttpclient's own).
+pub const USER_AGENT: &str = concat!("horde/", env!("CARGO_PKG_VERSION"));
+
+/// A failed request as Locust reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The name of the exception class that stands for it, in `horde.exception` (requests' and
+    /// Locust's names).
+    pub exception: &'static str,
+    /// The exception's message: `str(exception)`.
+    pub message: String,
+    /// The failures table's text for it: Locust's `repr(exception)`.
+    pub text: String,
+}
+
+/// What a finished request counts as.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The response's status, 0 when there was none.
+    pub status: u16,
+    pub response_time_ms: f64,
+    pub content_length: u64,
+    /// None when the request succeeded by the user kind's rules.
+    pub failure: Option<Failure>,
+}
+
+impl Outcome {
+    /// The outcome as the statistics log it under (method, name).
+    pub fn record<'a>(&'a self, method: &'a str, name: &'a str) -> RequestRecord<'a> {
+        RequestRecord {
+            method,
+            name,
+            response_time_ms: Some(self.response_time_ms),
+            content_length: self.content_length,
+            error: self.failure.as_ref().map(|f| f.text.as_str()),
+            status: self.status,
+        }
+    }
+}
+
+impl UserKind {
+    /// The headers a new session of this kind sends with every request, in this order: requests'
+    /// defaults for HttpUser; for FastHttpUser the two geventhttpclient sends. Accept-Encoding
+    /// names only what the client decodes.
+    pub fn default_headers(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            UserKind::HttpUser => &[
+                ("User-Agent", USER_AGENT),
+                ("Accept-Encoding", "gzip, deflate"),
+                ("Accept", "*/*"),
+                ("Connection", "keep-alive"),
+            ],
+            UserKind::FastHttpUser => &[
+                ("User-Agent", USER_AGENT),
+                ("Accept-Encoding", "gzip, deflate"),
+            ],
+        }
+    }
+
+    /// What a result counts as. `name` is the request's stats name, which Locust's failure
+    /// texts use in place of the URL.
+    pub fn outcome(self, result: &Result<Response, ClientError>, name: &str) -> Outcome {
+        match result {
+            Ok(r) => Outcome {
+                status: r.status,
+                response_time_ms: r.elapsed.as_secs_f64() * 1000.0,
+                content_length: r.body.len() as u64,
+                failure: self.status_failure(r.status, &r.reason, name),
+            },
+            Err(e) => Outcome {
+                status: 0,
+                response_time_ms: e.elapsed.as_secs_f64() * 1000.0,
+                content_length: 0,
+                failure: Some(transport_failure(e)),
+            },
+        }
+    }
+
+    /// The failure a response with this status is, None if this kind of user accepts it. `url`
+    /// goes into the message: the stats name when Locust records it, the response's URL when the
+    /// user calls `raise_for_status()`.
+    pub fn status_failure(self, status: u16, reason: &str, url: &str) -> Option<Failure> {
+        match self {
+            UserKind::HttpUser => {
+                // requests' raise_for_status.
+                let side = match status {
+                    400..=499 => "Client",
+                    500..=599 => "Server",
+                    _ => return None,
+                };
+                let message = format!("{status} {side} Error: {reason} for url: {url}");
+                Some(Failure {
+                    exception: "HTTPError",
+                    text: format!("HTTPError({})", py_repr_str(&message)),
+                    message,
+                })
+            }
+            UserKind::FastHttpUser => {
+                // geventhttpclient's list of codes that are not errors, as Locust configures it;
+                // Locust's repr of the error leaves the URL out (the stats row names it).
+                if matches!(status, 200..=208 | 226 | 301 | 302 | 303 | 304 | 307 | 308) {
+                    return None;
+                }
+                Some(Failure {
+                    exception: "HTTPError",
+                    message: format!("{status} {reason} for url: {url}"),
+                    text: format!("LocustBadStatusCode(code={status})"),
+                })
+            }
+        }
+    }
+}
+
+/// A request that got no usable response, as Locust's HttpUser records it: requests' exception
+/// class, and for refused or reset connections the OS error itself (Locust unwraps requests'
+/// exception down to it).
+pub fn transport_failure(e: &ClientError) -> Failure {
+    let exception = match e.kind {
+        ErrorKind::InvalidUrl => "InvalidURL",
+        ErrorKind::InvalidHeader => "InvalidHeader",
+        ErrorKind::ConnectTimeout => "ConnectTimeout",
+        ErrorKind::ReadTimeout => "ReadTimeout",
+        ErrorKind::TotalTimeout => "Timeout",
+        ErrorKind::Tls => "SSLError",
+        ErrorKind::TooManyRedirects => "TooManyRedirects",
+        ErrorKind::Decode => "ContentDecodingError",
+        ErrorKind::ConnectRefused
+        | ErrorKind::Connect
+        | ErrorKind::Reset
+        | ErrorKind::Protocol
+        | ErrorKind::Internal => "ConnectionError",
+    };
+    let text = match e.kind {
+        ErrorKind::ConnectRefused => "ConnectionRefusedError(111, 'Connection refused')".into(),
+        ErrorKind::Reset => "ConnectionResetError(104, 'Connection reset by peer')".into(),
+        _ => format!("{exception}({})", py_repr_str(&e.message)),
+    };
+    Failure {
+        exception,
+        message: e.message.clone(),
+        text,
+    }
+}
+
+/// Python's `repr()` of a str: single quotes unless the text has one and no double quote.
+pub fn py_repr_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Locust's `StatsEntryDict`: a stats entry as `StatsEntry.serialize()` gives it, which `--json`
+/// prints and a worker sends to its master. Response times travel in Locust's rounded-ms
+/// buckets. Reading is lenient where Python is loose: counts and bucket keys may come as
+/// integral floats, the method as null.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntryDict {
+    pub name: String,
+    #[serde(deserialize_with = "text_or_null")]
+    pub method: String,
+    pub last_request_timestamp: Option<f64>,
+    pub start_time: f64,
+    #[serde(default, deserialize_with = "count")]
+    pub num_requests: u64,
+    #[serde(default, deserialize_with = "count")]
+    pub num_none_requests: u64,
+    #[serde(default, deserialize_with = "count")]
+    pub num_failures: u64,
+    pub total_response_time: f64,
+    pub max_response_time: f64,
+    pub min_response_time: Option<f64>,
+    #[serde(default, deserialize_with = "count")]
+    pub total_content_length: u64,
+    #[serde(default, deserialize_with = "count_map")]
+    pub response_times: BTreeMap<u64, u64>,
+    #[serde(default, deserialize_with = "count_map")]
+    pub num_reqs_per_sec: BTreeMap<i64, u64>,
+    #[serde(default, deserialize_with = "count_map")]
+    pub num_fail_per_sec: BTreeMap<i64, u64>,
+}
+
+impl From<&StatsEntry> for EntryDict {
+    fn from(e: &StatsEntry) -> Self {
+        EntryDict {
+            name: e.name.clone(),
+            method: e.method.clone(),
+            last_request_timestamp: e.last_request_timestamp,
+            start_time: e.start_time,
+            num_requests: e.num_requests,
+            num_none_requests: e.num_none_requests,
+            num_failures: e.num_failures,
+            total_response_time: e.total_response_time,
+            max_response_time: e.max_response_time,
+            min_response_time: e.min_response_time,
+            total_content_length: e.total_content_length,
+            response_times: e.to_locust_response_times(),
+            num_reqs_per_sec: e.num_reqs_per_sec.clone(),
+            num_fail_per_sec: e.num_fail_per_sec.clone(),
+        }
+    }
+}
+
+impl EntryDict {
+    /// The entry it describes. Response times are known only by bucket, so each bucket's count
+    /// is recorded at the bucket's value; min, max and the average stay exact.
+    pub fn to_entry(&self) -> StatsEntry {
+        let mut e = StatsEntry::new_at(&self.name, &self.method, self.start_time);
+        e.last_request_timestamp = self.last_request_timestamp;
+        e.num_requests = self.num_requests;
+        e.num_none_requests = self.num_none_requests;
+        e.num_failures = self.num_failures;
+        e.total_response_time = self.total_response_time;
+        e.max_response_time = self.max_response_time;
+        e.min_response_time = self.min_response_time;
+        e.total_content_length = self.total_content_length;
+        e.num_reqs_per_sec = self.num_reqs_per_sec.clone();
+        e.num_fail_per_sec = self.num_fail_per_sec.clone();
+        for (&bucket_ms, &n) in &self.response_times {
+            e.record_times(bucket_ms as f64, n);
+        }
+        e
+    }
+}
+
+fn text_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A whole number that Python may have sent as an int or as an integral float.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+    /// JSON object keys are strings.
+    Text(String),
+}
+
+impl Number {
+    fn whole(self) -> Option<f64> {
+        let f = match self {
+            Number::Int(i) => return Some(i as f64),
+            Number::Float(f) => f,
+            Number::Text(t) => t.trim().parse::<f64>().ok()?,
+        };
+        (f.is_finite() && f.fract() == 0.0).then_some(f)
+    }
+}
+
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match Option::<Number>::deserialize(d)? {
+        None => Ok(0),
+        Some(n) => n
+            .whole()
+            .filter(|f| *f >= 0.0)
+            .map(|f| f as u64)
+            .ok_or_else(|| serde::de::Error::custom("expected a count")),
+    }
+}
+
+fn count_map<'de, D, K>(d: D) -> Result<BTreeMap<K, u64>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: TryFrom<i64> + Ord,
+{
+    struct Counts<K>(std::marker::PhantomData<K>);
+
+    impl<'de, K: TryFrom<i64> + Ord> serde::de::Visitor<'de> for Counts<K> {
+        type Value = BTreeMap<K, u64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of whole numbers to counts, or null")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            use serde::de::Error;
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<Number, Number>()? {
+                let key = k
+                    .whole()
+                    .and_then(|f| K::try_from(f as i64).ok())
+                    .ok_or_else(|| A::Error::custom("expected a whole-number key"))?;
+                let n = v
+                    .whole()
+                    .filter(|f| *f >= 0.0)
+                    .ok_or_else(|| A::Error::custom("expected a count"))?;
+                *out.entry(key).or_insert(0) += n as u64;
+            }
+            Ok(out)
+        }
+    }
+
+    d.deserialize_any(Counts(std::marker::PhantomData))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::RequestStats;
+
+    const T0: f64 = 1_700_000_000.0;
+
+    #[test]
+    fn repr_quotes_like_python() {
+        assert_eq!(py_repr_str("abc"), "'abc'");
+        assert_eq!(py_repr_str("it's"), "\"it's\"");
+        assert_eq!(py_repr_str("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(py_repr_str("x\ny"), "'x\\ny'");
+    }
+
+    #[test]
+    fn transport_failures_read_as_locust_records_them() {
+        let failure = |kind, message: &str| transport_failure(&ClientError::new(kind, message));
+        #[rustfmt::skip]
+        let cases = [
+            (ErrorKind::ConnectRefused, "Connection refused", "ConnectionError",
+             "ConnectionRefusedError(111, 'Connection refused')"),
+            (ErrorKind::Reset, "Connection reset by peer", "ConnectionError",
+             "ConnectionResetError(104, 'Connection reset by peer')"),
+            (ErrorKind::ReadTimeout, "Read timed out. (read timeout=0.5)", "ReadTimeout",
+             "ReadTimeout('Read timed out. (read timeout=0.5)')"),
+            (ErrorKind::Protocol, "bad", "ConnectionError", "ConnectionError('bad')"),
+            (ErrorKind::InvalidHeader, "Invalid header name 'a b'", "InvalidHeader",
+             "InvalidHeader(\"Invalid header name 'a b'\")"),
+            (ErrorKind::Internal, "boom", "ConnectionError", "ConnectionError('boom')"),
+        ];
+        for (kind, message, exception, text) in cases {
+            let f = failure(kind, message);
+            assert_eq!(
+                (f.exception, f.message.as_str(), f.text.as_str()),
+                (exception, message, text)
+            );
+        }
+    }
+
+    #[test]
+    fn status_failures_by_user_kind() {
+        let http = UserKind::HttpUser;
+        assert_eq!(http.status_failure(302, "Found", "/x"), None);
+        assert_eq!(http.status_failure(399, "?", "/x"), None);
+        let f = http.status_failure(404, "Not Found", "/x").unwrap();
+        assert_eq!(f.message, "404 Client Error: Not Found for url: /x");
+        assert_eq!(
+            f.text,
+            "HTTPError('404 Client Error: Not Found for url: /x')"
+        );
+        let f = http.status_failure(503, "Unavailable", "/y").unwrap();
+        assert_eq!(
+            f.text,
+            "HTTPError('503 Server Error: Unavailable for url: /y')"
+        );
+
+        let fast = UserKind::FastHttpUser;
+        for ok in [200, 206, 208, 226, 301, 304, 307, 308] {
+            assert_eq!(fast.status_failure(ok, "", "/x"), None, "{ok}");
+        }
+        for bad in [100, 209, 300, 305, 404, 500] {
+            let f = fast.status_failure(bad, "R", "/x").unwrap();
+            assert_eq!(f.text, format!("LocustBadStatusCode(code={bad})"));
+            assert_eq!(f.message, format!("{bad} R for url: /x"));
+        }
+    }
+
+    #[test]
+    fn outcome_of_a_result() {
+        let mut e = ClientError::new(ErrorKind::ConnectRefused, "Connection refused");
+        e.elapsed = Duration::from_millis(3);
+        let o = UserKind::HttpUser.outcome(&Err(e), "/n");
+        assert_eq!((o.status, o.content_length), (0, 0));
+        assert!((o.response_time_ms - 3.0).abs() < 1e-9);
+        let r = o.record("GET", "/n");
+        assert_eq!(
+            r.error,
+            Some("ConnectionRefusedError(111, 'Connection refused')")
+        );
+    }
+
+    #[test]
+    fn entry_dict_round_trip() {
+        let stats = RequestStats::new_at(T0);
+        stats.log_at("GET", "/j", Some(57.4), 10, None, T0 + 1.2);
+        stats.log_at("GET", "/j", Some(145.3), 20, Some("x"), T0 + 2.5);
+        stats.log_at("GET", "/j", None, 0, None, T0 + 2.6);
+        let snap = stats.snapshot();
+        let e = snap.entries.iter().find(|e| e.name == "/j").unwrap();
+        let d = EntryDict::from(e);
+        let v = serde_json::to_value(&d).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = vec![
+            "name",
+            "method",
+            "last_request_timestamp",
+            "start_time",
+            "num_requests",
+            "num_none_requests",
+            "num_failures",
+            "total_response_time",
+            "max_response_time",
+            "min_response_time",
+            "total_content_length",
+            "response_times",
+            "num_reqs_per_sec",
+            "num_fail_per_sec",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(v["response_times"], serde_json::json!({"57": 1, "150": 1}));
+        assert_eq!(v["min_response_time"], serde_json::json!(57.4));
+        let empty = EntryDict::from(&StatsEntry::new_at("x", "", T0));
+        assert_eq!(empty.min_response_time, None);
+
+        let back: EntryDict = serde_json::from_value(v).unwrap();
+        assert_eq!(back, d);
+        let rebuilt = back.to_entry();
+        assert_eq!(rebuilt.num_requests, 3);
+        assert_eq!(rebuilt.num_none_requests, 1);
+        assert_eq!(rebuilt.num_failures, 1);
+        assert_eq!(rebuilt.min_response_time, Some(57.4));
+        assert_eq!(rebuilt.max_response_time, 145.3);
+        assert_eq!(rebuilt.total_content_length, 30);
+        assert_eq!(rebuilt.start_time, e.start_time);
+        assert_eq!(rebuilt.last_request_timestamp, Some(T0 + 2.6));
+        assert_eq!(rebuilt.num_reqs_per_sec, e.num_reqs_per_sec);
+        assert_eq!(rebuilt.num_fail_per_sec, e.num_fail_per_sec);
+        assert_eq!(
+            rebuilt.to_locust_response_times(),
+            e.to_locust_response_times()
+        );
+
+        // Python's float keys and counts, a null method and null maps are accepted too.
+        let py = serde_json::json!({"name": "/k", "method": null, "start_time": T0,
+            "last_request_timestamp": null, "num_requests": 2.0, "num_failures": 0,
+            "total_response_time": 300, "max_response_time": 150, "min_response_time": null,
+            "total_content_length": 0, "response_times": {"150.0": 2}, "num_reqs_per_sec": {},
+            "num_fail_per_sec": null});
+        let k: EntryDict = serde_json::from_value(py).unwrap();
+        assert_eq!(
+            (k.name.as_str(), k.method.as_str(), k.num_requests),
+            ("/k", "", 2)
+        );
+        assert_eq!(
+            k.to_entry().to_locust_response_times(),
+            BTreeMap::from([(150, 2)])
+        );
+        assert!(serde_json::from_value::<EntryDict>(serde_json::json!([1])).is_err());
+        let fractional = serde_json::json!({"name": "/k", "method": "GET", "start_time": T0,
+            "last_request_timestamp": null, "num_requests": 2.5, "num_failures": 0,
+            "total_response_time": 0, "max_response_time": 0, "min_response_time": null,
+            "total_content_length": 0, "response_times": {}, "num_reqs_per_sec": {},
+            "num_fail_per_sec": {}});
+        assert!(serde_json::from_value::<EntryDict>(fractional).is_err());
+    }
+}
