@@ -48,6 +48,7 @@ EXPECTED = {
     "fasthttp.py": ({("GET", "/"), ("GET", "/redirect/1"), ("GET", "/status/503")}, {("GET", "/status/503")}, 1),
     "stop_and_reschedule.py": ({("GET", "count_down"), ("GET", "on_stop")}, set(), 0),
     "web_ui_extension.py": ({("GET", "/")}, set(), 0),
+    "distributed.py": ({("GET", "/"), ("POST", "/echo"), ("GET", "admin status")}, set(), 0),
 }
 
 
@@ -271,10 +272,22 @@ def test_user_classes_chosen_by_name(demo, tmp_path):
     assert names == {"Constant", "Between", "Aggregated"}
 
 
-def test_distributed_options_answer_clearly():
-    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "--master", "--headless")
-    assert result.returncode == 1
-    assert "distributed mode" in result.stderr
+def test_master_gives_up_waiting_for_workers():
+    result = run_horde(
+        "-f", str(LOCUSTFILES / "weights.py"), "--master", "--headless", "--master-bind-port", "0",
+        "--expect-workers", "2", "--expect-workers-max-wait", "1",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Gave up waiting for workers to connect" in result.stderr
+
+
+def test_distributed_options_are_checked():
+    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "--master", "--worker")
+    assert result.returncode == 255 and "--master argument cannot be combined with --worker" in result.stderr
+    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "--processes", "2", "--master")
+    assert result.returncode == 1 and "--master cannot be combined with --processes" in result.stderr
+    result = run_horde("-f", str(LOCUSTFILES / "weights.py"), "--processes", "-5")
+    assert result.returncode == 1 and "Invalid --processes count -5" in result.stderr
 
 
 def test_repo_root_is_where_tests_expect_it():

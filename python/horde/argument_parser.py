@@ -18,12 +18,14 @@ import os
 import platform
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, NoReturn, Protocol, cast
 from urllib.parse import urlparse
+from uuid import uuid4
 
 import horde
 from horde.util.timespan import parse_timespan
@@ -591,13 +593,46 @@ def download_locustfile_from_url(url: str) -> str:
 
 
 def download_locustfile_from_master(master_host: str, master_port: int) -> list[Any]:
-    """Asks a master for its locustfiles (``-f -`` on a worker). horde has no distributed mode
-    yet, so this ends the program with a message (exit code 1)."""
-    sys.stderr.write(
-        f"Cannot download the locustfile from the master at {master_host}:{master_port}: "
-        "horde does not support distributed mode (--worker) yet. Pass the locustfile with -f instead.\n"
-    )
-    sys.exit(1)
+    """Asks a master for its locustfiles (``-f -`` on a worker), once a second until it answers,
+    through a connection of its own as Locust's worker does. Returns the master's list of sources
+    (``{"filename", "contents"}`` or URLs); exits with code 1 if the master refuses or never
+    answers (within CONNECT_TIMEOUT * CONNECT_RETRY_COUNT seconds)."""
+    import gevent
+
+    from horde import runners
+    from horde.rpc import Message, rpc
+
+    client_id = f"{socket.gethostname()}_download_locustfile_{uuid4().hex}"
+    client = rpc.Client(master_host, master_port, client_id)
+    ask = Message("locustfile", {"version": runners.PROTOCOL_VERSION}, client_id)
+    client.every(1.0, lambda: client.send(ask))
+    client.start()
+    client.send(ask)
+
+    def warn() -> None:
+        gevent.sleep(10)
+        while True:
+            sys.stderr.write("Waiting to connect to master to receive locustfile...\n")
+            gevent.sleep(60)
+
+    warning = gevent.spawn(warn)
+    give_up = runners.CONNECT_TIMEOUT * runners.CONNECT_RETRY_COUNT
+    try:
+        msg = gevent.with_timeout(give_up, client.recv)
+    except gevent.Timeout:
+        sys.stderr.write(f"Got no locustfile response from master, gave up after {give_up}s\n")
+        sys.exit(1)
+    finally:
+        warning.kill(block=False)
+        client.close(linger=0)
+    if msg.type != "locustfile":
+        sys.stderr.write(f"Got wrong message type from master {msg.type}\n")
+        sys.exit(1)
+    if not isinstance(msg.data, dict) or "error" in msg.data:
+        error = msg.data.get("error") if isinstance(msg.data, dict) else msg.data
+        sys.stderr.write(f"Got error from master: {error}\n")
+        sys.exit(1)
+    return msg.data.get("locustfiles", [])
 
 
 def parse_locustfiles_from_master(locustfile_sources: list[Any]) -> list[str]:

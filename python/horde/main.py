@@ -31,6 +31,7 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 
 from horde import __version__, locust_alias, log  # noqa: E402
+from horde.exception import RPCError  # noqa: E402
 
 COMMON_OPTIONS = {"num_users": "users", "spawn_rate": "spawn-rate", "run_time": "run-time"}
 
@@ -94,9 +95,7 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
 
     options = argument_parser.parse_locustfile_option()
     locustfiles = argument_parser.get_locustfiles_locally(options)
-    available_user_classes, available_shape_classes, available_user_tasks, shape_class = load_locustfiles(
-        locustfiles
-    )
+    available_user_classes, available_shape_classes, available_user_tasks, shape_class = load_locustfiles(locustfiles)
 
     parser = argument_parser.get_parser()
     options = parser.parse_args()
@@ -113,10 +112,7 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
 
     logger.info(f"Starting horde {__version__} (runs Locust 2.47 locustfiles)")
 
-    for flag, what in (("master", "--master"), ("worker", "--worker"), ("processes", "--processes")):
-        if getattr(options, flag, None):
-            logger.error(f"{what}: distributed mode is not available in horde yet; run a single process instead")
-            sys.exit(1)
+    children = _fork_processes(options) if options.processes else []
 
     if getattr(options, "otel", False):
         logger.warning("--otel: horde has no OpenTelemetry instrumentation yet; the option is ignored")
@@ -221,10 +217,33 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         sys.exit(1)
     if options.autostart and options.headless:
         logger.info("The --autostart argument is implied by --headless, no need to set both.")
-    # With the UI, a test that ends (-t, a shape, a StopTest) stops and the UI stays up.
-    with_ui = not options.headless
+    # With the UI, a test that ends (-t, a shape, a StopTest) stops and the UI stays up. A worker
+    # has none: its master's UI shows the test.
+    with_ui = not options.headless and not options.worker
+    if options.autostart and options.worker:
+        logger.debug("The --autostart argument has no meaning on a worker.")
 
-    runner = environment.create_local_runner()
+    if options.master:
+        if options.worker:
+            logger.error("The --master argument cannot be combined with --worker")
+            sys.exit(-1)
+        if options.expect_workers < 1:
+            logger.error(f"Invalid --expect-workers argument ({options.expect_workers}), must be a positive number")
+            sys.exit(-1)
+        runner: Any = environment.create_master_runner(
+            master_bind_host=options.master_bind_host, master_bind_port=options.master_bind_port
+        )
+    elif options.worker:
+        try:
+            runner = environment.create_worker_runner(options.master_host, options.master_port)
+        except (OSError, RPCError) as e:
+            logger.error(f"Failed to connect to the Locust master: {e}")
+            sys.exit(-1)
+        logger.debug(f"Connected to locust master: {options.master_host}:{options.master_port}{options.web_base_path}")
+        if options.run_time:
+            logger.debug("--run-time specified for a worker node will be ignored.")
+    else:
+        runner = environment.create_local_runner()
     main_greenlet = runner.greenlet
 
     if options.csv_prefix:
@@ -306,7 +325,7 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         runner.quit()
 
     stats_printer_greenlet = None
-    if not options.only_summary and (options.print_stats or options.headless):
+    if not options.only_summary and (options.print_stats or (options.headless and not options.worker)):
         stats_printer_greenlet = gevent.spawn(stats.stats_printer(runner.stats))
         stats_printer_greenlet.link_exception(greenlet_exception_handler)
     gevent.spawn(stats.stats_history, runner).link_exception(greenlet_exception_handler)
@@ -320,6 +339,10 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
 
     def start_automatic_run() -> None:
         nonlocal headless_greenlet
+        if options.worker:
+            return  # the master starts the test
+        if options.master:
+            _wait_for_workers(runner, options)
         if options.num_users is None:
             options.num_users = 1
         if options.spawn_rate is None:
@@ -381,7 +404,7 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             stats.save_precise_stats_json(runner.stats, options.hdr_json)
         if options.json_file:
             stats.save_stats_json(runner.stats, options.json_file)
-        else:
+        elif not options.worker:
             stats.print_stats(runner.stats, current=False)
             stats.print_percentile_stats(runner.stats)
             stats.print_error_report(runner.stats)
@@ -393,6 +416,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             web_ui.stop()
         environment.events.quit.fire(exit_code=code)
         stats_csv_writer.close_files()
+        if children:
+            # --processes: the parent's code is the highest of its own and its workers'.
+            code = max(code, _wait_for_children(children))
         sys.exit(code)
 
     def save_html_report() -> None:
@@ -421,6 +447,129 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         if options.html_file:
             save_html_report()
     shutdown()
+
+
+def _wait_for_workers(runner: Any, options: Any) -> None:
+    """A master started headless or with --autostart waits for --expect-workers workers (for at
+    most --expect-workers-max-wait seconds, then exits with code 1), as Locust's does."""
+    import time
+
+    started = time.monotonic()
+    while len(runner.clients.ready) < options.expect_workers:
+        waited = time.monotonic() - started
+        if options.expect_workers_max_wait and options.expect_workers_max_wait < waited:
+            logger.error("Gave up waiting for workers to connect")
+            runner.quit()
+            sys.exit(1)
+        level = logging.INFO if waited > 5 else logging.DEBUG
+        logger.log(
+            level, f"Waiting for workers to be ready, {len(runner.clients.ready)} of {options.expect_workers} connected"
+        )
+        gevent.sleep(1)
+
+
+def _fork_processes(options: Any) -> list[int]:
+    """``--processes N``: forks N worker processes. In a child, makes it a worker of this machine's
+    master and returns []. In the parent, returns the children's pids: it becomes their master
+    (unless --worker: it then only waits for them and exits with their highest exit code)."""
+    if os.name == "nt":
+        sys.stderr.write("--processes is not supported in Windows (except in WSL)\n")
+        sys.exit(1)
+    if options.processes == -1:
+        options.processes = os.cpu_count() or 1
+    elif options.processes < -1 or options.processes == 0:
+        sys.stderr.write(f"Invalid --processes count {options.processes}\n")
+        sys.exit(1)
+    if options.master:
+        sys.stderr.write(
+            "--master cannot be combined with --processes. Remove --master, as it is implicit as long as --worker "
+            "is not set.\n"
+        )
+        sys.exit(1)
+    import gc
+
+    # Copy-on-write: objects moved out of the collector's reach are not written by the children.
+    gc.collect()
+    gc.freeze()
+    children = []
+    for _ in range(options.processes):
+        pid = gevent.fork()
+        if pid == 0:
+            # A child is a worker of the parent, whatever the command line said, without the
+            # parent's outputs.
+            options.worker = True
+            options.master = False
+            options.master_host = "127.0.0.1" if options.master_bind_host in ("*", "") else options.master_bind_host
+            options.master_port = options.master_bind_port
+            options.run_time = None
+            options.autostart = None
+            options.csv_prefix = None
+            options.stats_history_enabled = False
+            options.html_file = None
+            options.print_stats = None
+            options.json = False
+            options.json_file = None
+            options.demo_target = False  # the master's host comes with each spawn message
+            if hasattr(options, "hdr_json"):
+                options.hdr_json = None
+            return []
+        children.append(pid)
+        logger.debug(f"Started child worker with pid #{pid}")
+    if options.worker:
+        # Only a supervisor: the first Ctrl-C goes to the children; a second one kills them.
+        interrupted: list[bool] = []
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if interrupted:
+                for pid in children:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                sys.exit(1)
+            interrupted.append(True)
+
+        signal.signal(signal.SIGINT, on_sigint)
+        sys.exit(_wait_for_children(children, forever=True))
+    options.master = True
+    options.expect_workers = options.processes
+    return children
+
+
+def _wait_for_children(children: list[int], forever: bool = False) -> int:
+    """Reaps the worker processes; the highest exit code. Unless ``forever``, children still
+    running after 3 s (they quit when the master does) get SIGINT."""
+    import time
+
+    code = 0
+    deadline = time.monotonic() + 3
+    remaining = list(children)
+    while remaining and (forever or time.monotonic() < deadline):
+        for pid in list(remaining):
+            try:
+                done, status = os.waitpid(pid, 0 if forever else os.WNOHANG)
+            except ChildProcessError:
+                remaining.remove(pid)
+                continue
+            if done:
+                remaining.remove(pid)
+                code = max(code, os.waitstatus_to_exitcode(status))
+        if remaining and not forever:
+            time.sleep(0.05)
+    for pid in remaining:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    for pid in remaining:
+        try:
+            _, status = os.waitpid(pid, 0)
+            code = max(code, os.waitstatus_to_exitcode(status))
+        except ChildProcessError:
+            pass
+    if code > 1:
+        logger.error(f"Bad response code from worker children: {code}")
+    return code
 
 
 def _horde_owns(parser: Any, dest: str) -> bool:

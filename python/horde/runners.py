@@ -1,31 +1,45 @@
 """Runners start and stop simulated users (Locust's ``locust.runners``).
 
 ``LocalRunner`` runs every user of the test as a greenlet in this process; the HTTP work of all of
-them is done by the engine's tokio threads. Users are spawned in steps of ``max(1, floor(rate))``
-every ``step / rate`` seconds, in the order Locust's dispatcher uses, so the same ``-u``/``-r``
-gives the same mix of user classes as Locust.
+them is done by the engine. ``MasterRunner`` runs no users: workers connect to it, it tells each how
+many users of each class to run (``horde.dispatch``, as Locust's master decides) and merges their
+reports. ``WorkerRunner`` runs the users a master asks for. Master and workers speak Locust 2.47's
+protocol (``horde.rpc``), so either side may be a real Locust node.
+
+Unlike Locust, each node's socket, heartbeats and stats reports live on an OS thread of their own
+(``horde.rpc.zmqrpc``): a worker whose users keep its gevent loop busy still answers on time, and a
+master busy merging reports still sees every heartbeat.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
-import math
 import os
+import re
 import resource
 import socket
+import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, ItemsView, Iterator, MutableMapping, ValuesView
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import gevent
 import greenlet
+from gevent.event import Event
 from gevent.pool import Group
 
-from horde.exception import StopTest
+from horde import log
+from horde.dispatch import UsersDispatcher
+from horde.exception import RPCError, RPCReceiveError, StopTest
 from horde.log import greenlet_exception_logger
-from horde.stats import StatsListener
+from horde.rpc import Message, rpc
+from horde.rpc.protocol import peek_type
+from horde.stats import StatsError, StatsListener
 
 if TYPE_CHECKING:
     from horde.env import Environment
@@ -55,6 +69,24 @@ FALLBACK_INTERVAL = 5
 CONNECT_TIMEOUT = 5
 CONNECT_RETRY_COUNT = 60
 
+# The protocol version this node announces: Locust's, which horde speaks (a Locust master warns
+# about workers of another major.minor version).
+PROTOCOL_VERSION = "2.47.0"
+
+
+def master_heartbeat_timeout() -> float:
+    """Seconds a worker waits without a heartbeat reply before it concludes its master is gone and
+    quits: ``MASTER_HEARTBEAT_TIMEOUT`` (60, as Locust), or ``HORDE_MASTER_HEARTBEAT_TIMEOUT``."""
+    value = os.environ.get("HORDE_MASTER_HEARTBEAT_TIMEOUT")
+    if value:
+        try:
+            return max(float(value), 1.0)
+        except ValueError:
+            logger.warning(
+                f"HORDE_MASTER_HEARTBEAT_TIMEOUT={value!r} is not a number; using {MASTER_HEARTBEAT_TIMEOUT}"
+            )
+    return MASTER_HEARTBEAT_TIMEOUT
+
 
 def locust_exception_handler(environment: Environment) -> Callable[[Any], None]:
     """Links to runner greenlets: ``StopTest`` ends the test; anything else is logged (exit 2)."""
@@ -74,103 +106,6 @@ def locust_exception_handler(environment: Environment) -> Callable[[Any], None]:
             log_it(g)
 
     return handler
-
-
-def kl_order(weights: Sequence[tuple[str, float]]) -> Iterator[str | None]:
-    """User class names in spawn order: each step picks the class whose share of the users spawned
-    so far lies furthest below its weight, measured as Locust measures it (the change in
-    Kullback-Leibler divergence), ties going to the class with fewer picks, then the lighter, then
-    the name. Weights 5 and 1 give A A B A A A A A B A A A ..., as Locust 2.47's dispatcher does."""
-    picks = {name: 0 for name, w in weights if w > 0}
-    weight = {name: w for name, w in weights if w > 0}
-    if not picks:
-        while True:
-            yield None
-
-    def key(name: str) -> tuple[float, float, float, str]:
-        x = weight[name] + picks[name]
-        return (weight[name] * math.log2(x / (x + 1.0)), x + 1.0, weight[name], name)
-
-    while True:
-        name = min(picks, key=key)
-        picks[name] += 1
-        yield name
-
-
-class UsersDispatcher:
-    """Decides how many users of each class run, step by step, as a test ramps up or down.
-
-    Users of classes with ``fixed_count`` come first; the rest follow ``kl_order`` by weight.
-    Ramping down removes the most recently added users first.
-    """
-
-    def __init__(self, user_classes: list[type[User]]) -> None:
-        self.user_classes = sorted(user_classes, key=lambda u: u.__name__)
-        self._active: list[str] = []
-        self._weighted = kl_order([(u.__name__, u.weight) for u in self.user_classes if not u.fixed_count])
-        self._fixed_checked = False
-        self._fixed_queue: list[str] = []
-
-    def counts(self) -> dict[str, int]:
-        out = {u.__name__: 0 for u in self.user_classes}
-        for name in self._active:
-            # A class a shape has since dropped still counts until its users are removed.
-            out[name] = out.get(name, 0) + 1
-        return out
-
-    def _next_user(self) -> str | None:
-        if not self._fixed_checked:
-            self._fixed_checked = True
-            current = self.counts()
-            missing = [
-                (u.__name__, u.fixed_count - current[u.__name__])
-                for u in self.user_classes
-                if u.fixed_count and u.fixed_count > current[u.__name__]
-            ]
-            self._fixed_queue = list(_take(kl_order(missing), sum(m for _, m in missing)))
-        if self._fixed_queue:
-            return self._fixed_queue.pop(0)
-        return next(self._weighted)
-
-    def steps(
-        self, target: int, spawn_rate: float, user_classes: list[type[User]] | None = None
-    ) -> Iterator[dict[str, int]]:
-        """Yields the class counts after each step towards ``target``; the caller sleeps between
-        steps (``step_interval``)."""
-        if user_classes is not None:
-            names = sorted(u.__name__ for u in user_classes)
-            if names != [u.__name__ for u in self.user_classes]:
-                self.user_classes = sorted(user_classes, key=lambda u: u.__name__)
-                self._weighted = kl_order([(u.__name__, u.weight) for u in self.user_classes if not u.fixed_count])
-                self._fixed_checked = False
-        per_step = max(1, math.floor(spawn_rate))
-        self.step_interval = per_step / spawn_rate if spawn_rate > 0 else 0.0
-        if len(self._active) == target:
-            yield self.counts()
-            return
-        while len(self._active) < target:
-            goal = min(len(self._active) + per_step, target)
-            exhausted = False
-            while len(self._active) < goal:
-                name = self._next_user()
-                if name is None:
-                    exhausted = True  # only fixed_count classes, all spawned
-                    break
-                self._active.append(name)
-            yield self.counts()
-            if exhausted:
-                return
-        while len(self._active) > target:
-            goal = max(len(self._active) - per_step, target)
-            while len(self._active) > goal:
-                self._active.pop()
-                self._fixed_checked = False
-            yield self.counts()
-
-
-def _take(it: Iterator[Any], n: int) -> Iterator[Any]:
-    for _ in range(n):
-        yield next(it)
 
 
 class Runner:
@@ -194,7 +129,8 @@ class Runner:
         self.custom_messages: dict[str, tuple[Callable, bool]] = {}
         self.connection_broken = False
         self.final_user_classes_count: dict[str, int] = {}
-        self._dispatcher: UsersDispatcher | None = None
+        self._users_dispatcher: UsersDispatcher | None = None
+        self._cpu = _CpuMeter()
         self.greenlet.spawn(self.monitor_cpu_and_memory).link_exception(locust_exception_handler(environment))
         # Every request reported through the request event is logged into the stats by this one
         # listener, as in Locust (HttpSession lets the engine do it when no other listener is there).
@@ -302,17 +238,14 @@ class Runner:
             graceful.kill(block=True)
 
     def monitor_cpu_and_memory(self) -> None:
-        """Every CPU_MONITOR_INTERVAL seconds: this process's CPU use and RSS, warning above 90%."""
-        last_cpu = _cpu_seconds()
-        last_time = time.monotonic()
+        """Every CPU_MONITOR_INTERVAL seconds: the CPU use of the Python thread (which runs every
+        user's code and limits a horde process long before the engine's threads do) and the RSS,
+        warning above 90%."""
         while True:
             gevent.sleep(CPU_MONITOR_INTERVAL)
-            now_cpu, now = _cpu_seconds(), time.monotonic()
-            # The engine's own threads count too: the process total is what limits throughput.
-            self.current_cpu_usage = 100.0 * (now_cpu - last_cpu) / max(now - last_time, 1e-9)
-            last_cpu, last_time = now_cpu, now
+            self.current_cpu_usage = self._cpu.sample()
             self.current_memory_usage = _rss_bytes()
-            if self.current_cpu_usage > CPU_WARNING_THRESHOLD * (os.cpu_count() or 1):
+            if self.current_cpu_usage > CPU_WARNING_THRESHOLD:
                 self.environment.events.cpu_warning.fire(environment=self.environment, cpu_usage=self.current_cpu_usage)
                 if not self.cpu_warning_emitted:
                     logger.warning(
@@ -387,7 +320,7 @@ class Runner:
                 self.shape_greenlet = None
             self.shape_last_tick = None
         self.stop_users(self.user_classes_count)
-        self._dispatcher = None
+        self._users_dispatcher = None
         self.update_state(STATE_STOPPED)
         self.cpu_log_warning()
         self.environment.events.test_stop.fire(environment=self.environment)
@@ -396,6 +329,9 @@ class Runner:
         """Stops the test and every greenlet of the runner."""
         self.stop()
         self.greenlet.kill(block=True)
+
+    def _dispatcher_class(self) -> type[UsersDispatcher]:
+        return self.environment.dispatcher_class or UsersDispatcher
 
     def log_exception(self, node_id: str, msg: str, formatted_tb: str) -> None:
         key = hash(formatted_tb)
@@ -407,23 +343,6 @@ class Runner:
         if msg_type in self.custom_messages:
             raise Exception(f"Tried to register listener method for {msg_type}, but it already had a listener!")
         self.custom_messages[msg_type] = (listener, concurrent)
-
-
-class WorkerNode:
-    """A node that runs users; standalone runs have one, called "local"."""
-
-    def __init__(self, id: str, state: str = STATE_INIT, heartbeat_liveness: int = HEARTBEAT_LIVENESS) -> None:
-        self.id = id
-        self.state = state
-        self.heartbeat = heartbeat_liveness
-        self.cpu_usage = 0
-        self.cpu_warning_emitted = False
-        self.memory_usage = 0
-        self.user_classes_count: dict[str, int] = {}
-
-    @property
-    def user_count(self) -> int:
-        return sum(self.user_classes_count.values())
 
 
 class LocalRunner(Runner):
@@ -457,13 +376,16 @@ class LocalRunner(Runner):
                 user_class.host = self.environment.host
         if self.state not in (STATE_INIT, STATE_STOPPED):
             self.update_state(STATE_SPAWNING)
-        if self._dispatcher is None:
-            self._dispatcher = UsersDispatcher(self.user_classes)
+        if self._users_dispatcher is None:
+            self._users_dispatcher = self._dispatcher_class()(
+                worker_nodes=[self._local_worker_node], user_classes=self.user_classes
+            )
         logger.info("Ramping to %d users at a rate of %.2f per second", user_count, spawn_rate)
-        steps = self._dispatcher.steps(user_count, spawn_rate, user_classes)
+        self._users_dispatcher.new_dispatch(user_count, spawn_rate, user_classes)
         try:
-            for counts in steps:
-                started = time.perf_counter()
+            # The dispatcher paces the steps itself (it sleeps between them, as Locust's does).
+            for dispatched in self._users_dispatcher:
+                counts = dispatched[self._local_worker_node.id]
                 running = self.user_classes_count
                 spawn = {n: c - running.get(n, 0) for n, c in counts.items() if c > running.get(n, 0)}
                 stop = {n: running.get(n, 0) - c for n, c in counts.items() if c < running.get(n, 0)}
@@ -475,8 +397,6 @@ class LocalRunner(Runner):
                     self.spawn_users(spawn, wait)
                     self.stop_users(stop)
                 self._local_worker_node.user_classes_count = dict(counts)
-                if sum(counts.values()) != user_count:
-                    gevent.sleep(max(0.0, self._dispatcher.step_interval - (time.perf_counter() - started)))
         except KeyboardInterrupt:
             self.quit()
         logger.info(f"All users spawned: {_format_counts(self.user_classes_count)}")
@@ -507,43 +427,1028 @@ class LocalRunner(Runner):
         logger.debug("Running locally: sending %s message to self", msg_type)
         if msg_type in self.custom_messages:
             listener, concurrent = self.custom_messages[msg_type]
-            message = _Message(msg_type, data, "local")
+            message = Message(msg_type, data, "local")
             if concurrent:
-                gevent.spawn(listener, self.environment, message)
+                gevent.spawn(listener, environment=self.environment, msg=message)
             else:
-                listener(self.environment, message)
+                listener(environment=self.environment, msg=message)
         else:
-            raise ValueError(f"Unknown message type received: {msg_type}")
+            logger.warning(f"Unknown message type received: {msg_type}")
 
 
-class _Message:
-    def __init__(self, message_type: str, data: Any, node_id: str) -> None:
-        self.type, self.data, self.node_id = message_type, data, node_id
+class WorkerNode:
+    """A node that runs users, as the master knows it; a standalone run has one, "local"."""
+
+    def __init__(self, id: str, state: str = STATE_INIT, heartbeat_liveness: int = HEARTBEAT_LIVENESS) -> None:
+        self.id = id
+        self.state = state
+        # Locust's countdown: HEARTBEAT_LIVENESS after a heartbeat, one less each second without.
+        self.heartbeat = heartbeat_liveness
+        # When the last heartbeat arrived (monotonic; kept by the messaging thread).
+        self.last_heartbeat = time.monotonic()
+        self.cpu_usage: float = 0
+        self.cpu_warning_emitted = False
+        self.memory_usage = 0
+        # The users the worker reports running, per class.
+        self.user_classes_count: dict[str, int] = {}
+
+    @property
+    def user_count(self) -> int:
+        return sum(self.user_classes_count.values())
+
+    def __repr__(self) -> str:
+        return f"<WorkerNode {self.id} {self.state} users={self.user_count}>"
 
 
-class MasterRunner(Runner):
-    """Distributed mode is not built into horde yet."""
+class WorkerNodes(MutableMapping):
+    """The master's workers by id, with Locust's views by state (``ready`` is state "ready")."""
 
-    def __init__(self, environment: Environment, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("distributed mode (--master) is not available in horde yet")
+    def __init__(self) -> None:
+        self._worker_nodes: dict[str, WorkerNode] = {}
+
+    def get_by_state(self, state: str) -> list[WorkerNode]:
+        return [c for c in self.values() if c.state == state]
+
+    @property
+    def all(self) -> ValuesView[WorkerNode]:
+        return self.values()
+
+    @property
+    def ready(self) -> list[WorkerNode]:
+        return self.get_by_state(STATE_INIT)
+
+    @property
+    def spawning(self) -> list[WorkerNode]:
+        return self.get_by_state(STATE_SPAWNING)
+
+    @property
+    def running(self) -> list[WorkerNode]:
+        return self.get_by_state(STATE_RUNNING)
+
+    @property
+    def missing(self) -> list[WorkerNode]:
+        return self.get_by_state(STATE_MISSING)
+
+    def __setitem__(self, k: str, v: WorkerNode) -> None:
+        self._worker_nodes[k] = v
+
+    def __delitem__(self, k: str) -> None:
+        del self._worker_nodes[k]
+
+    def __getitem__(self, k: str) -> WorkerNode:
+        return self._worker_nodes[k]
+
+    def __len__(self) -> int:
+        return len(self._worker_nodes)
+
+    def __iter__(self) -> Iterator[str]:
+        # A copy: the messaging thread reads the nodes while the gevent side adds and removes them.
+        return iter(list(self._worker_nodes))
+
+    def values(self) -> ValuesView[WorkerNode]:
+        return dict(self._worker_nodes).values()
+
+    def items(self) -> ItemsView[str, WorkerNode]:
+        return dict(self._worker_nodes).items()
+
+    def get(self, k: str, default: Any = None) -> Any:
+        return self._worker_nodes.get(k, default)
 
 
-class WorkerRunner(Runner):
-    """Distributed mode is not built into horde yet."""
+class _MergedReport(Message):
+    """A worker's stats report that the messaging thread has already merged into the stats. It
+    carries the report's ``user_classes_count``, and the whole report only when a locustfile
+    listens to ``worker_report``."""
 
-    def __init__(self, environment: Environment, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("distributed mode (--worker) is not available in horde yet")
+    __slots__ = ("user_classes_count", "full")
+
+    def __init__(self, node_id: str, user_classes_count: dict[str, int] | None, data: Any) -> None:
+        super().__init__("stats", data, node_id)
+        self.user_classes_count = user_classes_count
+        self.full = data is not None
+
+
+class DistributedRunner(Runner):
+    """What the master and the workers share: custom messages come over the network."""
+
+    def _dispatch_custom(self, msg: Message) -> bool:
+        """Calls the listener registered for ``msg.type``, if any (concurrently when asked)."""
+        registered = self.custom_messages.get(msg.type)
+        if registered is None:
+            return False
+        listener, concurrent = registered
+        logger.debug(f"Received {msg.type} message from {msg.node_id}")
+        try:
+            if concurrent:
+                gevent.spawn(listener, environment=self.environment, msg=msg)
+            else:
+                listener(environment=self.environment, msg=msg)
+        except Exception:
+            logger.error(f"Uncaught exception in handler for {msg.type}\n{traceback.format_exc()}")
+        return True
+
+
+class MasterRunner(DistributedRunner):
+    """Runs a distributed test: workers connect to it (horde's or Locust's), it tells each how many
+    users of each class to run and merges their reports. It runs no users itself.
+
+    Args:
+        environment: The Environment of the run.
+        master_bind_host: Interface the workers connect to ("*": every one).
+        master_bind_port: Port the workers connect to (0: a free one, see ``server.port``).
+    """
+
+    def __init__(self, environment: Environment, master_bind_host: str, master_bind_port: int) -> None:
+        super().__init__(environment)
+        self.worker_cpu_warning_emitted = False
+        self.master_bind_host = master_bind_host
+        self.master_bind_port = master_bind_port
+        self.spawn_rate: float = 0.0
+        self.spawning_completed = False
+        self.worker_indexes: dict[str, int] = {}
+        self.worker_index_max = 0
+        self.clients = WorkerNodes()
+        try:
+            self.server = rpc.Server(master_bind_host, master_bind_port)
+        except RPCError as e:
+            if "Address already in use" in str(e):
+                where = f"{master_bind_host}:{master_bind_port}" if master_bind_host != "*" else str(master_bind_port)
+                logger.error(
+                    f"The Locust master port ({where}) was busy. Close any applications using that port - perhaps "
+                    f"an old instance of Locust master is still running? ({e})"
+                )
+                sys.exit(1)
+            raise
+        self.server.handle_in_thread(self._on_thread_message)
+        self.server.handle_raw_in_thread(self._on_raw_stats)
+        self.server.start()
+        self.greenlet.spawn(self.heartbeat_worker).link_exception(locust_exception_handler(environment))
+        self.greenlet.spawn(self.client_listener).link_exception(locust_exception_handler(environment))
+        environment.events.quitting.add_listener(lambda environment, **kw: self.quit())
+
+    def rebalancing_enabled(self) -> bool:
+        return bool(getattr(self.environment.parsed_options, "enable_rebalancing", False))
+
+    def get_worker_index(self, client_id: str) -> int:
+        """A worker's 0-based index: given on its first connection, never reused while the master runs."""
+        if client_id not in self.worker_indexes:
+            self.worker_indexes[client_id] = self.worker_index_max
+            self.worker_index_max += 1
+        return self.worker_indexes[client_id]
+
+    @property
+    def user_count(self) -> int:
+        """Users the workers report running."""
+        return sum(c.user_count for c in self.clients.values())
+
+    @property
+    def worker_count(self) -> int:
+        """Workers that are ready, spawning or running (missing ones excluded)."""
+        return len(self.clients.ready) + len(self.clients.spawning) + len(self.clients.running)
+
+    @property
+    def reported_user_classes_count(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for client in self.clients.ready + self.clients.spawning + self.clients.running:
+            for name, count in client.user_classes_count.items():
+                counts[name] += count
+        return counts
+
+    @property
+    def user_classes_count(self) -> dict[str, int]:
+        return dict(self.reported_user_classes_count)
+
+    def cpu_log_warning(self) -> bool:
+        warned = Runner.cpu_log_warning(self)
+        if self.worker_cpu_warning_emitted:
+            logger.warning("CPU usage threshold was exceeded on workers during the test!")
+            warned = True
+        return warned
+
+    # -- running a test ---------------------------------------------------------------------------
+
+    def start(self, user_count: int, spawn_rate: float, wait: bool = False, user_classes: list | None = None) -> None:
+        """Ramps the workers to ``user_count`` users in all at ``spawn_rate`` users/s, as Locust's
+        master does: one ``spawn`` message per worker per dispatch step, each with that worker's
+        absolute per-class counts."""
+        self.spawning_completed = False
+        self.target_user_count = user_count
+        active = self.clients.ready + self.clients.running + self.clients.spawning
+        if not active:
+            logger.warning("You can't start a distributed test before at least one worker processes has connected")
+            return
+        if self.environment.host:
+            for user_class in self.user_classes:
+                user_class.host = self.environment.host
+        self.spawn_rate = spawn_rate
+        if self._users_dispatcher is None:
+            self._users_dispatcher = self._dispatcher_class()(worker_nodes=active, user_classes=self.user_classes)
+        logger.info(
+            f"Sending spawn jobs of {user_count} users at {spawn_rate:.2f} spawn rate to {len(active)} ready workers"
+        )
+        if spawn_rate / len(active) > 100:
+            logger.warning(
+                "Your selected spawn rate is very high (>100/worker), and this is known to sometimes cause issues. Do "
+                "you really need to ramp up that fast?"
+            )
+        if self.state not in (STATE_RUNNING, STATE_SPAWNING):
+            self.stats.clear_all()
+            self.exceptions = {}
+            self.environment._filter_tasks_by_tags()
+            self.environment.events.test_start.fire(environment=self.environment)
+            if self.environment.shape_class:
+                self.environment.shape_class.reset_time()
+        self.update_state(STATE_SPAWNING)
+        self._users_dispatcher.new_dispatch(
+            target_user_count=user_count, spawn_rate=spawn_rate, user_classes=user_classes
+        )
+        dispatched: dict[str, dict[str, int]] = {}
+        try:
+            for dispatched in self._users_dispatcher:
+                options = _sendable_options(self.environment.parsed_options)
+                for worker_id, counts in dispatched.items():
+                    data = {
+                        "timestamp": time.time(),
+                        "user_classes_count": counts,
+                        "host": self.environment.host,
+                        "stop_timeout": self.environment.stop_timeout,
+                        "parsed_options": options,
+                    }
+                    self.server.send_to_client(Message("spawn", data, worker_id))
+                logger.debug(f"Currently spawned users: {_format_counts(self.reported_user_classes_count)}")
+            if dispatched:
+                self.target_user_classes_count = _aggregate(dispatched)
+        except KeyboardInterrupt:
+            self.quit()
+        # Give the workers a moment to report their users, so the message below and the
+        # spawning_complete event come when the count really is there (as Locust).
+        deadline = time.monotonic() + _wait_for_reports_after_ramp_up()
+        prefix = "All users spawned"
+        while self.user_count != self.target_user_count:
+            if time.monotonic() >= deadline:
+                prefix = (
+                    "Spawning is complete and report waittime is expired, but not all reports received from workers"
+                )
+                break
+            gevent.sleep(0.01)
+        total = sum(self.target_user_classes_count.values())
+        self.environment.events.spawning_complete.fire(user_count=total)
+        self.send_message("spawning_complete", data={"user_count": total})
+        self.spawning_completed = True
+        logger.info(f"{prefix}: {_format_counts(self.reported_user_classes_count)}")
+
+    def stop(self, send_stop_to_client: bool = True) -> None:
+        if self.state in (STATE_INIT, STATE_STOPPED, STATE_STOPPING):
+            return
+        logger.debug("Stopping...")
+        self.environment.events.test_stopping.fire(environment=self.environment)
+        self.final_user_classes_count = {**self.reported_user_classes_count}
+        self.update_state(STATE_STOPPING)
+        if (
+            self.environment.shape_class is not None
+            and self.shape_greenlet is not None
+            and self.shape_greenlet is not greenlet.getcurrent()
+        ):
+            self.shape_greenlet.kill(block=True)
+            self.shape_greenlet = None
+            self.shape_last_tick = None
+        if self.spawning_greenlet is not None and self.spawning_greenlet is not greenlet.getcurrent():
+            self.spawning_greenlet.kill(block=True)
+        self._users_dispatcher = None
+        if send_stop_to_client:
+            for client in self.clients.all:
+                logger.debug(f"Sending stop message to worker {client.id}")
+                self.server.send_to_client(Message("stop", None, client.id))
+            # The workers report their users gone; give them the stop timeout and a minute.
+            deadline = time.monotonic() + self.environment.stop_timeout + 60
+            while self.user_count != 0:
+                if time.monotonic() >= deadline:
+                    logger.error("Timeout waiting for all workers to stop")
+                    break
+                gevent.sleep(0.1)
+        self.environment.events.test_stop.fire(environment=self.environment)
+
+    def quit(self) -> None:
+        """Stops the test, tells every worker to quit, and ends the runner's greenlets."""
+        if getattr(self, "_quitting", False):
+            return
+        self._quitting = True
+        self.stop(send_stop_to_client=False)
+        logger.debug("Quitting...")
+        for client in self.clients.all:
+            logger.debug(f"Sending quit message to worker {client.id} (index {self.get_worker_index(client.id)})")
+            self.server.send_to_client(Message("quit", None, client.id))
+        gevent.sleep(0.5)  # the workers' final reports
+        self.server.close()
+        # Last: this may be one of the runner's own greenlets (the last worker quit).
+        self.greenlet.kill(block=True)
+
+    def check_stopped(self) -> None:
+        if (self.state == STATE_STOPPING and all(x.state == STATE_INIT for x in self.clients.all)) or all(
+            x.state not in (STATE_RUNNING, STATE_SPAWNING, STATE_INIT) for x in self.clients.all
+        ):
+            self.update_state(STATE_STOPPED)
+
+    def send_message(self, msg_type: str, data: Any = None, client_id: str | None = None) -> None:
+        """Sends a message to one worker, or to every worker when ``client_id`` is None."""
+        targets = [client_id] if client_id else [c.id for c in self.clients.all]
+        for target in targets:
+            logger.debug(f"Sending {msg_type} message to worker {target}")
+            self.server.send_to_client(Message(msg_type, data, target))
+
+    # -- the messaging thread ---------------------------------------------------------------------
+
+    def _on_thread_message(self, addr: str | None, msg: Message) -> bool:
+        """Answers a known, live worker's heartbeat on the messaging thread, so a master busy on
+        its gevent loop still sees every worker in time; anything that changes the run goes on to
+        the gevent side."""
+        if msg.type != "heartbeat":
+            return False
+        client = self.clients.get(msg.node_id)
+        data = msg.data
+        if client is None or client.state == STATE_MISSING or not isinstance(data, dict) or "state" not in data:
+            return False
+        client.last_heartbeat = time.monotonic()
+        client.heartbeat = HEARTBEAT_LIVENESS
+        client.state = data["state"]
+        client.cpu_usage = data.get("current_cpu_usage", 0) or 0
+        if "current_memory_usage" in data:
+            client.memory_usage = data["current_memory_usage"]
+        if not client.cpu_warning_emitted and isinstance(client.cpu_usage, (int, float)) and client.cpu_usage > 90:
+            self.worker_cpu_warning_emitted = True  # fails the test at its end, as in Locust
+            client.cpu_warning_emitted = True
+            logger.warning(
+                f"Worker {msg.node_id} (index {self.get_worker_index(msg.node_id)}) exceeded cpu threshold (will only "
+                "log this once per worker)"
+            )
+        self.server.send_to_client(Message("heartbeat", None, msg.node_id))
+        if self.environment.events.heartbeat_sent._handlers:
+            return False  # the event's listeners run on the gevent side; the reply is out already
+        return True
+
+    def _on_raw_stats(self, addr: str | None, payload: bytes) -> Message | None:
+        """Merges a stats report straight from its bytes (the engine decodes it), on the messaging
+        thread: at hundreds of workers, decoding every figure into Python objects would cost the
+        master most of a core. Returns what the gevent side still needs, or None for other messages."""
+        if peek_type(payload) != "stats":
+            return None
+        try:
+            node_id, user_classes_count = self.stats.merge_worker_report(payload)
+        except ValueError as e:
+            raise RPCReceiveError(f"a stats report that cannot be read ({e})", addr=addr) from e
+        data = None
+        if self.environment.events.worker_report._handlers:
+            data = Message.unserialize(payload).data
+        return _MergedReport(node_id, user_classes_count, data)
+
+    # -- the gevent side ----------------------------------------------------------------------------
+
+    def heartbeat_worker(self) -> None:
+        """Every second: marks workers without a heartbeat for HEARTBEAT_LIVENESS seconds missing
+        (their users leave the count), and forgets those missing for a minute more, as Locust."""
+        while True:
+            gevent.sleep(HEARTBEAT_INTERVAL)
+            now = time.monotonic()
+            gone = []
+            for client in self.clients.all:
+                silent = now - client.last_heartbeat
+                client.heartbeat = HEARTBEAT_LIVENESS - int(silent)
+                if client.state == STATE_MISSING:
+                    if silent > HEARTBEAT_LIVENESS - HEARTBEAT_DEAD_INTERNAL:
+                        gone.append(client.id)
+                elif silent > HEARTBEAT_LIVENESS:
+                    self._mark_missing(client)
+            if gone:
+                for client_id in gone:
+                    if self.clients.get(client_id) is not None:
+                        del self.clients[client_id]
+                if self.state in (STATE_RUNNING, STATE_SPAWNING):
+                    # Spread the users again without the dead workers.
+                    self._users_dispatcher = None
+                    self.start(user_count=self.target_user_count, spawn_rate=self.spawn_rate)
+
+    def _mark_missing(self, client: WorkerNode) -> None:
+        logger.info(f"Worker {client.id} failed to send heartbeat, setting state to missing.")
+        client.state = STATE_MISSING
+        client.user_classes_count = {}
+        if self._users_dispatcher is not None:
+            self._users_dispatcher.remove_worker(client)
+            if self.rebalancing_enabled() and self.state == STATE_RUNNING and self.spawning_completed:
+                self.start(self.target_user_count, self.spawn_rate)
+        if self.worker_count <= 0:
+            logger.info("The last worker went missing, stopping test.")
+            self.stop()
+            self.check_stopped()
+
+    def client_listener(self) -> None:
+        """Handles what the workers send, one message at a time, as Locust's master does."""
+        while True:
+            try:
+                client_id, msg = self.server.recv_from_client()
+            except RPCReceiveError as e:
+                sender = e.addr
+                if sender and sender in self.clients:
+                    logger.error(f"RPCError when receiving from client: {e}. Will reset client {sender}.")
+                    self.server.send_to_client(Message("reconnect", None, sender))
+                else:
+                    logger.error(f"Unrecognized message detected: {e}" + (f" from {sender}" if sender else ""))
+                continue
+            try:
+                self.handle_message(client_id, msg)
+            except Exception:
+                # A message that makes no sense (wrong types, missing keys) must not end the master.
+                logger.error(f"Could not handle {msg} from {client_id}:\n{traceback.format_exc()}")
+
+    def handle_message(self, client_id: str, msg: Message) -> None:
+        """One message from a worker (Locust's master's rules)."""
+        match msg.type:
+            case "client_ready":
+                self._client_ready(client_id, msg)
+            case "locustfile":
+                self._send_locustfile(client_id, msg)
+                return
+            case "client_stopped":
+                if msg.node_id not in self.clients:
+                    logger.warning(f"Received {msg.type} message from an unknown worker: {msg.node_id}.")
+                    return
+                client = self.clients[msg.node_id]
+                del self.clients[msg.node_id]
+                self._worker_left(client)
+                logger.info(f"{msg.node_id} (index {self.get_worker_index(client_id)}) reported that it has stopped")
+            case "heartbeat":
+                self._slow_heartbeat(msg)
+            case "stats":
+                self._stats_report(msg)
+            case "spawning":
+                client = self.clients.get(msg.node_id)
+                if client is None:
+                    logger.warning(f"Got spawning message from unknown worker {msg.node_id}. Asking worker to quit.")
+                    self.server.send_to_client(Message("quit", None, msg.node_id))
+                else:
+                    client.state = STATE_SPAWNING
+            case "spawning_complete":
+                client = self.clients.get(msg.node_id)
+                if client is None:
+                    logger.warning(
+                        f"Got spawning_complete message from unknown worker {msg.node_id}. Asking worker to quit."
+                    )
+                    self.server.send_to_client(Message("quit", None, msg.node_id))
+                else:
+                    client.state = STATE_RUNNING
+                    client.user_classes_count = _counts(msg.data["user_classes_count"])
+            case "logs":
+                self.environment.update_worker_logs(msg.data)
+            case "quit":
+                client = self.clients.get(msg.node_id)
+                if client is not None:
+                    del self.clients[msg.node_id]
+                    self._worker_left(client)
+                    logger.info(
+                        f"Worker {msg.node_id!r} (index {self.get_worker_index(msg.node_id)}) quit. "
+                        f"{len(self.clients.ready)} workers ready."
+                    )
+                    if self.worker_count <= 0:
+                        logger.info("The last worker quit, stopping test.")
+                        self.stop()
+                        if getattr(self.environment.parsed_options, "headless", False):
+                            self.quit()
+            case "exception":
+                self.log_exception(msg.node_id, msg.data["msg"], msg.data["traceback"])
+            case _ if self._dispatch_custom(msg):
+                pass
+            case _:
+                logger.warning(
+                    f"Unknown message type received from worker {msg.node_id} (index "
+                    f"{self.get_worker_index(msg.node_id)}): {msg.type}"
+                )
+        self.check_stopped()
+
+    def _client_ready(self, client_id: str, msg: Message) -> None:
+        version = msg.data
+        if not version:
+            logger.error(f"An old (pre 2.0) worker tried to connect ({client_id}). That's not going to work.")
+            return
+        if version != PROTOCOL_VERSION and version != -1:
+            if str(version)[0:4] == PROTOCOL_VERSION[0:4]:
+                logger.debug(
+                    f"A worker ({client_id}) running a different patch version ({version!r}) connected, master "
+                    f"version is {PROTOCOL_VERSION!r}"
+                )
+            else:
+                logger.warning(
+                    f"A worker ({client_id}) running a different version ({version}) connected, master version is "
+                    f"{PROTOCOL_VERSION}"
+                )
+        self.send_message("ack", client_id=client_id, data={"index": self.get_worker_index(client_id)})
+        self.environment.events.worker_connect.fire(client_id=msg.node_id)
+        already = client_id in self.clients
+        self.clients[client_id] = WorkerNode(client_id, heartbeat_liveness=HEARTBEAT_LIVENESS)
+        if self._users_dispatcher is not None:
+            self._users_dispatcher.add_worker(worker_node=self.clients[client_id])
+            if not self._users_dispatcher.dispatch_in_progress and self.state == STATE_RUNNING:
+                self.start(self.target_user_count, self.spawn_rate)
+        connected = len(self.clients.ready + self.clients.running + self.clients.spawning)
+        index = self.get_worker_index(client_id)
+        if already:
+            logger.debug(
+                f"{client_id} (index {index}) reported as ready (duplicate message). {connected} workers connected."
+            )
+        else:
+            logger.info(f"{client_id} (index {index}) reported as ready. {connected} workers connected.")
+        if self.rebalancing_enabled() and self.state == STATE_RUNNING and self.spawning_completed:
+            self.start(self.target_user_count, self.spawn_rate)
+
+    def _worker_left(self, client: WorkerNode) -> None:
+        if self._users_dispatcher is not None:
+            self._users_dispatcher.remove_worker(client)
+            if not self._users_dispatcher.dispatch_in_progress and self.state == STATE_RUNNING:
+                self.start(self.target_user_count, self.spawn_rate)
+
+    def _slow_heartbeat(self, msg: Message) -> None:
+        # Heartbeats the messaging thread passed on: from unknown or missing workers, or with
+        # heartbeat_sent listeners to run.
+        client = self.clients.get(msg.node_id)
+        if client is None:
+            logger.debug(f"Got heartbeat message from unknown worker {msg.node_id}")
+            return
+        if client.state == STATE_MISSING:
+            state = msg.data["state"]
+            logger.info(f"Worker {client.id} self-healed with heartbeat, setting state to {state}.")
+            client.last_heartbeat = time.monotonic()
+            client.heartbeat = HEARTBEAT_LIVENESS
+            client.state = state
+            client.cpu_usage = msg.data.get("current_cpu_usage", 0)
+            client.memory_usage = msg.data.get("current_memory_usage", client.memory_usage)
+            if self._users_dispatcher is not None:
+                self._users_dispatcher.add_worker(worker_node=client)
+                if not self._users_dispatcher.dispatch_in_progress and self.state == STATE_RUNNING:
+                    self.start(self.target_user_count, self.spawn_rate)
+            self.server.send_to_client(Message("heartbeat", None, msg.node_id))
+        self.environment.events.heartbeat_sent.fire(client_id=msg.node_id, timestamp=time.time())
+
+    def _stats_report(self, msg: Message) -> None:
+        if isinstance(msg, _MergedReport):
+            counts, data = msg.user_classes_count, msg.data
+        else:  # not merged by the messaging thread (never, unless a subclass sends one)
+            counts, data = (msg.data or {}).get("user_classes_count"), msg.data
+        client = self.clients.get(msg.node_id)
+        if client is None:
+            logger.info("Discarded report from unrecognized worker %s", msg.node_id)
+        elif counts is not None:
+            client.user_classes_count = _counts(counts)
+        if data is not None:
+            self.environment.events.worker_report.fire(client_id=msg.node_id, data=data)
+
+    def _send_locustfile(self, client_id: str, msg: Message) -> None:
+        version = (msg.data or {}).get("version") if isinstance(msg.data, dict) else None
+        if not version:
+            logger.error("A very old worker version requested locustfile. This probably won't work.")
+        logger.debug("Worker requested locust file")
+        sources: list[Any] = []
+        filename = ""
+        try:
+            from horde.argument_parser import is_url
+
+            for option in self.environment.parsed_locustfiles or []:
+                paths = [option]
+                if os.path.isdir(option):
+                    paths = sorted(
+                        os.path.join(root, f) for root, _, files in os.walk(option) for f in files if f.endswith(".py")
+                    )
+                for filename in paths:
+                    if is_url(filename):
+                        sources.append(filename)
+                    else:
+                        with open(filename, encoding="utf-8") as f:
+                            sources.append({"filename": os.path.basename(filename), "contents": f.read()})
+        except Exception as e:
+            error = (
+                "locustfile must be a full path to a single locustfile, a comma-separated list of .py files, or a URL "
+                "for file distribution to work"
+            )
+            logger.error(f"{error} {e}")
+            self.send_message("locustfile", client_id=client_id, data={"error": f"{error} (was '{filename}')"})
+            return
+        self.send_message("locustfile", client_id=client_id, data={"locustfiles": sources})
+
+
+class WorkerRunner(DistributedRunner):
+    """Runs the users a master asks for and reports to it (the master may be horde's or Locust's).
+
+    The connection, heartbeats and the stats reports every WORKER_REPORT_INTERVAL seconds live on
+    the messaging thread: users that keep the gevent loop busy cannot make this worker miss a
+    heartbeat. ``report_to_master`` listeners run on that thread too, so keep them short and do
+    not call gevent from them.
+
+    Args:
+        environment: The Environment of the run.
+        master_host: Where the master listens.
+        master_port: The master's port.
+    """
+
+    # Set from the master's ack (0-based); -1 until then.
+    worker_index = -1
+
+    def __init__(self, environment: Environment, master_host: str, master_port: int) -> None:
+        super().__init__(environment)
+        self.retry = 0
+        self.connected = False
+        self.last_heartbeat_timestamp: float | None = None
+        self.connection_event = Event()
+        self.worker_state = STATE_INIT
+        self.client_id = socket.gethostname() + "_" + uuid4().hex
+        self.master_host = master_host
+        self.master_port = master_port
+        self.web_base_path = getattr(environment.parsed_options, "web_base_path", "") or ""
+        self.logs: list[str] = []
+        self.worker_cpu_warning_emitted = False
+        self.last_received_spawn_timestamp = 0.0
+        self._heartbeat_cpu = _CpuMeter()
+        # The user counts to report, replaced (never changed in place) by the gevent side, so the
+        # messaging thread always reads a consistent one.
+        self._counts_for_report: dict[str, int] = {u.__name__: 0 for u in self.user_classes}
+        self._master_timeout = master_heartbeat_timeout()
+        self.client = self._new_client()
+        self.greenlet.spawn(self.worker).link_exception(locust_exception_handler(environment))
+        self.connect_to_master()
+        self.greenlet.spawn(self.logs_reporter).link_exception(locust_exception_handler(environment))
+
+        def on_quitting(environment: Environment, **kw: Any) -> None:
+            self._send(Message("quit", None, self.client_id))
+
+        environment.events.quitting.add_listener(on_quitting)
+
+        def on_user_error(user_instance: Any, exception: BaseException, tb: Any) -> None:
+            formatted = "".join(traceback.format_tb(tb))
+            self._send(Message("exception", {"msg": str(exception), "traceback": formatted}, self.client_id))
+
+        environment.events.user_error.add_listener(on_user_error)
+
+    def _new_client(self) -> rpc.Client:
+        client = rpc.Client(self.master_host, self.master_port, self.client_id)
+        client.handle_in_thread(self._on_thread_message)
+        client.every(HEARTBEAT_INTERVAL, self._heartbeat)
+        client.every(WORKER_REPORT_INTERVAL, self._report)
+        client.every(1.0, self._check_master)
+        client.start()
+        return client
+
+    def _send(self, msg: Message) -> None:
+        try:
+            self.client.send(msg)
+        except RPCError as e:
+            logger.debug(f"Not sent to the master ({e}): {msg}")
+
+    @property
+    def user_count(self) -> int:
+        return len(self.user_greenlets)
+
+    def _users_changed(self) -> None:
+        self._counts_for_report = dict(self.user_classes_count)
+
+    def spawn_users(self, user_classes_spawn_count: dict[str, int], wait: bool = False) -> list[User]:
+        users = super().spawn_users(user_classes_spawn_count, wait)
+        self._users_changed()
+        return users
+
+    def stop_users(self, user_classes_stop_count: dict[str, int]) -> None:
+        super().stop_users(user_classes_stop_count)
+        self._users_changed()
+
+    def start(self, user_count: int, spawn_rate: float, wait: bool = False, user_classes: list | None = None) -> None:
+        raise NotImplementedError("use start_worker")
+
+    def start_worker(self, user_classes_count: dict[str, int], **kwargs: Any) -> None:
+        """Runs exactly ``user_classes_count`` users (absolute counts per class, from the master)."""
+        self.target_user_classes_count = user_classes_count
+        self.target_user_count = sum(user_classes_count.values())
+        if self.environment.host:
+            for user_class in self.user_classes:
+                user_class.host = self.environment.host
+        running = self.user_classes_count
+        spawn = {n: c - running.get(n, 0) for n, c in user_classes_count.items() if c > running.get(n, 0)}
+        stop = {n: running.get(n, 0) - c for n, c in user_classes_count.items() if c < running.get(n, 0)}
+        # Spawning first: stopping may block for up to --stop-timeout.
+        self.spawn_users(spawn)
+        self.stop_users(stop)
+        counts = self.user_classes_count
+        self._send(
+            Message(
+                "spawning_complete", {"user_classes_count": counts, "user_count": sum(counts.values())}, self.client_id
+            )
+        )
+        self.update_state(STATE_RUNNING)
+        self.worker_state = STATE_RUNNING
+
+    def stop(self) -> None:
+        if self.state == STATE_STOPPED:
+            return
+        super().stop()
+        self._users_changed()
+
+    def quit(self) -> None:
+        if getattr(self, "_quitting", False):
+            return
+        self._quitting = True
+        self.stop()
+        _wait_for_requests_in_flight(timeout=2.0)
+        self._report()  # what the last users did since the previous report
+        self.client.close()  # sends what is queued first
+        # Last: this may be one of the runner's own greenlets (the master said quit).
+        self.greenlet.kill(block=True)
+
+    # -- the messaging thread ---------------------------------------------------------------------
+
+    def _on_thread_message(self, addr: str | None, msg: Message) -> bool:
+        if msg.type != "heartbeat":
+            return False
+        self.last_heartbeat_timestamp = time.time()
+        # Its listeners, if any, run on the gevent side.
+        return not self.environment.events.heartbeat_received._handlers
+
+    def _heartbeat(self) -> None:
+        # The CPU of the Python thread since the last heartbeat: the master warns above 90%.
+        self.current_cpu_usage = self._heartbeat_cpu.sample()
+        data = {
+            "state": self.worker_state,
+            "current_cpu_usage": self.current_cpu_usage,
+            "current_memory_usage": self.current_memory_usage or _rss_bytes(),
+        }
+        self._send(Message("heartbeat", data, self.client_id))
+
+    def _report(self) -> None:
+        """Sends the stats since the last report (Locust's deltas, plus each entry's exact histogram
+        for a horde master), the user counts, and what ``report_to_master`` listeners add."""
+        data: dict[str, Any] = {}
+        self.environment.events.report_to_master.fire(client_id=self.client_id, data=data)
+        entries, total, errors = self.stats.take_report()
+        data["stats"] = entries
+        data["stats_total"] = total
+        data["errors"] = {
+            StatsError.create_key(method, name, text): {
+                "name": name,
+                "method": method,
+                "error": text,
+                "occurrences": occurrences,
+                "first_seen": first_seen,
+                "last_seen": last_seen,
+            }
+            for method, name, text, occurrences, first_seen, last_seen in errors
+        }
+        counts = self._counts_for_report
+        data["user_classes_count"] = counts
+        data["user_count"] = sum(counts.values())
+        self._send(Message("stats", data, self.client_id))
+
+    def _check_master(self) -> None:
+        last = self.last_heartbeat_timestamp
+        if last is not None and last < time.time() - self._master_timeout:
+            logger.error(f"Didn't get heartbeat from master in over {self._master_timeout:g}s")
+            self.last_heartbeat_timestamp = None
+            self.client.deliver(Message("_master_gone", None, self.client_id))
+
+    # -- the gevent side ----------------------------------------------------------------------------
+
+    def connect_to_master(self) -> None:
+        """Announces this worker until the master acknowledges it (CONNECT_RETRY_COUNT tries of
+        CONNECT_TIMEOUT seconds each).
+
+        Raises:
+            ConnectionError: The master never answered.
+        """
+        while True:
+            self.retry += 1
+            self._send(Message("client_ready", PROTOCOL_VERSION, self.client_id))
+            if self.connection_event.wait(timeout=CONNECT_TIMEOUT):
+                break
+            where = f"{self.master_host}:{self.master_port}{self.web_base_path}"
+            level = logging.DEBUG if self.retry < 30 / CONNECT_TIMEOUT else logging.INFO
+            logger.log(level, f"Failed to connect to master {where}, retry {self.retry}/{CONNECT_RETRY_COUNT}.")
+            if self.retry > CONNECT_RETRY_COUNT:
+                raise ConnectionError(f"the master at {where} did not answer")
+        self.connected = True
+
+    def reset_connection(self) -> None:
+        logger.info("Reset connection to master")
+        try:
+            self.client.close(linger=0)
+            self.client = self._new_client()
+        except RPCError as e:
+            logger.error(f"Temporary failure when resetting connection: {e}, will retry later.")
+
+    def worker(self) -> None:
+        """Handles what the master sends, one message at a time."""
+        while True:
+            try:
+                msg = self.client.recv()
+            except RPCError as e:
+                logger.error(f"RPCError found when receiving from master: {e}")
+                continue
+            try:
+                self.handle_message(msg)
+            except Exception:
+                logger.error(f"Could not handle {msg} from the master:\n{traceback.format_exc()}")
+
+    def handle_message(self, msg: Message) -> None:
+        """One message from the master (Locust's worker's rules)."""
+        match msg.type:
+            case "ack":
+                if isinstance(msg.data, dict) and "index" in msg.data:
+                    self.worker_index = msg.data["index"]
+                self.connection_event.set()
+            case "spawn":
+                self._spawn(msg.data)
+            case "stop":
+                self.stop()
+                self._send(Message("client_stopped", None, self.client_id))
+                # A small buffer for the network, as in Locust.
+                additional_wait = int(os.getenv("LOCUST_WORKER_ADDITIONAL_WAIT_BEFORE_READY_AFTER_STOP", 0))
+                gevent.sleep(self.environment.stop_timeout + additional_wait)
+                self._send(Message("client_ready", PROTOCOL_VERSION, self.client_id))
+                self.worker_state = STATE_INIT
+            case "quit":
+                logger.info("Got quit message from master, shutting down...")
+                self.quit()
+            case "_master_gone":
+                self.quit()
+            case "reconnect":
+                logger.warning("Received reconnect message from master. Resetting RPC connection.")
+                self.reset_connection()
+            case "heartbeat":
+                self.last_heartbeat_timestamp = time.time()
+                self.environment.events.heartbeat_received.fire(
+                    client_id=msg.node_id, timestamp=self.last_heartbeat_timestamp
+                )
+            case "update_user_class":
+                self.environment.update_user_class(msg.data)
+            case "spawning_complete":
+                self.environment.events.spawning_complete.fire(user_count=msg.data["user_count"])
+            case _ if self._dispatch_custom(msg):
+                pass
+            case _:
+                logger.warning(f"Unknown message type received: {msg.type}")
+
+    def _spawn(self, job: dict[str, Any]) -> None:
+        self._send(Message("spawning", None, self.client_id))
+        if job["timestamp"] <= self.last_received_spawn_timestamp:
+            logger.info("Discard spawn message with older or equal timestamp than timestamp of previous spawn message")
+            return
+        # A class this locustfile lacks fails in the spawning greenlet with a KeyError, as in Locust.
+        counts = _counts(job["user_classes_count"])
+        self.environment.host = job["host"]
+        self.environment.stop_timeout = job["stop_timeout"] or 0.0
+        self._apply_master_options(job.get("parsed_options") or {})
+        if self.worker_state not in (STATE_RUNNING, STATE_SPAWNING):
+            self.stats.clear_all()
+            self.exceptions = {}
+            self.cpu_warning_emitted = False
+            self.worker_cpu_warning_emitted = False
+            self.environment._filter_tasks_by_tags()
+            self.environment.events.test_start.fire(environment=self.environment)
+        self.worker_state = STATE_SPAWNING
+        if self.spawning_greenlet:
+            self.spawning_greenlet.kill(block=True)
+        self.spawning_greenlet = self.greenlet.spawn(lambda: self.start_worker(counts))
+        self.spawning_greenlet.link_exception(locust_exception_handler(self.environment))
+        self.last_received_spawn_timestamp = job["timestamp"]
+
+    def _apply_master_options(self, options: dict[str, Any]) -> None:
+        """Takes the master's custom options (a locustfile's own) and the few built-in ones workers
+        need (expect_workers, tags, exclude_tags), as Locust's worker does."""
+        from horde import argument_parser
+
+        if self.environment.parsed_options is None:
+            self.environment.parsed_options = argument_parser.parse_options(args=[])
+        defaults = argument_parser.default_args_dict()
+        custom = {
+            k: v for k, v in options.items() if k not in defaults or k in ("expect_workers", "tags", "exclude_tags")
+        }
+        vars(self.environment.parsed_options).update(custom)
+
+    def logs_reporter(self) -> None:
+        """Sends new log lines to the master every WORKER_LOG_REPORT_INTERVAL seconds (for its
+        web UI); stops after an interval of more than 70 new lines, as Locust."""
+        if WORKER_LOG_REPORT_INTERVAL < 0:
+            return
+        while True:
+            current = log.get_logs()
+            if len(current) - len(self.logs) > 70:
+                logger.warning(
+                    "The worker attempted to send more than 70 log lines in one interval. Further log sending was "
+                    "disabled for this worker."
+                )
+                self._send_logs(current)
+                return
+            if len(current) > len(self.logs):
+                self._send_logs(current)
+            self.logs = current
+            gevent.sleep(WORKER_LOG_REPORT_INTERVAL)
+
+    def _send_logs(self, lines: list[str]) -> None:
+        self.send_message("logs", {"worker_id": self.client_id, "logs": lines})
+
+    def send_message(self, msg_type: str, data: Any = None, client_id: str | None = None) -> None:
+        """Sends a message to the master (``client_id`` is not used)."""
+        logger.debug(f"Sending {msg_type} message to master")
+        self._send(Message(msg_type, data, self.client_id))
+
+
+def _wait_for_requests_in_flight(timeout: float) -> None:
+    """Waits (at most ``timeout`` s) for the requests of stopped users to finish: the engine logs
+    them when they do, and the target has counted them already, so the last report must too."""
+    from horde._bridge import bridge
+
+    deadline = time.monotonic() + timeout
+    b = bridge()
+    while b.in_flight > 0 and time.monotonic() < deadline:
+        gevent.sleep(0.005)
+
+
+def _counts(value: Any) -> dict[str, int]:
+    """A user-count map from the network, checked: class names to whole numbers."""
+    if not isinstance(value, dict):
+        raise TypeError(f"user_classes_count must be a map, not {type(value).__name__}")
+    return {str(k): int(v) for k, v in value.items()}
+
+
+def _aggregate(dispatched: dict[str, dict[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for counts in dispatched.values():
+        for name, n in counts.items():
+            totals[name] += n
+    return dict(totals)
+
+
+def _sendable_options(options: Any) -> dict[str, Any]:
+    """The parsed options as a spawn message carries them: every option whose value msgpack can
+    send (Locust sends ``vars(options)`` as it is; a horde option may hold an object)."""
+    if options is None:
+        return {}
+    out = {}
+    for key, value in vars(options).items():
+        if _sendable(value):
+            out[key] = value
+    return out
+
+
+def _sendable(value: Any) -> bool:
+    if value is None or isinstance(value, (str, int, float, bool, bytes)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_sendable(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int)) and _sendable(v) for k, v in value.items())
+    return False
+
+
+@functools.lru_cache
+def _wait_for_reports_after_ramp_up() -> float:
+    """Seconds the master waits after a ramp for the workers to report their users:
+    ``LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP`` (seconds, or ``"N * WORKER_REPORT_INTERVAL"``),
+    1.0 by default, as in Locust."""
+    value = os.getenv("LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP")
+    if value is None:
+        return 1.0
+    match = re.search(r"^(?P<coeff>(\d+)|(\d+\.\d+))[ ]*\*[ ]*WORKER_REPORT_INTERVAL$", value)
+    if match is None:
+        return max(float(value), 0.0)
+    return float(match.group("coeff")) * WORKER_REPORT_INTERVAL
 
 
 def _format_counts(counts: dict[str, int]) -> str:
-    import json
-
     return f"{json.dumps(dict(sorted(counts.items())))} ({sum(counts.values())} total users)"
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+class _CpuMeter:
+    """CPU use of the Python thread (the one running users) between two calls, in percent. Read
+    from /proc so another thread can read it too; the process's own figure where /proc is absent."""
+
+    def __init__(self) -> None:
+        self._path = f"/proc/self/task/{_main_thread_id()}/stat"
+        self._last = (self._cpu_seconds(), time.monotonic())
+
+    def _cpu_seconds(self) -> float:
+        try:
+            with open(self._path, "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            # utime and stime, in clock ticks (fields 14 and 15 of stat; 12 and 13 after the name).
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            return usage.ru_utime + usage.ru_stime
+
+    def sample(self) -> float:
+        cpu, now = self._cpu_seconds(), time.monotonic()
+        last_cpu, last_now = self._last
+        self._last = (cpu, now)
+        return 100.0 * max(cpu - last_cpu, 0.0) / max(now - last_now, 1e-9)
+
+
+@functools.lru_cache
+def _main_thread_id() -> int:
+    import threading
+
+    return threading.main_thread().native_id or os.getpid()
 
 
 def _rss_bytes() -> int:

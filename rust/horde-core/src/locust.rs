@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::client::{ClientError, ErrorKind, Response};
-use crate::stats::{RequestRecord, StatsEntry};
+use crate::stats::{ErrorEntry, RequestRecord, StatsEntry};
 
 /// The two kinds of Locust HTTP user, whose clients differ in their defaults and in which
 /// statuses fail.
@@ -222,6 +222,14 @@ pub struct EntryDict {
     pub num_reqs_per_sec: BTreeMap<i64, u64>,
     #[serde(default, deserialize_with = "count_map")]
     pub num_fail_per_sec: BTreeMap<i64, u64>,
+    /// horde's addition: the exact histogram (`StatsEntry::histogram_v2`), which a horde master
+    /// merges instead of `response_times`; Locust's master ignores keys it does not know.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_bytes"
+    )]
+    pub hdr_histogram: Option<Vec<u8>>,
 }
 
 impl From<&StatsEntry> for EntryDict {
@@ -241,13 +249,23 @@ impl From<&StatsEntry> for EntryDict {
             response_times: e.to_locust_response_times(),
             num_reqs_per_sec: e.num_reqs_per_sec.clone(),
             num_fail_per_sec: e.num_fail_per_sec.clone(),
+            hdr_histogram: None,
         }
     }
 }
 
 impl EntryDict {
-    /// The entry it describes. Response times are known only by bucket, so each bucket's count
-    /// is recorded at the bucket's value; min, max and the average stay exact.
+    /// The dict with the entry's exact histogram added (what a horde worker sends).
+    pub fn with_histogram(e: &StatsEntry) -> Self {
+        EntryDict {
+            hdr_histogram: Some(e.histogram_v2()),
+            ..EntryDict::from(e)
+        }
+    }
+
+    /// The entry it describes. With `hdr_histogram` (from a horde worker) the response times are
+    /// exact; without (a Locust worker) they are known only by bucket, so each bucket's count is
+    /// recorded at the bucket's value. Min, max and the average are exact either way.
     pub fn to_entry(&self) -> StatsEntry {
         let mut e = StatsEntry::new_at(&self.name, &self.method, self.start_time);
         e.last_request_timestamp = self.last_request_timestamp;
@@ -260,11 +278,70 @@ impl EntryDict {
         e.total_content_length = self.total_content_length;
         e.num_reqs_per_sec = self.num_reqs_per_sec.clone();
         e.num_fail_per_sec = self.num_fail_per_sec.clone();
-        for (&bucket_ms, &n) in &self.response_times {
-            e.record_times(bucket_ms as f64, n);
+        let exact = self
+            .hdr_histogram
+            .as_deref()
+            .is_some_and(|bytes| e.set_histogram_v2(bytes).is_ok());
+        if !exact {
+            for (&bucket_ms, &n) in &self.response_times {
+                e.record_times(bucket_ms as f64, n);
+            }
         }
         e
     }
+}
+
+/// Locust's `StatsErrorDict`: one row of the failures table, as `StatsError.serialize()` gives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDict {
+    pub name: String,
+    #[serde(deserialize_with = "text_or_null")]
+    pub method: String,
+    pub error: String,
+    #[serde(default, deserialize_with = "count")]
+    pub occurrences: u64,
+    #[serde(default)]
+    pub first_seen: Option<f64>,
+    #[serde(default)]
+    pub last_seen: Option<f64>,
+}
+
+impl ErrorDict {
+    /// The error table's row (a missing first or last time is taken as now).
+    pub fn to_entry(&self) -> ErrorEntry {
+        let now = crate::stats::now_epoch_secs();
+        ErrorEntry {
+            method: self.method.clone(),
+            name: self.name.clone(),
+            error: self.error.clone(),
+            occurrences: self.occurrences,
+            first_seen: self.first_seen.unwrap_or(now),
+            last_seen: self.last_seen.or(self.first_seen).unwrap_or(now),
+        }
+    }
+}
+
+/// The stats part of a worker's `stats` message (Locust's report: deltas since the last one).
+/// Other keys (`user_classes_count`, a locustfile's own) are read where they are needed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct WorkerReport {
+    #[serde(default)]
+    pub stats: Vec<EntryDict>,
+    pub stats_total: EntryDict,
+    #[serde(default)]
+    pub errors: BTreeMap<String, ErrorDict>,
+    #[serde(default)]
+    pub user_classes_count: Option<BTreeMap<String, i64>>,
+}
+
+/// Decodes a `stats` message (`[type, data, node_id]` in msgpack) into its worker's id and report.
+pub fn decode_stats_message(raw: &[u8]) -> Result<(String, WorkerReport), String> {
+    let (kind, report, node_id): (String, WorkerReport, String) =
+        rmp_serde::from_slice(raw).map_err(|e| format!("bad stats message: {e}"))?;
+    if kind != "stats" {
+        return Err(format!("a {kind:?} message is not a stats report"));
+    }
+    Ok((node_id, report))
 }
 
 fn text_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -508,5 +585,87 @@ mod tests {
             "total_content_length": 0, "response_times": {}, "num_reqs_per_sec": {},
             "num_fail_per_sec": {}});
         assert!(serde_json::from_value::<EntryDict>(fractional).is_err());
+    }
+
+    #[test]
+    fn a_report_merges_exactly_with_histograms_and_by_bucket_without() {
+        #[derive(Serialize)]
+        struct Report {
+            stats: Vec<EntryDict>,
+            stats_total: EntryDict,
+            errors: BTreeMap<String, ErrorDict>,
+            user_classes_count: BTreeMap<String, i64>,
+        }
+        let worker = RequestStats::new_at(T0);
+        for i in 0..1000 {
+            let ms = 0.05 + (i as f64) * 0.37; // 0.05 ms .. 370 ms
+            let error = (i % 100 == 0).then_some("boom");
+            worker.log_at("GET", "/a", Some(ms), 10, error, T0 + 1.0);
+        }
+        let deltas = worker.take_deltas();
+        let report = |hdr: bool| Report {
+            stats: deltas
+                .entries
+                .iter()
+                .map(|e| {
+                    if hdr {
+                        EntryDict::with_histogram(e)
+                    } else {
+                        EntryDict::from(e)
+                    }
+                })
+                .collect(),
+            stats_total: EntryDict::with_histogram(&deltas.total),
+            errors: deltas
+                .errors
+                .iter()
+                .map(|e| {
+                    let d = ErrorDict {
+                        name: e.name.clone(),
+                        method: e.method.clone(),
+                        error: e.error.clone(),
+                        occurrences: e.occurrences,
+                        first_seen: Some(e.first_seen),
+                        last_seen: Some(e.last_seen),
+                    };
+                    (format!("{}.{}", e.method, e.name), d)
+                })
+                .collect(),
+            user_classes_count: BTreeMap::from([("U".to_owned(), 3)]),
+        };
+        for hdr in [true, false] {
+            let raw = rmp_serde::to_vec_named(&("stats", report(hdr), "w1")).unwrap();
+            let (node, decoded) = decode_stats_message(&raw).unwrap();
+            assert_eq!(node, "w1");
+            assert_eq!(
+                decoded.user_classes_count,
+                Some(BTreeMap::from([("U".to_owned(), 3)]))
+            );
+            let master = RequestStats::new_at(T0);
+            master.merge_report(&decoded);
+            master.merge_report(&decoded); // two workers that sent the same
+            let snap = master.snapshot();
+            let (a, w) = (&snap.entries[0], &deltas.entries[0]);
+            assert_eq!((a.num_requests, a.num_failures), (2000, 20));
+            assert_eq!(snap.total.num_requests, 2000);
+            assert_eq!(snap.errors[0].occurrences, 20);
+            assert_eq!(a.min_response_time, w.min_response_time);
+            for p in [0.5, 0.9, 0.99, 0.999] {
+                let (got, want) = (
+                    a.get_response_time_percentile(p),
+                    w.get_response_time_percentile(p),
+                );
+                if hdr {
+                    assert_eq!(got, want, "p{p}");
+                } else {
+                    // Locust's buckets: two significant digits.
+                    assert!((got - want).abs() <= want * 0.06 + 0.5, "p{p}: {got} vs {want}");
+                }
+            }
+        }
+        assert!(decode_stats_message(b"\x93\xa5stats").is_err());
+        assert!(decode_stats_message(&[0xc1; 40]).is_err());
+        let heartbeat = rmp_serde::to_vec(&("heartbeat", (), "w1")).unwrap();
+        assert!(decode_stats_message(&heartbeat).is_err());
     }
 }

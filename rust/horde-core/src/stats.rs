@@ -8,6 +8,7 @@ use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
@@ -398,6 +399,25 @@ impl StatsEntry {
         out
     }
 
+    /// The histogram in HdrHistogram's V2 encoding (which other HdrHistogram libraries read), for
+    /// a worker's report: its master then merges the exact distribution, not Locust's buckets.
+    pub fn histogram_v2(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = V2Serializer::new().serialize(&self.histogram, &mut out);
+        out
+    }
+
+    /// Replaces the histogram with one in `histogram_v2`'s encoding.
+    pub fn set_histogram_v2(&mut self, mut bytes: &[u8]) -> Result<(), String> {
+        let mut h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes)
+            .map_err(|e| format!("bad HDR histogram: {e:?}"))?;
+        h.auto(true);
+        self.histogram = h;
+        Ok(())
+    }
+
     /// Counts `n` requests taking `ms` into the histogram only (for entries rebuilt from
     /// Locust's bucketed response times; the other figures are set directly).
     pub fn record_times(&mut self, ms: f64, n: u64) {
@@ -761,6 +781,35 @@ impl RequestStats {
     pub fn merge_errors(&self, errors: &[ErrorEntry]) {
         let mut inner = self.lock();
         for e in errors {
+            inner.add_error(
+                &e.method,
+                &e.name,
+                &e.error,
+                e.occurrences,
+                e.first_seen,
+                e.last_seen,
+            );
+        }
+    }
+
+    /// Merges a worker's stats report as Locust's master does: each entry into its entry, the
+    /// report's own total into the total, and the errors.
+    pub fn merge_report(&self, report: &crate::locust::WorkerReport) {
+        let entries: Vec<StatsEntry> = report.stats.iter().map(|d| d.to_entry()).collect();
+        let total = report.stats_total.to_entry();
+        let errors: Vec<ErrorEntry> = report.errors.values().map(|e| e.to_entry()).collect();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if inner.frozen {
+            return;
+        }
+        for entry in &entries {
+            inner.with_entry(&entry.method, &entry.name, entry.start_time, |e| {
+                e.merge(entry)
+            });
+        }
+        inner.total.merge(&total);
+        for e in &errors {
             inner.add_error(
                 &e.method,
                 &e.name,

@@ -13,6 +13,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -67,6 +68,8 @@ pub struct DemoServer {
     cert_pem: Option<String>,
     stop_tx: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Requests answered so far (any route), for checking a load generator's counts at the target.
+    served: Arc<AtomicU64>,
 }
 
 impl DemoServer {
@@ -92,6 +95,8 @@ impl DemoServer {
         let threads = config.threads.max(1);
         let tls = config.tls;
         let (stop_tx, stop_rx) = oneshot::channel();
+        let served = Arc::new(AtomicU64::new(0));
+        let counter = served.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<SocketAddr>>(1);
 
         // The runtime is created and dropped on the server thread: building it here would mean
@@ -120,7 +125,7 @@ impl DemoServer {
                         return;
                     }
                 };
-                let state = Arc::new(State::new(tls, addr));
+                let state = Arc::new(State::new(tls, addr, counter));
                 let _ = ready_tx.send(Ok(addr));
                 rt.block_on(accept_loop(listener, acceptor, state, stop_rx));
             })?;
@@ -134,6 +139,7 @@ impl DemoServer {
                     cert_pem,
                     stop_tx: Some(stop_tx),
                     thread: Some(thread),
+                    served,
                 })
             }
             Ok(Err(e)) => {
@@ -155,6 +161,11 @@ impl DemoServer {
     /// Base URL, e.g. "http://127.0.0.1:8080" or "https://127.0.0.1:8443".
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// Requests the server has received so far, whatever their route or outcome.
+    pub fn requests_served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// The self-signed certificate (PEM) when serving TLS, for clients to trust.
@@ -198,18 +209,20 @@ pub fn serve_forever(config: DemoConfig) -> io::Result<()> {
 struct State {
     tls: bool,
     addr: SocketAddr,
+    served: Arc<AtomicU64>,
     http: http1::Builder,
     store: conduit::Store,
 }
 
 impl State {
-    fn new(tls: bool, addr: SocketAddr) -> State {
+    fn new(tls: bool, addr: SocketAddr, served: Arc<AtomicU64>) -> State {
         let mut http = http1::Builder::new();
         // Pipelined benchmarks (wrk scripts) get their responses batched into fewer writes.
         http.keep_alive(true).pipeline_flush(true);
         State {
             tls,
             addr,
+            served,
             http,
             store: conduit::Store::new(),
         }

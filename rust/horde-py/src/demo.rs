@@ -56,6 +56,15 @@ impl DemoServer {
         self.cert_pem.as_deref()
     }
 
+    /// Requests received so far (any route), to check a load test's counts at the target; 0
+    /// once stopped.
+    #[getter]
+    fn requests_served(&self) -> u64 {
+        horde_core::lock(&self.server)
+            .as_ref()
+            .map_or(0, |s| s.requests_served())
+    }
+
     /// Stops serving; safe to call twice.
     fn stop(&self, py: Python<'_>) {
         let server = horde_core::lock(&self.server).take();

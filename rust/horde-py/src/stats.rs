@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
-use horde_core::locust::EntryDict;
+use horde_core::locust::{decode_stats_message, EntryDict};
 use horde_core::stats::{now_epoch_secs, RequestRecord, StatsEntry as Entry, StatsSnapshot};
 
 #[pyclass(frozen, subclass, module = "horde._core")]
@@ -135,6 +136,73 @@ impl RequestStats {
             .collect();
         let start = snap.start_time;
         Ok((entries, StatsEntry { snap, index: None }, errors, start))
+    }
+
+    /// What a worker reports: everything since the previous call, then zeroed, in one go so no
+    /// request falls between the report and the reset. `(entries, total, errors)`: Locust's
+    /// serialised entries (each with its exact histogram under `hdr_histogram`) of the entries
+    /// with requests or failures, the total's, and the errors as `snapshot()` gives them.
+    #[allow(clippy::type_complexity)]
+    fn take_report<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Vec<Bound<'py, PyDict>>,
+        Bound<'py, PyDict>,
+        Vec<(String, String, String, u64, f64, f64)>,
+    )> {
+        let deltas = py.detach(|| self.inner.take_deltas());
+        let entries = deltas
+            .entries
+            .iter()
+            .map(|e| entry_dict_to_py(py, EntryDict::with_histogram(e)))
+            .collect::<PyResult<_>>()?;
+        let total = entry_dict_to_py(py, EntryDict::with_histogram(&deltas.total))?;
+        let errors = deltas
+            .errors
+            .into_iter()
+            .map(|e| {
+                (
+                    e.method,
+                    e.name,
+                    e.error,
+                    e.occurrences,
+                    e.first_seen,
+                    e.last_seen,
+                )
+            })
+            .collect();
+        Ok((entries, total, errors))
+    }
+
+    /// Merges a worker's `stats` message, still encoded (msgpack), as Locust's master merges a
+    /// report; decoding it here spares the master a Python object per figure. Returns the
+    /// worker's id and the report's `user_classes_count` (None if absent).
+    ///
+    /// Raises:
+    ///     ValueError: The bytes are not a stats message in Locust's format.
+    #[allow(clippy::type_complexity)]
+    fn merge_worker_report(
+        &self,
+        py: Python<'_>,
+        raw: &[u8],
+    ) -> PyResult<(String, Option<BTreeMap<String, i64>>)> {
+        let merged = py.detach(|| {
+            // A report is data from the network: a bug it triggers must not take the master down.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let (node_id, report) = decode_stats_message(raw)?;
+                self.inner.merge_report(&report);
+                Ok::<_, String>((node_id, report.user_classes_count))
+            }))
+        });
+        match merged {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(PyValueError::new_err(e)),
+            Err(panic) => Err(PyValueError::new_err(format!(
+                "cannot merge the report: {}",
+                crate::runtime::panic_message(panic.as_ref())
+            ))),
+        }
     }
 
     /// Zeroes every entry (keeping them) and clears the errors, as Locust's `reset_all`.
@@ -278,26 +346,16 @@ impl StatsEntry {
         let (values, counts) = self.e().recorded_buckets();
         (values.into_pyarray(py), counts.into_pyarray(py))
     }
-    /// Locust's `StatsEntry.serialize()`: the dict `--json` prints and workers send.
-    fn serialize<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = EntryDict::from(self.e());
-        let out = PyDict::new(py);
-        out.set_item("name", d.name)?;
-        out.set_item("method", d.method)?;
-        out.set_item("last_request_timestamp", d.last_request_timestamp)?;
-        out.set_item("start_time", d.start_time)?;
-        out.set_item("num_requests", d.num_requests)?;
-        out.set_item("num_none_requests", d.num_none_requests)?;
-        out.set_item("num_failures", d.num_failures)?;
-        out.set_item("total_response_time", as_logged(py, d.total_response_time)?)?;
-        out.set_item("max_response_time", as_logged(py, d.max_response_time)?)?;
-        let min = d.min_response_time.map(|v| as_logged(py, v)).transpose()?;
-        out.set_item("min_response_time", min)?;
-        out.set_item("total_content_length", d.total_content_length)?;
-        out.set_item("response_times", d.response_times)?;
-        out.set_item("num_reqs_per_sec", d.num_reqs_per_sec)?;
-        out.set_item("num_fail_per_sec", d.num_fail_per_sec)?;
-        Ok(out)
+    /// Locust's `StatsEntry.serialize()`: the dict `--json` prints and workers send; with
+    /// `hdr=True` also the exact histogram under `hdr_histogram`, as a horde worker sends it.
+    #[pyo3(signature = (hdr=false))]
+    fn serialize<'py>(&self, py: Python<'py>, hdr: bool) -> PyResult<Bound<'py, PyDict>> {
+        let d = if hdr {
+            EntryDict::with_histogram(self.e())
+        } else {
+            EntryDict::from(self.e())
+        };
+        entry_dict_to_py(py, d)
     }
     fn __repr__(&self) -> String {
         let e = self.e();
@@ -324,4 +382,29 @@ fn as_logged(py: Python<'_>, ms: f64) -> PyResult<Bound<'_, PyAny>> {
     } else {
         Ok(ms.into_pyobject(py)?.into_any())
     }
+}
+
+/// Locust's serialised entry as a Python dict (int keys in the maps, as Locust's), with
+/// `hdr_histogram` as bytes when present.
+fn entry_dict_to_py(py: Python<'_>, d: EntryDict) -> PyResult<Bound<'_, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("name", d.name)?;
+    out.set_item("method", d.method)?;
+    out.set_item("last_request_timestamp", d.last_request_timestamp)?;
+    out.set_item("start_time", d.start_time)?;
+    out.set_item("num_requests", d.num_requests)?;
+    out.set_item("num_none_requests", d.num_none_requests)?;
+    out.set_item("num_failures", d.num_failures)?;
+    out.set_item("total_response_time", as_logged(py, d.total_response_time)?)?;
+    out.set_item("max_response_time", as_logged(py, d.max_response_time)?)?;
+    let min = d.min_response_time.map(|v| as_logged(py, v)).transpose()?;
+    out.set_item("min_response_time", min)?;
+    out.set_item("total_content_length", d.total_content_length)?;
+    out.set_item("response_times", d.response_times)?;
+    out.set_item("num_reqs_per_sec", d.num_reqs_per_sec)?;
+    out.set_item("num_fail_per_sec", d.num_fail_per_sec)?;
+    if let Some(hdr) = d.hdr_histogram {
+        out.set_item("hdr_histogram", PyBytes::new(py, &hdr))?;
+    }
+    Ok(out)
 }
