@@ -840,3 +840,39 @@ def test_locustfile_without_user_classes(tmp_path):
     path.write_text("x = 1\n")
     with pytest.raises(ValueError):
         horde.run(path, host="http://127.0.0.1:9", run_time=1, progress=False)
+
+
+class _Pair(HttpUser):
+    wait_time = constant(0.01)
+
+    @task(3)
+    def home(self):
+        self.client.get("/")
+
+    @task
+    def missing(self):
+        self.client.get("/status/404", name="missing")
+
+
+def test_run_in_several_processes_merges_stats_and_samples():
+    # Users in two forked worker processes, this process their master: one Result, counted
+    # exactly (the target's own count agrees) and with the samples of both processes.
+    target = horde.DemoServer()
+    try:
+        result = horde.run(_Pair, host=target.url, users=6, run_time="3s", processes=2, progress=False)
+        received = target.requests_served
+    finally:
+        target.stop()
+    total = result.stats.set_index("Name").loc["Aggregated"]
+    assert total["Request Count"] == received == len(result.samples) > 0
+    assert total["Failure Count"] == (result.samples.ok == 0).sum() > 0
+    assert set(result.samples.keys) == {("GET", "/"), ("GET", "missing")}
+    assert np.all(np.diff(result.samples.start_us + result.samples.latency_us) >= 0)  # completion order
+    assert result.meta["processes"] == 2 and result.exit_code == 1
+    assert result.quantile(0.5) > 0
+
+
+def test_processes_must_be_a_count():
+    for bad in (0, -2, 1.5, "2"):
+        with pytest.raises(ValueError, match="processes"):
+            horde.run(_Pair, host="http://127.0.0.1:1", processes=bad, progress=False)

@@ -271,3 +271,326 @@ def test_worker_without_the_masters_user_class(tmp_path, demo):
     finally:
         master.kill()
         worker.kill()
+
+
+# -- liveness ---------------------------------------------------------------------------------------
+
+BUSY = """
+import time
+from locust import HttpUser, constant, task
+
+class Busy(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def spin(self):
+        # Pure CPU that never yields: the gevent loop is stuck for seconds at a time, which makes a
+        # Locust worker miss its heartbeats.
+        self.client.get("/")
+        end = time.perf_counter() + 4.5
+        while time.perf_counter() < end:
+            pass
+"""
+
+
+def test_a_worker_whose_users_hog_the_cpu_is_never_missing(tmp_path, demo):
+    locustfile = tmp_path / "busy.py"
+    locustfile.write_text(BUSY)
+    port = free_port()
+    master = horde(
+        "-f", str(locustfile), "--master", "--master-bind-port", str(port), "--headless", "--expect-workers", "1",
+        "-u", "1", "-r", "1", "-t", "12s", "-H", demo.url, "--only-summary",
+        log=tmp_path / "master.log",
+    )  # fmt: skip
+    worker = horde("-f", str(locustfile), "--worker", "--master-port", str(port), log=tmp_path / "worker.log")
+    try:
+        assert master.wait(60) == 0, master.output[-3000:]
+        assert worker.wait(30) == 0, worker.output[-3000:]
+        assert "missing" not in master.output, master.output[-3000:]
+        # The heartbeats carry the Python thread's CPU: the master warns, as Locust's does.
+        assert "exceeded cpu threshold" in master.output, master.output[-3000:]
+    finally:
+        master.kill()
+        worker.kill()
+
+
+def test_a_killed_worker_goes_missing_and_a_new_one_takes_its_users(tmp_path, target):
+    port = free_port()
+    csv = tmp_path / "run"
+    master = horde(
+        *master_args(port, target.url, csv, users=10, run_time="20s", workers=2), "--enable-rebalancing",
+        "--csv-full-history", log=tmp_path / "master.log",
+    )  # fmt: skip
+    workers = [horde(*worker_args(port), log=tmp_path / f"worker{i}.log") for i in range(2)]
+    try:
+        master.wait_for(r"All users spawned")
+        workers[0].kill()
+        killed_at = time.time()
+        found = master.wait_for(r"\[([\d\- :,]+)\].*failed to send heartbeat, setting state to missing")
+        marked = time.mktime(time.strptime(found.group(1).split(",")[0], "%Y-%m-%d %H:%M:%S"))
+        # Missing only after HEARTBEAT_LIVENESS (3) seconds without a heartbeat, as in Locust.
+        assert marked - killed_at >= 2, (marked, killed_at)
+        replacement = horde(*worker_args(port), log=tmp_path / "worker2.log")
+        workers.append(replacement)
+        master.wait_for(r"reported as ready\. 2 workers connected")
+        assert master.wait(60) == 0, master.output[-3000:]
+        history = list(_history_user_counts(Path(f"{csv}_stats_history.csv")))
+        # Full strength, then the dead worker's users leave the count, then the new worker gets them.
+        full = history.index(10)
+        dip = next(i for i in range(full, len(history)) if history[i] < 10)
+        assert 0 < history[dip] < 10 and 10 in history[dip:], history
+    finally:
+        master.kill()
+        for w in workers:
+            w.kill()
+
+
+def _history_user_counts(path: Path):
+    import csv
+
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["Name"] == "Aggregated":
+                yield int(row["User Count"])
+
+
+def test_workers_quit_when_their_master_is_gone(tmp_path, demo):
+    port = free_port()
+    master = horde(*master_args(port, demo.url, tmp_path / "run", workers=1, run_time="60s"), log=tmp_path / "m.log")
+    worker = horde(*worker_args(port), log=tmp_path / "w.log", env={"HORDE_MASTER_HEARTBEAT_TIMEOUT": "2"})
+    try:
+        master.wait_for("All users spawned")
+        master.kill()
+        assert worker.wait(30) == 0, worker.output[-3000:]
+        assert "Didn't get heartbeat from master in over 2s" in worker.output
+    finally:
+        master.kill()
+        worker.kill()
+
+
+# -- bad input at the master's port -------------------------------------------------------------------
+
+
+def test_garbage_at_the_masters_port_neither_crashes_it_nor_corrupts_its_stats(tmp_path, target):
+    import random
+
+    import msgpack
+    import zmq
+
+    port = free_port()
+    csv, summary = tmp_path / "run", tmp_path / "summary.json"
+    before = target.requests_served
+    env = {"DISTRIBUTED_SUMMARY": str(summary)}
+    master = horde(
+        *master_args(port, target.url, csv, users=4, run_time="8s", workers=1), log=tmp_path / "m.log", env=env
+    )
+    worker = horde(*worker_args(port), log=tmp_path / "w.log")
+    context = zmq.Context()
+    rng = random.Random(42)
+    valid = msgpack.packb(["heartbeat", {"state": "running", "current_cpu_usage": 1.0}, "nobody"])
+    shapes = [
+        ["stats", {}, "nobody"],
+        ["stats", {"stats": "x", "stats_total": 5}, "nobody"],
+        ["stats", [], "nobody"],
+        ["spawning_complete", {"user_classes_count": "abc"}, "nobody"],
+        ["spawning_complete", None, "nobody"],
+        ["heartbeat", None, "nobody"],
+        ["heartbeat", [1, 2], "nobody"],
+        ["exception", None, "nobody"],
+        ["logs", 5, "nobody"],
+        ["locustfile", "x", "nobody"],
+        ["no_such_type", {"a": 1}, "nobody"],
+        [1, 2, 3],
+        ["spawning"],
+        {"type": "stats"},
+        "just a string",
+    ]
+    try:
+        master.wait_for("All users spawned")
+        sockets = []
+        for i in range(300):
+            sock = context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IDENTITY, f"fuzz{i}".encode() if i % 11 else bytes([0xFF, i % 256]))
+            sock.connect(f"tcp://127.0.0.1:{port}")
+            sockets.append(sock)
+            kind = i % 4
+            if kind == 0:
+                payload = rng.randbytes(rng.randint(0, 200))
+            elif kind == 1:
+                payload = valid[: rng.randint(0, len(valid) - 1)]
+            elif kind == 2:
+                payload = msgpack.packb(shapes[i % len(shapes)])
+            else:
+                payload = msgpack.packb(["stats", {"stats": [{"name": 1}], "stats_total": {}, "errors": 7}, "x"])
+            frames = [payload] if i % 7 else [payload, b"extra", b"frames"]
+            sock.send_multipart(frames)
+        check_run(master, [worker], target, before, csv, summary, worker_count=1)
+        output = master.output
+        assert "Unrecognized message detected" in output
+        assert "Unknown message type received from worker nobody" in output
+        assert "Ignored a malformed 'exception' message from nobody" in output
+        assert "Traceback" not in output
+        for sock in sockets:
+            sock.close()
+    finally:
+        context.term()
+        master.kill()
+        worker.kill()
+
+
+def test_worker_versions_are_checked_as_locust_does(tmp_path):
+    import msgpack
+    import zmq
+
+    port = free_port()
+    master = horde(
+        "-f", str(DISTRIBUTED), "--master", "--master-bind-port", str(port), "--headless", "--expect-workers", "3",
+        "--expect-workers-max-wait", "3", log=tmp_path / "m.log",
+    )  # fmt: skip
+    context = zmq.Context()
+    sockets = []
+    try:
+        for identity, version in (("old_worker", ""), ("other_version", "1.0.0"), ("third_party", -1)):
+            sock = context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IDENTITY, identity.encode())
+            sock.connect(f"tcp://127.0.0.1:{port}")
+            sock.send(msgpack.packb(["client_ready", version, identity]))
+            sockets.append(sock)
+        # Two are accepted (a third-party worker's -1 silently), the pre-2.0 one is not: the
+        # master gives up waiting for its third worker.
+        assert master.wait(60) == 1, master.output[-3000:]
+        output = master.output
+        assert "An old (pre 2.0) worker tried to connect (old_worker). That's not going to work." in output
+        assert "A worker (other_version) running a different version (1.0.0) connected" in output
+        assert re.search(r"third_party \(index \d\) reported as ready", output)
+        assert "Gave up waiting for workers to connect" in output
+    finally:
+        for sock in sockets:
+            sock.close()
+        context.term()
+        master.kill()
+
+
+# -- across machines ----------------------------------------------------------------------------------
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces joined by a veth pair: "hosts" 10.213.N.1 and 10.213.N.2 that talk
+    over real TCP. Only these addresses, which the fixture creates, ever get traffic; both
+    namespaces (and the veth with them) are deleted afterwards."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 to create network namespaces")
+    tag = f"h{os.getpid() % 100000}"
+    a, b, net = f"{tag}a", f"{tag}b", f"10.213.{os.getpid() % 250}"
+    try:
+        _ip("netns", "add", a)
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"cannot create a network namespace here: {e.stderr.decode().strip()}")
+    try:
+        _ip("netns", "add", b)
+        _ip("link", "add", f"{tag}va", "type", "veth", "peer", "name", f"{tag}vb")
+        _ip("link", "set", f"{tag}va", "netns", a)
+        _ip("link", "set", f"{tag}vb", "netns", b)
+        for ns, dev, address in ((a, f"{tag}va", f"{net}.1/30"), (b, f"{tag}vb", f"{net}.2/30")):
+            _ip("-n", ns, "addr", "add", address, "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        yield {"master_ns": a, "worker_ns": b, "master_ip": f"{net}.1", "worker_ip": f"{net}.2"}
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_master_and_worker_on_two_hosts(tmp_path, two_hosts):
+    hosts = two_hosts
+    port, target_port = free_port(), free_port()
+    in_master_ns = ["ip", "netns", "exec", hosts["master_ns"]]
+    in_worker_ns = ["ip", "netns", "exec", hosts["worker_ns"]]
+    target = Node(
+        [
+            *in_master_ns,
+            sys.executable,
+            "-m",
+            "horde.demo",
+            "serve",
+            "--host",
+            hosts["master_ip"],
+            "--port",
+            str(target_port),
+        ],
+        tmp_path / "target.log",
+    )
+    csv = tmp_path / "run"
+    master = Node(
+        [
+            *in_master_ns, sys.executable, "-m", "horde", "-f", str(DISTRIBUTED), "--master",
+            "--master-bind-host", hosts["master_ip"], "--master-bind-port", str(port), "--headless",
+            "--expect-workers", "1", "-u", "4", "-r", "4", "-t", "4s",
+            "-H", f"http://{hosts['master_ip']}:{target_port}", "--csv", str(csv), "--only-summary",
+        ],
+        tmp_path / "master.log",
+    )  # fmt: skip
+    worker = Node(
+        [
+            *in_worker_ns, sys.executable, "-m", "horde", "-f", str(DISTRIBUTED), "--worker",
+            "--master-host", hosts["master_ip"], "--master-port", str(port),
+        ],
+        tmp_path / "worker.log",
+    )  # fmt: skip
+    try:
+        assert master.wait(90) == 0, master.output[-3000:] + worker.output[-2000:]
+        assert worker.wait(30) == 0, worker.output[-3000:]
+        rows = stats_rows(Path(f"{csv}_stats.csv"))
+        assert int(rows[("", "Aggregated")]["Request Count"]) > 0
+        assert int(rows[("", "Aggregated")]["Failure Count"]) == 0
+        assert "1 workers connected" in master.output
+    finally:
+        for node in (master, worker, target):
+            node.kill()
+
+
+def test_a_shape_runs_on_the_master(tmp_path, demo):
+    port = free_port()
+    csv = tmp_path / "run"
+    master = horde(
+        "-f", str(LOCUSTFILES / "shape.py"), "--master", "--master-bind-port", str(port), "--headless",
+        "--expect-workers", "2", "-H", demo.url, "--csv", str(csv), "--csv-full-history", "--only-summary",
+        log=tmp_path / "master.log",
+    )  # fmt: skip
+    workers = [horde(*worker_args(port, LOCUSTFILES / "shape.py"), log=tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        # The shape's end ends the headless run; the workers follow.
+        assert master.wait(60) == 0, master.output[-3000:]
+        for w in workers:
+            assert w.wait(30) == 0, w.output[-3000:]
+        assert "Shape test updating to 5 users" in master.output
+        assert "Shape test updating to 10 users" in master.output
+        assert {5, 10} <= set(_history_user_counts(Path(f"{csv}_stats_history.csv")))
+    finally:
+        master.kill()
+        for w in workers:
+            w.kill()
+
+
+@needs_locust
+def test_a_horde_worker_downloads_the_locustfile_from_a_locust_master(tmp_path, target):
+    port = free_port()
+    csv, summary = tmp_path / "run", tmp_path / "summary.json"
+    before = target.requests_served
+    env = {"DISTRIBUTED_SUMMARY": str(summary)}
+    master = locust(*master_args(port, target.url, csv, workers=1), log=tmp_path / "master.log", env=env)
+    worker = horde("-f", "-", "--worker", "--master-port", str(port), log=tmp_path / "worker.log")
+    try:
+        check_run(master, [worker], target, before, csv, summary)
+    finally:
+        master.kill()
+        worker.kill()

@@ -67,6 +67,8 @@ TEMPLATE_ARG_KEYS = {
     "selected_user_classes",
     "show_userclass_picker",
     "is_shape",
+    "is_distributed",
+    "worker_count",
     "version",
     "locustfile",
     "base_path",
@@ -319,6 +321,9 @@ def test_index_page_carries_the_template_args(ui, demo):
     assert args["user_classes"] == ["Api", "Reader"]
     assert sorted(args["selected_user_classes"]) == ["Api", "Reader"]
     assert (args["show_userclass_picker"], args["is_shape"]) == (False, False)
+    assert (args["is_distributed"], args["worker_count"]) == (False, 0)
+    # The Workers tab and the navbar's worker count are a master's only.
+    assert 'data-tab="workers"' not in response.text and 'id="nav-workers"' not in response.text
     assert args["locustfile"] == "web_api_locustfile.py"
     assert (args["base_path"], args["auth_token"]) == ("", None)
 

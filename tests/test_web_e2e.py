@@ -148,6 +148,9 @@ def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
         expect(page.locator("#start-view")).to_be_visible()
         expect(page.locator("#nav-state")).to_have_text("READY")
         expect(page.locator("#start-host")).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+$"))
+        # Not a master: no workers to show.
+        expect(page.locator("[data-tab=workers]")).to_have_count(0)
+        expect(page.locator("#nav-workers")).to_have_count(0)
         page.fill("#start-users", "4")
         page.fill("#start-rate", "4")
         page.click("#start-submit")

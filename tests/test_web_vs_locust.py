@@ -108,7 +108,7 @@ def test_same_json_and_csv_shapes_as_locust(both, demo):
         assert headers["horde"] == headers["locust"], path
         # Attachment names: Locust_<timestamp>_<locustfile>_<host>_<kind>.csv in both.
         names = {
-            name: re.sub(r"_\d[\d_-]*_", "_<ts>_", reply.headers["Content-Disposition"])
+            name: re.sub(r"_\d[\dh_-]*_", "_<ts>_", reply.headers["Content-Disposition"])
             for name, reply in replies.items()
         }
         assert names["horde"] == names["locust"], path

@@ -56,6 +56,7 @@ def run(
     max_samples: int = DEFAULT_MAX_SAMPLES,
     html: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    processes: int = 1,
 ) -> Result:
     """Runs a load test and returns its Result, showing live progress meanwhile.
 
@@ -77,6 +78,10 @@ def run(
         html: Also write Locust's HTML report to this file.
         progress: Show live progress (a line on a terminal, an updating line in a notebook);
             default: when there is a terminal or a notebook to show it in.
+        processes: Run the users in this many worker processes (forked from this one, -1: one
+            per core), with this process as their master, as the command's ``--processes``: for
+            more than one core's worth of load. The Result is the same: statistics merged
+            exactly, and the samples of every process in one set.
 
     Returns:
         The Result: stats and history DataFrames, quantiles, latencies, samples.
@@ -93,6 +98,7 @@ def run(
         stop_timeout=stop_timeout,
         max_samples=max_samples,
         html=html,
+        processes=processes,
     )
     display = _Progress.create(progress)
     try:
@@ -126,6 +132,7 @@ def start(
     stop_timeout: float = 0.0,
     max_samples: int = DEFAULT_MAX_SAMPLES,
     html: str | os.PathLike[str] | None = None,
+    processes: int = 1,
 ) -> RunHandle:
     """Starts a load test in the background; the arguments are ``run``'s.
 
@@ -142,7 +149,7 @@ def start(
     listeners = _listeners()
     try:
         plan = _Plan.make(
-            target, host, users, spawn_rate, run_time, shape, tags, exclude_tags, stop_timeout, max_samples
+            target, host, users, spawn_rate, run_time, shape, tags, exclude_tags, stop_timeout, max_samples, processes
         )
         with _lock:
             if _active is not None and not _active.done:
@@ -152,6 +159,9 @@ def start(
     except BaseException:
         _restore_listeners(listeners)
         raise
+    if plan.processes > 1:
+        # Before the run's thread exists: a forked child is then a copy of this thread alone.
+        handle._fork_workers()
     handle._thread.start()
     handle._started.wait()
     if handle._error is not None:
@@ -174,6 +184,7 @@ class _Plan:
     exclude_tags: list[str] | None
     stop_timeout: float
     max_samples: int
+    processes: int
 
     def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
@@ -191,6 +202,7 @@ class _Plan:
         exclude_tags: Iterable[str] | None,
         stop_timeout: float,
         max_samples: int,
+        processes: int = 1,
     ) -> _Plan:
         from horde.shape import LoadTestShape
         from horde.user import User
@@ -230,6 +242,12 @@ class _Plan:
                 raise ValueError(f"run_time must be > 0 seconds, not {run_time!r}")
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 0:
             raise ValueError(f"max_samples must be a whole number >= 0, not {max_samples!r}")
+        if processes == -1:
+            processes = os.cpu_count() or 1
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise ValueError(f"processes must be a whole number >= 1 (or -1: one per core), not {processes!r}")
+        if processes > 1 and not hasattr(os, "fork"):
+            raise ValueError("processes > 1 needs os.fork (Linux, macOS)")
         for option, value in (("tags", tags), ("exclude_tags", exclude_tags)):
             if isinstance(value, str):  # list("read") would be the tags r, e, a, d
                 raise ValueError(f"{option} must be a list of tags, not a string: {option}=[{value!r}]")
@@ -248,6 +266,7 @@ class _Plan:
             exclude_tags=list(exclude_tags) if exclude_tags is not None else None,
             stop_timeout=float(stop_timeout),
             max_samples=int(max_samples),
+            processes=processes,
         )
 
 
@@ -296,6 +315,10 @@ class RunHandle:
         self._users: list[tuple[float, int]] = []
         self._start_time = time.time()
         self._thread = threading.Thread(target=self._main, name="horde-run", daemon=True)
+        # With processes > 1: the worker processes, the master's port, where they leave samples.
+        self._children: list[tuple[int, str]] = []
+        self._master_port = 0
+        self._workdir: str | None = None
 
     # -- caller's side ---------------------------------------------------------------------
 
@@ -425,10 +448,16 @@ class RunHandle:
             parsed_options=_options(plan),
             locustfile=plan.locustfile,
         )
-        runner = environment.create_local_runner()
+        runner: Any
+        if self._children:
+            runner = environment.create_master_runner("127.0.0.1", self._master_port)
+        else:
+            runner = environment.create_local_runner()
         environment.events.init.fire(environment=environment, runner=runner, web_ui=None)
-        if plan.max_samples:
+        if plan.max_samples and not self._children:
             environment.stats.record_samples(plan.max_samples)
+        if self._children:
+            self._wait_for_workers(runner)
         self.environment = environment
         self._start_time = time.time()
         self._started.set()
@@ -450,10 +479,58 @@ class RunHandle:
         self._users.append((time.time(), runner.user_count))
         sampler.kill(block=False)
         history.kill(block=False)
-        self._result = _collect(environment, self._users, plan, self._start_time)
+        worker_samples = self._reap_workers() if self._children else None
+        self._result = _collect(environment, self._users, plan, self._start_time, worker_samples)
         environment.events.quit.fire(exit_code=self._result.exit_code)
         if self._html is not None:
             self._result.save_html(self._html)
+
+    # -- worker processes (processes > 1) -----------------------------------------------------
+
+    def _fork_workers(self) -> None:
+        import tempfile
+
+        self._master_port = _free_port()
+        self._workdir = tempfile.mkdtemp(prefix="horde-run-")
+        for i in range(self._plan.processes):
+            path = os.path.join(self._workdir, f"worker{i}.npz")
+            pid = os.fork()
+            if pid == 0:  # the child: a worker until its master says quit, then gone
+                code = 1
+                try:
+                    code = _worker_process(self._plan, self._master_port, path)
+                except BaseException:
+                    logger.exception("A worker process of horde.run failed")
+                finally:
+                    os._exit(code)
+            self._children.append((pid, path))
+
+    def _wait_for_workers(self, runner: Any) -> None:
+        import gevent
+
+        deadline = time.monotonic() + 60
+        while len(runner.clients.ready) < len(self._children):
+            if time.monotonic() > deadline or any(_exited(pid) for pid, _ in self._children):
+                runner.quit()
+                raise RuntimeError(
+                    f"only {len(runner.clients.ready)} of {len(self._children)} worker processes connected"
+                )
+            gevent.sleep(0.05)
+
+    def _reap_workers(self) -> Samples:
+        import shutil
+
+        parts = []
+        for pid, path in self._children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            if os.path.exists(path):
+                parts.append(Samples.load_columns(path))
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        return Samples.merge(parts)
 
     def _sample_users(self, runner: Any) -> None:
         import gevent
@@ -529,14 +606,72 @@ def _stats_frame(environment: Any) -> pd.DataFrame:
     return frame
 
 
-def _collect(environment: Any, users: list[tuple[float, int]], plan: _Plan, start_time: float) -> Result:
+def _worker_process(plan: _Plan, port: int, samples_path: str) -> int:
+    """A forked child of ``horde.run(processes=N)``: runs the users its master (the parent) asks
+    for, then leaves its samples in ``samples_path``. Returns its exit code."""
+    import gevent
+
+    from horde import events
+    from horde.env import Environment
+
+    gevent.reinit()
+    # A parent that dies without a word leaves its workers waiting for heartbeats: not a minute.
+    os.environ.setdefault("HORDE_MASTER_HEARTBEAT_TIMEOUT", "10")
+    environment = Environment(
+        user_classes=plan.user_classes,
+        tags=plan.tags,
+        exclude_tags=plan.exclude_tags,
+        events=events,
+        host=plan.host,
+        stop_timeout=plan.stop_timeout,
+        parsed_options=_options(plan),
+        locustfile=plan.locustfile,
+    )
+    runner = environment.create_worker_runner("127.0.0.1", port)
+    environment.events.init.fire(environment=environment, runner=runner, web_ui=None)
+    if plan.max_samples:
+        environment.stats.record_samples(plan.max_samples)
+    runner.greenlet.join()
+    environment.stats.freeze()
+    raw = environment.stats.take_samples()
+    if raw is not None:
+        Samples(raw, raw["origin"], raw["keys"], raw["dropped"]).save_columns(samples_path)
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _exited(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done != 0
+
+
+def _collect(
+    environment: Any,
+    users: list[tuple[float, int]],
+    plan: _Plan,
+    start_time: float,
+    worker_samples: Samples | None = None,
+) -> Result:
     from horde.stats import StatsCSV
 
     stats = environment.stats
-    raw = stats.take_samples()
-    samples = (
-        Samples(raw, raw["origin"], raw["keys"], raw["dropped"]) if raw is not None else Samples.empty()
-    )
+    if worker_samples is not None:
+        samples = worker_samples
+    else:
+        raw = stats.take_samples()
+        samples = (
+            Samples(raw, raw["origin"], raw["keys"], raw["dropped"]) if raw is not None else Samples.empty()
+        )
     entries, total, _errors, _start = stats.snapshot()
     histograms = {}
     for entry in [*entries, total]:
@@ -567,6 +702,7 @@ def _collect(environment: Any, users: list[tuple[float, int]], plan: _Plan, star
         "start_time": start_time,
         "end_time": time.time(),
         "max_samples": plan.max_samples,
+        "processes": plan.processes,
         "exit_code": exit_code,
         "interrupted": False,
         "horde_version": _version(),

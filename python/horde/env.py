@@ -164,7 +164,10 @@ class Environment:
         return self.web_ui
 
     def update_user_class(self, user_settings: dict[str, Any]) -> None:
-        """Applies settings from ``--config-users`` (or the web UI) to a User class."""
+        """Applies settings from ``--config-users`` (or the web UI) to a User class; a master passes
+        them on to its workers, whose users run the class."""
+        if isinstance(self.runner, MasterRunner):
+            self.runner.send_message("update_user_class", user_settings)
         user_class_name = cast(str, user_settings.get("user_class_name"))
         user_class = (self.available_user_classes or self.user_classes_by_name)[user_class_name]
         user_tasks = (self.available_user_tasks or {}).get(user_class_name, user_class.tasks)

@@ -68,6 +68,54 @@ class Samples:
     def empty(cls) -> Samples:
         return cls({c: np.zeros(0, dtype=t) for c, t in _DTYPES.items()}, 0.0, [], 0)
 
+    @classmethod
+    def merge(cls, parts: list[Samples]) -> Samples:
+        """The samples of several processes of one run as one: times counted from the earliest
+        origin, names numbered anew, requests in completion order."""
+        parts = [p for p in parts if len(p) or p.keys or p.dropped]
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        origin = min(p.origin for p in parts)
+        keys: list[tuple[str, str]] = []
+        index: dict[tuple[str, str], int] = {}
+        columns: dict[str, list[np.ndarray]] = {c: [] for c in _DTYPES}
+        for part in parts:
+            for key in part.keys:
+                if key not in index:
+                    index[key] = len(keys)
+                    keys.append(key)
+            renumber = np.array([index[k] for k in part.keys] or [0], dtype=np.uint32)
+            shift = np.uint64(round((part.origin - origin) * 1e6))
+            columns["start_us"].append(part.start_us + shift)
+            columns["key"].append(renumber[part.key] if len(part) else part.key)
+            for c in ("latency_us", "status", "bytes", "ok"):
+                columns[c].append(getattr(part, c))
+        merged: dict[str, np.ndarray] = {
+            c: np.concatenate(arrays).astype(_DTYPES[c], copy=False) for c, arrays in columns.items()
+        }
+        # Completion order across processes: by when each request ended.
+        order = np.argsort(merged["start_us"] + merged["latency_us"], kind="stable")
+        return cls({c: a[order] for c, a in merged.items()}, origin, keys, sum(p.dropped for p in parts))
+
+    def save_columns(self, path: str | os.PathLike[str]) -> None:
+        """Writes the samples to an ``.npz`` file (columns, plus origin, keys and dropped)."""
+        np.savez(
+            path,
+            origin=np.array(self.origin),
+            keys=np.array(json.dumps(self.keys)),
+            dropped=np.array(self.dropped),
+            **{c: getattr(self, c) for c in _DTYPES},
+        )
+
+    @classmethod
+    def load_columns(cls, path: str | os.PathLike[str]) -> Samples:
+        """Reads what ``save_columns`` wrote."""
+        with np.load(path) as data:
+            columns = {c: data[c] for c in _DTYPES}
+            return cls(columns, float(data["origin"]), json.loads(str(data["keys"])), int(data["dropped"]))
+
     def __len__(self) -> int:
         return len(self.key)
 

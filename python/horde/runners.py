@@ -855,8 +855,10 @@ class MasterRunner(DistributedRunner):
                 continue
             try:
                 self.handle_message(client_id, msg)
-            except Exception:
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
                 # A message that makes no sense (wrong types, missing keys) must not end the master.
+                logger.error(f"Ignored a malformed {msg.type!r} message from {msg.node_id}: {type(e).__name__}: {e}")
+            except Exception:
                 logger.error(f"Could not handle {msg} from {client_id}:\n{traceback.format_exc()}")
 
     def handle_message(self, client_id: str, msg: Message) -> None:
@@ -1246,6 +1248,8 @@ class WorkerRunner(DistributedRunner):
                 continue
             try:
                 self.handle_message(msg)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+                logger.error(f"Ignored a malformed {msg.type!r} message from the master: {type(e).__name__}: {e}")
             except Exception:
                 logger.error(f"Could not handle {msg} from the master:\n{traceback.format_exc()}")
 

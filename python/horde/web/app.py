@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, jsonify, make_response, request
 from gevent import pywsgi
 
 from horde import __version__
+from horde.runners import MasterRunner
 from horde.web.auth import TOKEN_COOKIE, Credentials
 from horde.web.history import StatsHistory
 
@@ -258,6 +259,9 @@ class WebUI:
         run_time = getattr(options, "run_time", None) if options is not None else None
         num_users = getattr(options, "num_users", None) if options is not None else None
         spawn_rate = getattr(options, "spawn_rate", None) if options is not None else None
+        # On a master the page shows its workers (Locust's is_distributed and worker_count).
+        is_distributed = isinstance(runner, MasterRunner)
+        worker_count = runner.worker_count if isinstance(runner, MasterRunner) else 0
         auth_token = None
         if self.credentials is not None and self.credentials.token is not None:
             auth_token = self.credentials.token
@@ -272,6 +276,8 @@ class WebUI:
             "selected_user_classes": [u.__name__ for u in environment.user_classes],
             "show_userclass_picker": bool(self.userclass_picker_is_active),
             "is_shape": environment.shape_class is not None,
+            "is_distributed": is_distributed,
+            "worker_count": worker_count,
             "version": __version__,
             "locustfile": environment.locustfile or "",
             "base_path": self.web_base_path,

@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from horde import stats
 from horde.log import get_logs
-from horde.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
+from horde.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, MasterRunner
 from horde.util.timespan import parse_timespan
 from horde.web.history import snapshot_view
 
@@ -354,9 +354,24 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
                 f"response_time_percentile_{p}": view.total.get_current_response_time_percentile(p)
                 for p in stats.PERCENTILES_TO_CHART
             },
-            "state": runner.state,
-            "user_count": runner.user_count,
         }
+        if isinstance(runner, MasterRunner):
+            # As Locust: every worker the master knows, missing ones too until it forgets them
+            # (a minute later); worker_count counts only those ready, spawning or running.
+            report["workers"] = [
+                {
+                    "id": worker.id,
+                    "state": worker.state,
+                    "user_count": worker.user_count,
+                    "cpu_usage": worker.cpu_usage,
+                    "memory_usage": worker.memory_usage,
+                }
+                for worker in runner.clients.values()
+            ]
+            report["worker_count"] = runner.worker_count
+        # A master's state and users: those its workers report.
+        report["state"] = runner.state
+        report["user_count"] = runner.user_count
         return json.dumps(_finite_tree(report))
 
     @blueprint.route("/stats/requests")
@@ -431,6 +446,7 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
         from horde.user.inspectuser import get_ratio
 
         runner = environment.runner
+        # A master's: what its live workers report (Locust's reported_user_classes_count).
         spawned = runner.user_classes_count if runner is not None else {}
         return jsonify(
             {
@@ -447,8 +463,8 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
     @blueprint.route("/worker-count")
     @auth
     def worker_count() -> Response:
-        # Workers exist only in distributed mode, which horde does not have yet.
-        return jsonify({"worker_count": 0})
+        runner = environment.runner
+        return jsonify({"worker_count": runner.worker_count if isinstance(runner, MasterRunner) else 0})
 
     # -- downloads ------------------------------------------------------------------------------
 

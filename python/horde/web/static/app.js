@@ -9,6 +9,8 @@ const base = args.base_path || "";
 const $ = (id) => document.getElementById(id);
 const AGGREGATED = rowKey({ method: "", name: "Aggregated" });
 const RUNNING = new Set(["spawning", "running"]);
+// On a master (Locust's "distributed" mode) the page also shows the workers.
+const DISTRIBUTED = !!args.is_distributed;
 
 // ---- requests -------------------------------------------------------------------------------
 
@@ -47,6 +49,15 @@ function escapeHtml(s) {
 
 const numberFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
 
+const BYTE_UNITS = ["B", "KB", "MB", "GB", "TB"];
+
+/** A byte count in powers of 1024, as Locust's Workers tab writes memory: "61.2 MB". */
+function formatBytes(n) {
+  if (!n) return "0 B";
+  const power = Math.min(Math.floor(Math.log(n) / Math.log(1024)), BYTE_UNITS.length - 1);
+  return `${numberFormat.format(n / 1024 ** power)} ${BYTE_UNITS[power]}`;
+}
+
 // ---- state ----------------------------------------------------------------------------------
 
 const ui = {
@@ -59,6 +70,8 @@ const ui = {
   distKey: AGGREGATED,
   distOptionsKey: "",
   connectionError: null,
+  workerCount: args.worker_count ?? 0,
+  submitting: false,
 };
 
 // The charts' data: the whole run's history, appended to in place as /stats/history?since= answers.
@@ -128,6 +141,10 @@ function render() {
   $("start-view").hidden = !showForm;
   $("run-view").hidden = showForm;
   $("start-cancel").hidden = state === "ready";
+  // As Locust's form: a master without workers has nobody to start users on.
+  const noWorkers = DISTRIBUTED && !ui.workerCount;
+  $("start-no-workers").hidden = !noWorkers;
+  $("start-submit").disabled = ui.submitting || noWorkers;
   $("btn-new").hidden = running || state === "ready" || ui.formOpen;
   $("btn-edit").hidden = !running || !!args.is_shape;
   $("btn-stop").hidden = !(running || state === "cleanup");
@@ -156,6 +173,7 @@ function showTab(tab) {
   }
   if (tab === "stats" && ui.stats) table.update(ui.stats.stats);
   if (tab === "failures" && ui.stats) renderFailures(ui.stats.errors);
+  if (tab === "workers" && ui.stats) renderWorkers(ui.stats.workers);
   pollers.tab.kick();
 }
 
@@ -164,6 +182,7 @@ function renderNavbar(data) {
   const rps = data.current_rps ?? data.total_rps ?? 0;
   $("nav-rps").textContent = numberFormat.format(rps);
   $("nav-fail").textContent = `${Math.round((data.fail_ratio ?? 0) * 100)}%`;
+  if (DISTRIBUTED) $("nav-workers").textContent = numberFormat.format(data.worker_count ?? 0);
 }
 
 function renderFailures(errors = []) {
@@ -178,6 +197,24 @@ function renderFailures(errors = []) {
       (e) =>
         `<tr><td class="num">${e.occurrences}</td><td>${escapeHtml(e.method)}</td>` +
         `<td class="name">${escapeHtml(e.name)}</td><td class="message">${escapeHtml(e.error)}</td></tr>`,
+    )
+    .join("");
+}
+
+/** The Workers tab: every worker the master knows (missing ones too, until it forgets them), by id. */
+function renderWorkers(workers = []) {
+  if (ui.tab !== "workers") return;
+  $("workers-empty").hidden = workers.length > 0;
+  $("workers-table").hidden = !workers.length;
+  const rows = workers.slice().sort((a, b) => String(a.id).localeCompare(String(b.id)));
+  $("workers-table").tBodies[0].innerHTML = rows
+    .map(
+      (w) =>
+        `<tr data-worker="${escapeHtml(w.id)}"><td class="name">${escapeHtml(w.id)}</td>` +
+        `<td class="${w.state === "missing" ? "bad" : ""}">${escapeHtml(w.state)}</td>` +
+        `<td class="num">${numberFormat.format(w.user_count ?? 0)}</td>` +
+        `<td class="num">${numberFormat.format(w.cpu_usage ?? 0)}%</td>` +
+        `<td class="num">${formatBytes(w.memory_usage)}</td></tr>`,
     )
     .join("");
 }
@@ -304,6 +341,10 @@ async function pollStats() {
   renderNavbar(data);
   if (ui.tab === "stats") table.update(data.stats || []);
   renderFailures(data.errors || []);
+  if (DISTRIBUTED) {
+    ui.workerCount = data.worker_count ?? 0;
+    renderWorkers(data.workers || []);
+  }
   renderDistOptions(data.stats || []);
   render();
 }
@@ -419,7 +460,8 @@ $("swarm-form").addEventListener("submit", async (e) => {
   }
   if (!form.get("run_time")) form.delete("run_time");
   showError($("start-error"), "");
-  $("start-submit").disabled = true;
+  ui.submitting = true;
+  render();
   try {
     const result = await post("/swarm", form);
     if (result && result.success === false) throw new Error(result.message || "The test did not start");
@@ -434,7 +476,8 @@ $("swarm-form").addEventListener("submit", async (e) => {
   } catch (err) {
     showError($("start-error"), err.message);
   } finally {
-    $("start-submit").disabled = false;
+    ui.submitting = false;
+    render();
   }
 });
 
