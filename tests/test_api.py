@@ -248,13 +248,17 @@ def test_stats_counts_match_the_samples(result):
     assert samples.dropped == 0
     by_key = _keys_counts(samples)
     rows = _rows(result.stats)
-    assert set(rows) == set(by_key) == {
-        ("GET", "/"),
-        ("GET", "/status/500"),
-        ("GET", "/echo"),
-        ("POST", "/echo"),
-        ("GET", "/bytes/100"),
-    }
+    assert (
+        set(rows)
+        == set(by_key)
+        == {
+            ("GET", "/"),
+            ("GET", "/status/500"),
+            ("GET", "/echo"),
+            ("POST", "/echo"),
+            ("GET", "/bytes/100"),
+        }
+    )
     for key, row in rows.items():
         assert row["Request Count"] == by_key[key], key
         failed = int(np.count_nonzero(~samples.ok[samples.key == samples.keys.index(key)]))
@@ -387,7 +391,7 @@ def test_samples_method_and_name_arrays(result):
 
 def test_samples_to_pandas(result):
     frame = result.samples.to_pandas()
-    assert list(frame.columns) == ["start", "latency_ms", "status", "bytes", "method", "name", "ok"]
+    assert list(frame.columns) == ["start", "latency_ms", "status", "bytes", "method", "name", "ok", "own_delay_ms"]
     assert len(frame) == len(result.samples)
     assert str(frame["start"].dtype).startswith("datetime64") and frame["start"].dt.tz is not None
     assert isinstance(frame["name"].dtype, pd.CategoricalDtype)

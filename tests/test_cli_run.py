@@ -49,6 +49,8 @@ EXPECTED = {
     "stop_and_reschedule.py": ({("GET", "count_down"), ("GET", "on_stop")}, set(), 0),
     "web_ui_extension.py": ({("GET", "/")}, set(), 0),
     "distributed.py": ({("GET", "/"), ("POST", "/echo"), ("GET", "admin status")}, set(), 0),
+    "open_model.py": ({("POST", "login"), ("GET", "browse"), ("GET", "cart"), ("POST", "checkout")}, set(), 0),
+    "arrival_ramp.py": ({("GET", "read")}, set(), 0),
 }
 
 

@@ -115,3 +115,44 @@ def test_wait_functions_are_exported_from_horde():
 
     assert horde.between is between and horde.poisson is poisson
     assert horde.wait_time is wait_time_module
+
+
+def test_a_zero_wait_yields_on_every_iteration_while_others_send_requests(demo):
+    # Locust's constant(0) yields to the other users after every task (gevent.sleep(0)). A user
+    # whose tasks send no request must do so on every iteration even while other users' requests
+    # keep the thread's request count moving: two such users then take strict turns.
+    import gevent
+
+    from horde import HttpUser, task
+
+    order: list[str] = []
+
+    def spinner(label: str) -> type:
+        class Spinner(User):
+            wait_time = constant(0)
+
+            @task
+            def spin(self):
+                order.append(label)
+
+        Spinner.__name__ = f"Spinner{label}"
+        return Spinner
+
+    class Requester(HttpUser):
+        host = demo.url
+        wait_time = constant(0)
+
+        @task
+        def get(self):
+            self.client.get("/")
+
+    env = Environment()
+    env.create_local_runner()
+    users = [cls(env) for cls in (spinner("A"), spinner("B"), Requester, Requester)]
+    greenlets = [gevent.spawn(u.run) for u in users]
+    gevent.sleep(0.3)
+    gevent.killall(greenlets)
+    # Once both spinners run, neither runs twice in a row: each yields on every iteration.
+    spins = "".join(order[order.index("B") :]) if "B" in order else ""
+    assert len(spins) > 50
+    assert "AA" not in spins and "BB" not in spins, spins[:200]

@@ -25,6 +25,8 @@ import pytest
 from cli_helpers import LOCUSTFILES, ROOT, stats_rows
 from conftest import free_port, wait_for_port
 
+from horde.web.routes import HORDE_REQUEST_STATS_KEYS
+
 # Locust 2.47's StatsEntry.to_dict() keys (PERCENTILES_TO_STATISTICS = [0.95, 0.99]).
 LOCUST_ROW_KEYS = {
     "method",
@@ -73,6 +75,11 @@ TEMPLATE_ARG_KEYS = {
     "locustfile",
     "base_path",
     "auth_token",
+    # horde's: the open model's options, for the form's "Open model" fields.
+    "arrival_rate",
+    "max_users",
+    "arrival_distribution",
+    "arrival_distributions",
 }
 HISTORY_POINT_KEYS = {
     "time",
@@ -112,7 +119,6 @@ class Reader(HttpUser):
     def json(self):
         self.client.get("/json")
 """
-
 
 
 class Reply:
@@ -345,7 +351,7 @@ def test_swarm_fills_stats_with_locusts_json(ui, demo):
         lambda r: {("GET", "/"), ("GET", "fail"), ("GET", "/json")} <= row_keys(r),
         "every request name in /stats/requests",
     )
-    assert set(report) == LOCUST_REPORT_KEYS
+    assert set(report) == LOCUST_REPORT_KEYS | set(HORDE_REQUEST_STATS_KEYS)
     for row in report["stats"]:
         assert set(row) == LOCUST_ROW_KEYS
     total = aggregated(report)

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from horde.event import EventHook as EventHook
     from horde.results import Result as Result
     from horde.results import load as load
+    from horde.shape import ArrivalRate as ArrivalRate
     from horde.shape import LoadTestShape as LoadTestShape
+    from horde.shape import RampingArrivalRate as RampingArrivalRate
     from horde.stats import RequestStats as RequestStats
     from horde.user import wait_time as wait_time
     from horde.user.markov_taskset import MarkovTaskSet as MarkovTaskSet
@@ -80,12 +82,15 @@ _LAZY = {
     "RunHandle": "horde.api",
     "Result": "horde.results",
     "load": "horde.results",
+    "ArrivalRate": "horde.shape",
+    "RampingArrivalRate": "horde.shape",
     "Locust": "horde.util.deprecation",
     "HttpLocust": "horde.util.deprecation",
 }
 _MODULES = {"wait_time": "horde.user.wait_time"}
 
 __all__ = [
+    "ArrivalRate",
     "DemoServer",
     "EventHook",
     "FastHttpUser",
@@ -95,6 +100,7 @@ __all__ = [
     "LoadTestShape",
     "Locust",
     "MarkovTaskSet",
+    "RampingArrivalRate",
     "RequestStats",
     "Response",
     "ResponseContextManager",

@@ -57,6 +57,10 @@ def run(
     html: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     processes: int = 1,
+    arrival_rate: float | None = None,
+    max_users: int | None = None,
+    arrival_distribution: str = "even",
+    arrival_max_wait: float = 1.0,
 ) -> Result:
     """Runs a load test and returns its Result, showing live progress meanwhile.
 
@@ -82,6 +86,15 @@ def run(
             per core), with this process as their master, as the command's ``--processes``: for
             more than one core's worth of load. The Result is the same: statistics merged
             exactly, and the samples of every process in one set.
+        arrival_rate: Run the open model: this many iterations (one task of a free user) start
+            per second whatever the server does; ``users`` users are started first and the pool
+            grows up to ``max_users`` when none is free, beyond which arrivals are dropped and
+            counted (``Result.dropped_iterations``). Response times then count from each
+            iteration's scheduled start; ``Result.service_quantile`` gives the uncorrected ones.
+        max_users: With ``arrival_rate``: the most users the pool may grow to (default ``users``).
+        arrival_distribution: With ``arrival_rate``: "even" (default) or "poisson" arrivals.
+        arrival_max_wait: With ``arrival_rate``: seconds an arrival waits for a free user when
+            the pool is full before it is dropped (0: at once, as k6 does).
 
     Returns:
         The Result: stats and history DataFrames, quantiles, latencies, samples.
@@ -99,6 +112,10 @@ def run(
         max_samples=max_samples,
         html=html,
         processes=processes,
+        arrival_rate=arrival_rate,
+        max_users=max_users,
+        arrival_distribution=arrival_distribution,
+        arrival_max_wait=arrival_max_wait,
     )
     display = _Progress.create(progress)
     try:
@@ -133,6 +150,10 @@ def start(
     max_samples: int = DEFAULT_MAX_SAMPLES,
     html: str | os.PathLike[str] | None = None,
     processes: int = 1,
+    arrival_rate: float | None = None,
+    max_users: int | None = None,
+    arrival_distribution: str = "even",
+    arrival_max_wait: float = 1.0,
 ) -> RunHandle:
     """Starts a load test in the background; the arguments are ``run``'s.
 
@@ -149,7 +170,21 @@ def start(
     listeners = _listeners()
     try:
         plan = _Plan.make(
-            target, host, users, spawn_rate, run_time, shape, tags, exclude_tags, stop_timeout, max_samples, processes
+            target,
+            host,
+            users,
+            spawn_rate,
+            run_time,
+            shape,
+            tags,
+            exclude_tags,
+            stop_timeout,
+            max_samples,
+            processes,
+            arrival_rate,
+            max_users,
+            arrival_distribution,
+            arrival_max_wait,
         )
         with _lock:
             if _active is not None and not _active.done:
@@ -185,6 +220,10 @@ class _Plan:
     stop_timeout: float
     max_samples: int
     processes: int
+    arrival_rate: float | None
+    max_users: int | None
+    arrival_distribution: str
+    arrival_max_wait: float
 
     def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
@@ -203,6 +242,10 @@ class _Plan:
         stop_timeout: float,
         max_samples: int,
         processes: int = 1,
+        arrival_rate: float | None = None,
+        max_users: int | None = None,
+        arrival_distribution: str = "even",
+        arrival_max_wait: float = 1.0,
     ) -> _Plan:
         from horde.shape import LoadTestShape
         from horde.user import User
@@ -228,6 +271,7 @@ class _Plan:
             raise ValueError(f"shape must be a LoadTestShape class or instance, not {shape!r}")
         if isinstance(users, bool) or not isinstance(users, int) or users < 0:
             raise ValueError(f"users must be a whole number >= 0, not {users!r}")
+        spawn_rate_given = spawn_rate
         if spawn_rate is None:
             spawn_rate = float(max(users, 1))
         if not (isinstance(spawn_rate, (int, float)) and math.isfinite(spawn_rate) and spawn_rate > 0):
@@ -248,6 +292,34 @@ class _Plan:
             raise ValueError(f"processes must be a whole number >= 1 (or -1: one per core), not {processes!r}")
         if processes > 1 and not hasattr(os, "fork"):
             raise ValueError("processes > 1 needs os.fork (Linux, macOS)")
+        if arrival_rate is not None:
+            from horde.arrivals import DISTRIBUTIONS
+
+            if isinstance(arrival_rate, bool) or not isinstance(arrival_rate, (int, float)):
+                raise ValueError(f"arrival_rate must be a number of iterations per second, not {arrival_rate!r}")
+            if not (math.isfinite(arrival_rate) and arrival_rate > 0):
+                raise ValueError(
+                    f"arrival_rate must be a number of iterations per second above 0, not {arrival_rate!r}"
+                )
+            if processes > 1:
+                raise ValueError("arrival_rate cannot be combined with processes > 1 (yet)")
+            if shape is not None:
+                raise ValueError("arrival_rate cannot be combined with a shape (a shape returns ArrivalRate ticks)")
+            if arrival_distribution not in DISTRIBUTIONS:
+                raise ValueError(
+                    f"arrival_distribution must be one of {', '.join(DISTRIBUTIONS)}, not {arrival_distribution!r}"
+                )
+            if isinstance(arrival_max_wait, bool) or not isinstance(arrival_max_wait, (int, float)):
+                raise ValueError(f"arrival_max_wait must be a number of seconds, not {arrival_max_wait!r}")
+            if not (math.isfinite(arrival_max_wait) and arrival_max_wait >= 0):
+                raise ValueError(f"arrival_max_wait must be a number of seconds >= 0, not {arrival_max_wait!r}")
+            if spawn_rate_given is None:
+                spawn_rate = float(max(users, 1))  # the pool is started up front
+        if max_users is not None:
+            if arrival_rate is None:
+                raise ValueError("max_users needs arrival_rate (in the closed model users= is the number of users)")
+            if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < max(users, 1):
+                raise ValueError(f"max_users must be a whole number >= users ({users}), not {max_users!r}")
         for option, value in (("tags", tags), ("exclude_tags", exclude_tags)):
             if isinstance(value, str):  # list("read") would be the tags r, e, a, d
                 raise ValueError(f"{option} must be a list of tags, not a string: {option}=[{value!r}]")
@@ -267,6 +339,10 @@ class _Plan:
             stop_timeout=float(stop_timeout),
             max_samples=int(max_samples),
             processes=processes,
+            arrival_rate=None if arrival_rate is None else float(arrival_rate),
+            max_users=max_users,
+            arrival_distribution=arrival_distribution,
+            arrival_max_wait=float(arrival_max_wait),
         )
 
 
@@ -467,6 +543,17 @@ class RunHandle:
         if not self._stop_requested:  # stop() may come before the loop could take a callback
             if plan.shape is not None:
                 runner.start_shape()
+            elif plan.arrival_rate is not None:
+                runner.start_arrivals(
+                    plan.arrival_rate,
+                    plan.users,
+                    plan.max_users,
+                    plan.arrival_distribution,
+                    plan.spawn_rate,
+                    plan.arrival_max_wait,
+                )
+                if plan.run_time is not None:
+                    gevent.spawn_later(plan.run_time, runner.quit)
             else:
                 runner.start(plan.users, plan.spawn_rate)
                 if plan.run_time is not None:
@@ -581,6 +668,10 @@ def _options(plan: _Plan) -> Any:
     options.exclude_tags = plan.exclude_tags
     options.stop_timeout = plan.stop_timeout
     options.locustfile = plan.locustfile
+    options.arrival_rate = plan.arrival_rate
+    options.max_users = plan.max_users
+    options.arrival_distribution = plan.arrival_distribution
+    options.arrival_max_wait = plan.arrival_max_wait
     return options
 
 
@@ -669,16 +760,22 @@ def _collect(
         samples = worker_samples
     else:
         raw = stats.take_samples()
-        samples = (
-            Samples(raw, raw["origin"], raw["keys"], raw["dropped"]) if raw is not None else Samples.empty()
-        )
+        samples = Samples(raw, raw["origin"], raw["keys"], raw["dropped"]) if raw is not None else Samples.empty()
     entries, total, _errors, _start = stats.snapshot()
     histograms = {}
+    service_histograms = {}
     for entry in [*entries, total]:
         values, counts = entry.histogram()
         histograms[(entry.method, entry.name)] = _Histogram(
             values, counts, entry.min_response_time, entry.max_response_time
         )
+        service = entry.service_histogram()
+        if service is not None:
+            service_values, service_counts = service
+            service_histograms[(entry.method, entry.name)] = _Histogram(service_values, service_counts, None, 0.0)
+    figures = stats.run_figures()
+    own_values, own_counts = figures["own_delay"]
+    own_delay = _Histogram(own_values, own_counts, None, 0.0) if len(own_counts) else None
     csv = StatsCSV(environment, [])
     failures = _Collector()
     csv._failures_data_rows(failures)
@@ -706,7 +803,21 @@ def _collect(
         "exit_code": exit_code,
         "interrupted": False,
         "horde_version": _version(),
+        "open_model": bool(getattr(stats, "open_model", False)),
     }
+    arrivals = getattr(runner, "arrivals", None)
+    if meta["open_model"]:
+        meta.update(
+            arrival_rate=plan.arrival_rate,
+            max_users=plan.max_users if plan.max_users is not None else plan.users,
+            arrival_distribution=plan.arrival_distribution,
+            arrival_max_wait=plan.arrival_max_wait,
+            arrivals={
+                "scheduled": arrivals.scheduled if arrivals is not None else 0,
+                "started": arrivals.started if arrivals is not None else 0,
+                "dropped": figures["dropped_iterations"],
+            },
+        )
     return Result(
         stats=_stats_frame(environment),
         history=build_history(samples, users, total.num_reqs_per_sec, total.num_fail_per_sec),
@@ -716,6 +827,8 @@ def _collect(
         histograms=histograms,
         meta=meta,
         environment=environment,
+        service_histograms=service_histograms,
+        own_delay=own_delay,
     )
 
 

@@ -14,6 +14,7 @@ import atexit
 import difflib
 import glob
 import json
+import math
 import os
 import platform
 import re
@@ -1253,6 +1254,55 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         cast(_HordeOnlyAction, action).env_var_aliases = (alias,)
         cast(_HordeOnlyAction, action).horde_only = True
 
+    open_model = parser.add_argument_group(
+        "Open workload model (horde)",
+        "Iterations arrive at a fixed rate whatever the server does (k6's arrival-rate executors, wrk2's -R). "
+        "An iteration is one task of a free user from a pool that starts with -u users; wait_time does not apply. "
+        "Response times are then measured from each iteration's scheduled start (corrected for coordinated "
+        "omission), with the uncorrected service times beside them. Without --arrival-rate a response time is "
+        "measured from the request written to its last byte read.",
+    )
+    arrival_rate = open_model.add_argument(
+        "--arrival-rate",
+        type=_arrival_rate,
+        metavar="<rate>",
+        dest="arrival_rate",
+        default=None,
+        help="Iterations started per second for the whole run (the open model); -u users are started first",
+        env_var="HORDE_ARRIVAL_RATE",
+    )
+    max_users = open_model.add_argument(
+        "--max-users",
+        type=_max_users,
+        metavar="<int>",
+        dest="max_users",
+        default=None,
+        help="With --arrival-rate: the most users the pool may grow to when none is free (default: -u); an "
+        "arrival that finds the pool full and busy is dropped and counted as a dropped iteration",
+        env_var="HORDE_MAX_USERS",
+    )
+    distribution = open_model.add_argument(
+        "--arrival-distribution",
+        choices=["even", "poisson"],
+        dest="arrival_distribution",
+        default="even",
+        help="With --arrival-rate: arrivals evenly spaced (default) or a Poisson process",
+        env_var="HORDE_ARRIVAL_DISTRIBUTION",
+    )
+    max_wait = open_model.add_argument(
+        "--arrival-max-wait",
+        type=_seconds,
+        metavar="<seconds>",
+        dest="arrival_max_wait",
+        default=1.0,
+        help="With --arrival-rate: how long an arrival waits for a user to become free when the pool is full "
+        "before it is dropped (default 1; 0 drops it at once, as k6 does). An iteration that waited is timed "
+        "from its scheduled start",
+        env_var="HORDE_ARRIVAL_MAX_WAIT",
+    )
+    for action in (arrival_rate, max_users, distribution, max_wait):
+        cast(_HordeOnlyAction, action).horde_only = True
+
     reports = parser.add_argument_group("Precise statistics (horde)")
     precise = reports.add_argument(
         "--hdr-json",
@@ -1284,6 +1334,39 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         help="User classes to run, at the end of the command line (--list shows them); the "
         "LOCUST_USER_CLASSES environment variable works too. By default every User class runs",
     )
+
+
+def _arrival_rate(text: str) -> float:
+    """``--arrival-rate``: a finite number of iterations per second above 0."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of iterations per second, not {text!r}") from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of iterations per second above 0, not {text!r}")
+    return rate
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds, 0 or more."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
+    return seconds
+
+
+def _max_users(text: str) -> int:
+    """``--max-users``: a whole number of users, at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of users, not {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return count
 
 
 def get_parser(default_config_files: Iterable[str] = DEFAULT_CONFIG_FILES) -> LocustArgumentParser:

@@ -136,8 +136,6 @@ class CaseInsensitiveDict(MutableMapping):
         return repr(dict(self.items()))
 
 
-
-
 class SessionHeaders(_core.Headers, MutableMapping):
     """The headers a session sends with every request (``client.headers``): a case-insensitive
     dict kept by the engine, which reads it directly when a request is sent.
@@ -382,6 +380,15 @@ class Response:
     @error.setter
     def error(self, value: Exception | None) -> None:
         self._error = value
+
+    @property
+    def _engine_timing(self) -> tuple[float | None, int | None]:
+        """(uncorrected service time in ms when the response time counts from an open-model
+        iteration's scheduled start, horde's own delay in µs) for the run's stats listener."""
+        result = self._result
+        if result is None:
+            return None, None
+        return result.service_time, result.own_delay
 
     def _outcome(self) -> Exception | None:
         """The engine's verdict on the request as an exception (None: it succeeded), with the
@@ -931,15 +938,30 @@ class HttpSession:
         with ``catch_response`` prepares the with-block that will."""
         if name is None:
             name = self.request_name or self._default_name(url, full_url)
-        # The runner's stats listener alone: the engine logs the outcome as that listener would.
+        # The run's stats (from its runner's listener) count horde's own delay; when that listener
+        # is the request event's only one, the engine also logs the outcome as it would.
         listeners = self._listeners
         stats = None
+        log = False
         report = catch_response
         if listeners:
-            if catch_response or len(listeners) > 1 or listeners[0].__class__ is not StatsListener:
-                report = True
-            else:
+            if len(listeners) == 1 and listeners[0].__class__ is StatsListener:
                 stats = listeners[0].stats
+                log = not catch_response
+            else:
+                report = True
+                stats = _stats_of(listeners)
+        # Open model: an iteration's first request counts from the iteration's scheduled start.
+        late_by = None
+        user = self.user
+        if user is not None:
+            try:
+                scheduled = user._iteration_start
+            except AttributeError:  # a client given some other object as its user
+                scheduled = None
+            if scheduled is not None:
+                user._iteration_start = None
+                late_by = time.perf_counter() - scheduled
         b = bridge()
         token = [getcurrent()]  # see _Bridge.wait
         first = engine.submit(
@@ -954,9 +976,11 @@ class HttpSession:
             allow_redirects,
             timeouts,
             stats,
+            log,
+            late_by,
         )
         result = b.wait(token, first)
-        status = result.status_code
+        status = result.resumed()
         if catch_response:
             cls: type[Response] = self._catch_response_class
         else:
@@ -970,17 +994,17 @@ class HttpSession:
         if not report:
             return response
 
-        elapsed = result.elapsed
+        response_time = result.response_time
         meta = {
             "request_type": method,
             "name": name,
-            "response_time": elapsed * 1000.0,
+            "response_time": response_time,
             "response_length": result.content_length,
             "response": response,
             "context": {**(self.user.context() if self.user is not None else {}), **(context or {})},
             "exception": None,
             # The engine timed the request; its start is the end minus that time.
-            "start_time": time.time() - elapsed,
+            "start_time": time.time() - response_time / 1000.0,
             "url": full_url,
         }
         if catch_response:
@@ -1069,6 +1093,14 @@ class HttpSession:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _stats_of(listeners: Any) -> Any:
+    """The stats of the run's stats listener among ``listeners``, if there is one."""
+    for listener in listeners:
+        if listener.__class__ is StatsListener:
+            return listener.stats
+    return None
 
 
 def _add_query(url: str, session_params: Any, params: Any) -> str:

@@ -21,7 +21,7 @@ __all__ = ["DemoServer", "main"]
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        server = DemoServer(host=args.host, port=args.port, tls=args.tls, threads=args.threads)
+        server = DemoServer(host=args.host, port=args.port, tls=args.tls, threads=args.threads, stall=args.stall)
     except OSError as e:
         print(f"horde-demo: {e}", file=sys.stderr)
         return 1
@@ -40,6 +40,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stall(text: str) -> tuple[float, float]:
+    """``FREEZE/PERIOD`` seconds as DemoServer's ``stall=(period, freeze)``."""
+    try:
+        freeze, period = (float(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FREEZE/PERIOD seconds such as 1/5, not {text!r}") from None
+    if not 0 <= freeze < period:
+        raise argparse.ArgumentTypeError(f"need 0 <= FREEZE < PERIOD, not {text!r}")
+    return period, freeze
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="horde-demo", description="horde's bundled demo target")
     sub = parser.add_subparsers(dest="command")
@@ -50,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--tls", action="store_true", help="serve HTTPS with a fresh self-signed certificate")
         p.add_argument("--cert-out", help="write the self-signed certificate (PEM) here")
         p.add_argument("--threads", type=int, default=1, help="server threads (default 1)")
+        p.add_argument(
+            "--stall",
+            type=_stall,
+            metavar="FREEZE/PERIOD",
+            help="hold every response for FREEZE seconds once every PERIOD seconds, e.g. 1/5 (a stalling "
+            "server, to see coordinated omission)",
+        )
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")

@@ -1,7 +1,9 @@
 """The ``--html`` report: one self-contained HTML file (Locust's ``locust.html``).
 
 Tables are rendered here; charts are drawn in the browser by the report's own script from the
-data embedded as JSON. Nothing is loaded from the network.
+data embedded as JSON. Nothing is loaded from the network. Beside Locust's content it says what
+the response times measure and horde's own delay, and in the open model (``--arrival-rate``) the
+dropped iterations and the uncorrected service times.
 """
 
 from __future__ import annotations
@@ -137,6 +139,49 @@ def _exceptions(runner: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _run_figures(request_stats: Any, runner: Any, rows: list[Any]) -> dict[str, Any]:
+    """The report's data beside Locust's: ``RunFigures.to_dict()``'s keys, the open model's
+    arrivals and per-row service-time percentiles (``service_time_statistics``, empty in the
+    closed model)."""
+    if isinstance(request_stats, _core.RequestStats):
+        figures = stats_module.run_figures(request_stats).to_dict()
+    else:  # stats of another kind (a test's stand-in): nothing measured beyond Locust's
+        figures = {
+            "open_model": False,
+            "response_time_measure": stats_module.CLOSED_MODEL_MEASURE,
+            "dropped_iterations": 0,
+            "own_delay_ms": dict.fromkeys(("p50", "p90", "p99", "max")),
+            "own_delay_count": 0,
+            "service_time_ms": None,
+        }
+    open_model = figures["open_model"]
+    arrivals = getattr(runner, "arrivals", None) if open_model else None
+    figures["arrivals"] = (
+        {
+            "rate": arrivals.rate,
+            "users": arrivals.users,
+            "max_users": arrivals.max_users,
+            "distribution": arrivals.distribution,
+        }
+        if arrivals is not None
+        else None
+    )
+    figures["service_time_statistics"] = (
+        [
+            {
+                "name": entry.name,
+                "method": entry.method or "",
+                **{str(p): entry.get_service_time_percentile(p) for p in PERCENTILES_FOR_HTML_REPORT},
+            }
+            for entry in rows
+            if entry.num_requests
+        ]
+        if open_model
+        else []
+    )
+    return figures
+
+
 def report_data(environment: Any, show_download_link: bool = True) -> dict[str, Any]:
     """Everything the report shows, as Locust's report template arguments (JSON-ready).
 
@@ -159,6 +204,7 @@ def report_data(environment: Any, show_download_link: bool = True) -> dict[str, 
     profile = getattr(environment, "profile", None) or getattr(
         getattr(environment, "parsed_options", None), "profile", None
     )
+    figures = _run_figures(request_stats, runner, rows)
     return {
         "is_report": True,
         "requests_statistics": [entry.to_dict() for entry in rows],
@@ -182,6 +228,7 @@ def report_data(environment: Any, show_download_link: bool = True) -> dict[str, 
         "tasks": _tasks(environment, runner),
         "percentiles_to_chart": list(stats_module.PERCENTILES_TO_CHART),
         "profile": str(profile) if profile else None,
+        **figures,
     }
 
 
@@ -288,6 +335,30 @@ def _response_times_table(data: dict[str, Any]) -> str:
     return _table(columns, rows, "No requests were made.")
 
 
+def _service_times(data: dict[str, Any]) -> str:
+    """The open model's service-time percentiles, beside the response times; nothing otherwise."""
+    if not data.get("open_model"):
+        return ""
+    labels = stats_module.get_readable_percentiles(PERCENTILES_FOR_HTML_REPORT)
+    columns = [("Method", False), ("Name", False)] + [(f"{label}ile (ms)", True) for label in labels]
+    rows = []
+    for r in data["service_time_statistics"]:
+        cells = [_e(r["method"]), _e(r["name"])] + [_num(_bucket(r[str(p)])) for p in PERCENTILES_FOR_HTML_REPORT]
+        rows.append((cells, _is_total(r)))
+    return (
+        '<h3 id="service-time-statistics">Service Time Statistics</h3>\n'
+        f'<p class="measure">Service times: {_e(stats_module.SERVICE_TIME_MEASURE)}; the response times above '
+        "also count the wait from each iteration's scheduled start.</p>\n"
+        + _table(columns, rows, "No requests were made.")
+    )
+
+
+def _bucket(value: float | None) -> int | None:
+    # Rounded as the response times above are (Locust's buckets), so the two tables compare; the
+    # embedded data keeps the exact figures.
+    return None if value is None else stats_module.bucket_response_time(value)
+
+
 def _failures_table(data: dict[str, Any]) -> str:
     columns = [
         ("# Failures", True),
@@ -367,7 +438,39 @@ def _info(data: dict[str, Any]) -> str:
         ("Target Host", _e(data["host"] if data["host"] != "None" else "None")),
         ("Script", _e(data["locustfile"])),
     ]
+    pairs += _figures_info(data)
     return "\n".join(f"    <dt>{title}:</dt><dd>{value}</dd>" for title, value in pairs)
+
+
+def _figures_info(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run-info lines of horde's figures: the open model's arrivals and dropped iterations,
+    what a response time measures, and horde's own delay."""
+    pairs = []
+    arrivals = data.get("arrivals")
+    if arrivals:
+        pairs.append(
+            (
+                "Arrival rate",
+                _e(
+                    f"{arrivals['rate']:g} iterations/s ({arrivals['distribution']}), {arrivals['users']} users "
+                    f"started up front, at most {arrivals['max_users']}"
+                ),
+            )
+        )
+    if data.get("open_model"):
+        pairs.append(("Dropped iterations", f'<span id="dropped-iterations">{_num(data["dropped_iterations"])}</span>'))
+    pairs.append(("Response times", _e(f"measured {data['response_time_measure']}")))
+    own = data["own_delay_ms"]
+    if data["own_delay_count"]:
+        delay = f"p50 {_delay(own['p50'])} ms, p99 {_delay(own['p99'])} ms ({stats_module.OWN_DELAY_MEASURE})"
+    else:
+        delay = "not measured (no request went through horde's engine)"
+    pairs.append(("horde's own delay per request", _e(delay)))
+    return pairs
+
+
+def _delay(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def get_html_report(environment: Any, show_download_link: bool = True, theme: str = "") -> str:
@@ -400,6 +503,7 @@ def get_html_report(environment: Any, show_download_link: bool = True, theme: st
         info=_info(data),
         requests_table=_requests_table(data),
         response_times_table=_response_times_table(data),
+        service_times=_service_times(data),
         failures_table=_failures_table(data),
         exceptions_table=_exceptions_table(data),
         ratios=_ratios(data),

@@ -107,6 +107,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         sys.stderr.write("--autoquit is only meaningful in combination with --autostart\n")
         sys.exit(1)
     threshold_list = _parse_thresholds(parser, options)
+    _check_open_model_options(parser, options)
+    # The open model's rate, unless the locustfile declared an --arrival-rate of its own.
+    arrival_rate = options.arrival_rate if _horde_owns(parser, "arrival_rate") else None
     if not options.skip_log_setup:
         setup_logging(options.loglevel, options.logfile)
 
@@ -197,6 +200,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         ignored = [f"--{arg}" for opt, arg in COMMON_OPTIONS.items() if getattr(options, opt, None)]
         logger.warning(f"The following option(s) will be ignored: {', '.join(ignored)}")
 
+    if shape_class and arrival_rate:
+        logger.warning("--arrival-rate has no effect with a LoadTestShape: the shape's ticks set the load")
+
     if options.show_task_ratio:
         print("\n Task ratio per User class")
         print("-" * 80)
@@ -245,6 +251,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     else:
         runner = environment.create_local_runner()
     main_greenlet = runner.greenlet
+    if arrival_rate and not shape_class:
+        # Before the CSV files get their headers: they have the open model's columns.
+        runner.stats.open_model = True
 
     if options.csv_prefix:
         base_dir = os.path.dirname(options.csv_prefix)
@@ -346,7 +355,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         if options.num_users is None:
             options.num_users = 1
         if options.spawn_rate is None:
-            options.spawn_rate = 1
+            # The open model's pool is started up front, before the first arrival (k6's
+            # preAllocatedVUs); the closed model ramps at Locust's default of 1 user/s.
+            options.spawn_rate = max(options.num_users, 1) if arrival_rate else 1
         if environment.shape_class:
             try:
                 runner.start_shape()
@@ -356,6 +367,19 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
                 logger.info("Exiting due to CTRL+C interruption")
             finally:
                 stop_and_quit(reason="Shape test completed")
+        elif arrival_rate:
+            logger.info(
+                f"Open model: {arrival_rate:g} iterations/s ({options.arrival_distribution}), "
+                f"{options.num_users} users to start with, at most {options.max_users or options.num_users}"
+            )
+            runner.start_arrivals(
+                arrival_rate,
+                options.num_users,
+                options.max_users,
+                options.arrival_distribution,
+                spawn_rate=options.spawn_rate,
+                max_wait=options.arrival_max_wait,
+            )
         else:
             headless_greenlet = gevent.spawn(runner.start, options.num_users, options.spawn_rate)
             headless_greenlet.link_exception(greenlet_exception_handler)
@@ -408,6 +432,7 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             stats.print_stats(runner.stats, current=False)
             stats.print_percentile_stats(runner.stats)
             stats.print_error_report(runner.stats)
+            stats.print_run_figures(runner.stats)
         if threshold_results:
             for line in thresholds.format_results(threshold_results):
                 stats.console_logger.info(line)
@@ -576,6 +601,27 @@ def _horde_owns(parser: Any, dest: str) -> bool:
     # A locustfile may declare an option horde adds (argument_parser._make_way_for); it is then the
     # locustfile's, and horde must not act on it.
     return any(getattr(action, "horde_only", False) and action.dest == dest for action in parser._actions)
+
+
+def _check_open_model_options(parser: Any, options: Any) -> None:
+    """``--arrival-rate`` and its companions, checked before any load is sent (argparse has
+    checked each value; this checks them together). Exit code 2, as argparse's."""
+    if not _horde_owns(parser, "arrival_rate"):
+        return
+    rate = options.arrival_rate
+    if rate is None:
+        if options.max_users is not None:
+            parser.error("--max-users needs --arrival-rate (in the closed model -u is the number of users)")
+        if options.arrival_distribution != "even":
+            parser.error("--arrival-distribution needs --arrival-rate")
+        if options.arrival_max_wait != 1.0:
+            parser.error("--arrival-max-wait needs --arrival-rate")
+        return
+    if options.master or options.worker or options.processes:
+        parser.error("--arrival-rate cannot be combined with --master, --worker or --processes (yet)")
+    users = 1 if options.num_users is None else options.num_users
+    if options.max_users is not None and options.max_users < users:
+        parser.error(f"--max-users ({options.max_users}) must be at least the users started up front (-u {users})")
 
 
 def _parse_thresholds(parser: Any, options: Any) -> list[Any]:

@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_MAX_SAMPLES", "Result", "Samples", "SloError", "load"]
 DEFAULT_MAX_SAMPLES = 20_000_000
 
 _FORMAT_VERSION = 1
-_COLUMNS = ("start_us", "latency_us", "status", "bytes", "key", "ok")
+_COLUMNS = ("start_us", "latency_us", "status", "bytes", "key", "ok", "own_delay_us")
 _DTYPES = {
     "start_us": np.uint64,
     "latency_us": np.uint32,
@@ -33,22 +33,33 @@ _DTYPES = {
     "bytes": np.uint32,
     "key": np.uint32,
     "ok": np.bool_,
+    "own_delay_us": np.uint32,
 }
+# Open model only: the uncorrected service times (latency_us counts from the scheduled start).
+_SERVICE = "service_us"
 _TOTAL = ("", "Aggregated")
 
 
 class Samples:
     """Every request of a run in completion order, one index per request, in compact columns
-    (23 bytes a request) that the engine filled and handed over without copying.
+    (27 bytes a request, 31 in the open model) that the engine filled and handed over without
+    copying.
 
     Attributes:
         origin: Epoch seconds that ``start_us`` counts from.
-        start_us: uint64, when each request started, µs after ``origin``.
-        latency_us: uint32, response time in µs.
+        start_us: uint64, when each request started, µs after ``origin`` (in the open model, an
+            iteration's first request starts at the iteration's scheduled start).
+        latency_us: uint32, response time in µs: request written → last byte read; in the open
+            model, from the scheduled start for an iteration's first request.
         status: uint16, HTTP status (0: no response, e.g. a connection error).
         bytes: uint32, response body length.
         key: uint32, index into ``keys``.
         ok: bool, False when the request counted as a failure.
+        own_delay_us: uint32, horde's own delay for the request: from the user's call until the
+            request was written, plus from the last byte until the user ran again (0 when the
+            user never picked its response up).
+        service_us: uint32, the uncorrected service time (request written → last byte read); the
+            same array as ``latency_us`` in the closed model.
         keys: ``(method, name)`` of each key.
         dropped: Requests left out because the run's ``max_samples`` cap was reached.
     """
@@ -63,6 +74,23 @@ class Samples:
         self.bytes: np.ndarray = columns["bytes"]
         self.key: np.ndarray = columns["key"]
         self.ok: np.ndarray = columns["ok"]
+        own_delay = columns.get("own_delay_us")
+        self.own_delay_us: np.ndarray = (
+            own_delay if own_delay is not None else np.zeros(len(self.key), dtype=_DTYPES["own_delay_us"])
+        )
+        service = columns.get(_SERVICE)
+        self.service_us: np.ndarray = service if service is not None else self.latency_us
+
+    @property
+    def open_model(self) -> bool:
+        """Whether ``latency_us`` counts from scheduled starts (``service_us`` then differs)."""
+        return self.service_us is not self.latency_us
+
+    def _columns(self) -> dict[str, Any]:
+        columns = {c: getattr(self, c) for c in _DTYPES}
+        if self.open_model:
+            columns[_SERVICE] = self.service_us
+        return columns
 
     @classmethod
     def empty(cls) -> Samples:
@@ -81,6 +109,8 @@ class Samples:
         keys: list[tuple[str, str]] = []
         index: dict[tuple[str, str], int] = {}
         columns: dict[str, list[np.ndarray]] = {c: [] for c in _DTYPES}
+        if any(p.open_model for p in parts):
+            columns[_SERVICE] = []
         for part in parts:
             for key in part.keys:
                 if key not in index:
@@ -90,10 +120,12 @@ class Samples:
             shift = np.uint64(round((part.origin - origin) * 1e6))
             columns["start_us"].append(part.start_us + shift)
             columns["key"].append(renumber[part.key] if len(part) else part.key)
-            for c in ("latency_us", "status", "bytes", "ok"):
+            for c in ("latency_us", "status", "bytes", "ok", "own_delay_us"):
                 columns[c].append(getattr(part, c))
+            if _SERVICE in columns:
+                columns[_SERVICE].append(part.service_us)
         merged: dict[str, np.ndarray] = {
-            c: np.concatenate(arrays).astype(_DTYPES[c], copy=False) for c, arrays in columns.items()
+            c: np.concatenate(arrays).astype(_DTYPES.get(c, np.uint32), copy=False) for c, arrays in columns.items()
         }
         # Completion order across processes: by when each request ended.
         order = np.argsort(merged["start_us"] + merged["latency_us"], kind="stable")
@@ -106,14 +138,14 @@ class Samples:
             origin=np.array(self.origin),
             keys=np.array(json.dumps(self.keys)),
             dropped=np.array(self.dropped),
-            **{c: getattr(self, c) for c in _DTYPES},
+            **self._columns(),
         )
 
     @classmethod
     def load_columns(cls, path: str | os.PathLike[str]) -> Samples:
         """Reads what ``save_columns`` wrote."""
         with np.load(path) as data:
-            columns = {c: data[c] for c in _DTYPES}
+            columns = {c: data[c] for c in (*_DTYPES, _SERVICE) if c in data.files}
             return cls(columns, float(data["origin"]), json.loads(str(data["keys"])), int(data["dropped"]))
 
     def __len__(self) -> int:
@@ -151,20 +183,22 @@ class Samples:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per request: start (UTC timestamps), latency_ms, status, bytes, method and
-        name (categoricals) and ok."""
+        name (categoricals), ok, own_delay_ms, and in the open model service_ms."""
         methods = _categorical(self.keys, self.key, 0)
         names = _categorical(self.keys, self.key, 1)
-        return pd.DataFrame(
-            {
-                "start": pd.to_datetime(self.start, unit="s", utc=True),
-                "latency_ms": self.latency,
-                "status": self.status,
-                "bytes": self.bytes,
-                "method": methods,
-                "name": names,
-                "ok": self.ok,
-            }
-        )
+        frame = {
+            "start": pd.to_datetime(self.start, unit="s", utc=True),
+            "latency_ms": self.latency,
+            "status": self.status,
+            "bytes": self.bytes,
+            "method": methods,
+            "name": names,
+            "ok": self.ok,
+            "own_delay_ms": self.own_delay_us / 1000.0,
+        }
+        if self.open_model:
+            frame["service_ms"] = self.service_us / 1000.0
+        return pd.DataFrame(frame)
 
 
 def _categorical(keys: list[tuple[str, str]], codes: np.ndarray, part: int) -> pd.Categorical:
@@ -269,6 +303,7 @@ class _Row:
         self.min_response_time = hist.min_ms if hist is not None else None
         self.max_response_time = hist.max_ms if hist is not None else 0.0
         self.median_response_time = self.get_response_time_percentile(0.5)
+        self.dropped_iterations = result.dropped_iterations
 
     def get_response_time_percentile(self, q: float) -> float:
         return self._result.quantile(q, name=self._name, method=self._method)
@@ -290,8 +325,15 @@ class Result:
         exceptions: Exceptions raised in user code: count, message, traceback.
         samples: Every request as numpy arrays (see ``Samples``).
         meta: The run's parameters and times: host, users, spawn_rate, run_time, user_classes,
-            start_time and end_time (epoch seconds), exit_code.
+            start_time and end_time (epoch seconds), exit_code; in the open model also
+            arrival_rate, max_users, arrival_distribution and ``arrivals`` (scheduled, started,
+            dropped).
         environment: The live ``Environment`` of the run (None for a loaded result).
+
+    Response times (``stats``, ``quantile``, ``latencies``) are measured from the request written
+    to its last byte read; in the open model (``arrival_rate=``) from each iteration's scheduled
+    start instead, with the uncorrected times in ``service_quantile`` and ``samples.service_us``.
+    ``own_delay_quantile`` measures horde itself.
     """
 
     def __init__(
@@ -305,6 +347,8 @@ class Result:
         histograms: dict[tuple[str, str], _Histogram],
         meta: dict[str, Any],
         environment: Any = None,
+        service_histograms: dict[tuple[str, str], _Histogram] | None = None,
+        own_delay: _Histogram | None = None,
     ) -> None:
         self.stats = stats
         self.history = history
@@ -312,6 +356,8 @@ class Result:
         self.exceptions = exceptions
         self.samples = samples
         self._histograms = histograms
+        self._service_histograms = service_histograms or {}
+        self._own_delay = own_delay
         self.meta = meta
         self.environment = environment
 
@@ -341,6 +387,16 @@ class Result:
         return float(self.total["Requests/s"])
 
     @property
+    def open_model(self) -> bool:
+        """Whether the run was at an arrival rate (response times from scheduled starts)."""
+        return bool(self.meta.get("open_model", False))
+
+    @property
+    def dropped_iterations(self) -> int:
+        """Open model: arrivals dropped because no user was free and the pool was full."""
+        return int(self.meta.get("arrivals", {}).get("dropped", 0))
+
+    @property
     def exit_code(self) -> int:
         """The exit code ``horde`` would have given the same run (0, or 1 on failures...)."""
         return int(self.meta.get("exit_code", 0))
@@ -353,9 +409,13 @@ class Result:
         return rows[keep]
 
     def _histogram(self, name: str | None, method: str | None) -> _Histogram | None:
+        return self._pick(self._histograms, name, method)
+
+    @staticmethod
+    def _pick(histograms: dict[tuple[str, str], _Histogram], name: str | None, method: str | None) -> _Histogram | None:
         if name is None and method is None:
-            return self._histograms.get(_TOTAL)
-        parts = [h for (m, n), h in self._histograms.items() if (m, n) != _TOTAL and _matches(m, n, name, method)]
+            return histograms.get(_TOTAL)
+        parts = [h for (m, n), h in histograms.items() if (m, n) != _TOTAL and _matches(m, n, name, method)]
         if not parts:
             return None
         return parts[0] if len(parts) == 1 else _Histogram.combine(parts)
@@ -384,6 +444,27 @@ class Result:
             raise KeyError(f"no requests named {name!r}" + (f" with method {method!r}" if method else ""))
         return hist.quantile(q)
 
+    def service_quantile(self, q: float, name: str | None = None, method: str | None = None) -> float:
+        """Like ``quantile``, of the uncorrected service times (request written → last byte
+        read). In the closed model these are the response times, so it equals ``quantile``."""
+        if not self.open_model:
+            return self.quantile(q, name, method)
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile must be between 0 and 1, got {q!r} (p99 is 0.99)")
+        hist = self._pick(self._service_histograms, name, method)
+        if hist is None:
+            raise KeyError(f"no requests named {name!r}" + (f" with method {method!r}" if method else ""))
+        return hist.quantile(q)
+
+    def own_delay_quantile(self, q: float) -> float:
+        """horde's own delay per request (ms) at quantile ``q``: from the user's call until the
+        request was written, plus from the last byte until the user ran again. Large next to the
+        response times, it means horde rather than the server was the bottleneck. NaN when
+        nothing was measured."""
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile must be between 0 and 1, got {q!r} (p99 is 0.99)")
+        return self._own_delay.quantile(q) if self._own_delay is not None else math.nan
+
     def latencies(self, name: str | None = None, method: str | None = None) -> np.ndarray:
         """Every sampled request's response time in ms (float64), in completion order; only
         ``name``'s (and ``method``'s) when given. See ``samples.dropped`` for requests past the cap."""
@@ -399,7 +480,8 @@ class Result:
 
         Each keyword is a metric of ``--threshold``: ``p50``, ``p95``, ``p99``, ``p99_9`` (for
         p99.9), ``median``, ``avg``, ``min``, ``max`` (latencies: ``"50ms"``, ``"0.2s"`` or a
-        number of ms), ``fail_ratio`` (``0.01`` or ``"1%"``), ``failures``, ``requests``, ``rps``.
+        number of ms), ``fail_ratio`` (``0.01`` or ``"1%"``), ``failures``, ``requests``, ``rps``,
+        ``dropped_iterations`` (the open model's; upper bound by default).
         A value may start with an operator (``rps=">=500"``, ``p99="<50ms"``); without one,
         latencies, ``fail_ratio`` and ``failures`` are upper bounds (<=), ``rps`` and
         ``requests`` lower bounds (>=).
@@ -452,6 +534,8 @@ class Result:
             "failures": _frame_json(self.failures),
             "exceptions": _frame_json(self.exceptions),
             "histograms": [[m, n, h.to_json()] for (m, n), h in self._histograms.items()],
+            "service_histograms": [[m, n, h.to_json()] for (m, n), h in self._service_histograms.items()],
+            "own_delay": self._own_delay.to_json() if self._own_delay is not None else None,
             "samples": {"origin": self.samples.origin, "keys": self.samples.keys, "dropped": self.samples.dropped},
         }
 
@@ -461,7 +545,7 @@ class Result:
         ``horde.load(path)`` reads it back."""
         path = os.fspath(path)
         meta = json.dumps(self._metadata())
-        columns = {c: getattr(self.samples, c) for c in _COLUMNS}
+        columns = self.samples._columns()
         if path.endswith(".parquet"):
             pa, pq = _pyarrow()
             table = pa.table(columns).replace_schema_metadata({"horde": meta})
@@ -516,9 +600,10 @@ class Result:
         return fig
 
     def __repr__(self) -> str:
+        dropped = f", {self.dropped_iterations} dropped iterations" if self.open_model else ""
         return (
             f"<Result {self.num_requests} requests, {self.num_failures} failures, {self.rps:.1f} req/s, "
-            f"p50 {self._quantile_or_nan(0.5):.2f} ms, p99 {self._quantile_or_nan(0.99):.2f} ms>"
+            f"p50 {self._quantile_or_nan(0.5):.2f} ms, p99 {self._quantile_or_nan(0.99):.2f} ms{dropped}>"
         )
 
     def _quantile_or_nan(self, q: float) -> float:
@@ -645,15 +730,16 @@ def load(path: str | os.PathLike[str]) -> Result:
             _pa, pq = _pyarrow()
             table = pq.read_table(path)
             raw = (table.schema.metadata or {}).get(b"horde")
-            present = [c for c in _COLUMNS if c in table.column_names]
-            columns = {c: table.column(c).to_numpy().astype(_DTYPES[c], copy=False) for c in present}
+            present = [c for c in (*_COLUMNS, _SERVICE) if c in table.column_names]
+            columns = {c: table.column(c).to_numpy().astype(_DTYPES.get(c, np.uint32), copy=False) for c in present}
         else:
             with np.load(path) as npz:
                 raw = npz["horde"].tobytes() if "horde" in npz.files else None
-                columns = {c: npz[c] for c in _COLUMNS if c in npz.files}
+                columns = {c: npz[c] for c in (*_COLUMNS, _SERVICE) if c in npz.files}
     except (ValueError, zipfile.BadZipFile) as e:  # not Parquet / not an npz (pyarrow's errors are ValueErrors)
         raise ValueError(f"{path} is not a result saved by horde ({e})") from None
-    if raw is None or len(columns) != len(_COLUMNS):
+    # own_delay_us came later: results saved before it load with zeros there.
+    if raw is None or not all(c in columns for c in _COLUMNS if c != "own_delay_us"):
         raise ValueError(f"{path} is not a result saved by horde")
     data = json.loads(raw)
     if data.get("format") != _FORMAT_VERSION:
@@ -671,4 +757,6 @@ def load(path: str | os.PathLike[str]) -> Result:
         samples=Samples(columns, sample_meta["origin"], sample_meta["keys"], sample_meta["dropped"]),
         histograms={(m, n): _Histogram.from_json(h) for m, n, h in data["histograms"]},
         meta=data["meta"],
+        service_histograms={(m, n): _Histogram.from_json(h) for m, n, h in data.get("service_histograms", [])},
+        own_delay=_Histogram.from_json(data["own_delay"]) if data.get("own_delay") else None,
     )

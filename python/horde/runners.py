@@ -30,16 +30,19 @@ from uuid import uuid4
 
 import gevent
 import greenlet
+import msgpack
 from gevent.event import Event
 from gevent.pool import Group
 
 from horde import log
+from horde.arrivals import DEFAULT_MAX_WAIT, Arrivals
 from horde.dispatch import UsersDispatcher
 from horde.exception import RPCError, RPCReceiveError, StopTest
 from horde.log import greenlet_exception_logger
 from horde.rpc import Message, rpc
 from horde.rpc.protocol import peek_type
-from horde.stats import StatsError, StatsListener
+from horde.shape import ARRIVAL_SHAPE_TICK, ArrivalRate
+from horde.stats import StatsError, StatsListener, run_figures
 
 if TYPE_CHECKING:
     from horde.env import Environment
@@ -130,6 +133,8 @@ class Runner:
         self.connection_broken = False
         self.final_user_classes_count: dict[str, int] = {}
         self._users_dispatcher: UsersDispatcher | None = None
+        # The open model's arrivals (horde.arrivals), when the test runs at an arrival rate.
+        self.arrivals: Arrivals | None = None
         self._cpu = _CpuMeter()
         self.greenlet.spawn(self.monitor_cpu_and_memory).link_exception(locust_exception_handler(environment))
         # Every request reported through the request event is logged into the stats by this one
@@ -180,9 +185,13 @@ class Runner:
         self.state = new_state
 
     def cpu_log_warning(self) -> bool:
-        """Called at the end of the test: repeats the CPU warning if one was raised."""
+        """Called at the end of the test: repeats, in short, the warning that horde was the
+        bottleneck (its own delay larger than the response times) if one was raised."""
         if self.cpu_warning_emitted:
-            logger.warning("CPU usage was too high at some point during the test!")
+            logger.warning(
+                "horde's own delay was larger than the server's response times at some point during the test: "
+                "horde was the bottleneck then (see the own delay in the summary)"
+            )
         return self.cpu_warning_emitted
 
     def spawn_users(self, user_classes_spawn_count: dict[str, int], wait: bool = False) -> list[User]:
@@ -193,6 +202,8 @@ class Runner:
             user_class = self.user_classes_by_name[class_name]
             for _ in range(count):
                 user = user_class(self.environment)
+                if self.arrivals is not None:
+                    user._pool = self.arrivals
                 if not hasattr(user, "environment"):
                     raise AttributeError(
                         f"Attribute 'environment' is missing on user {class_name}. Perhaps you defined your own "
@@ -239,19 +250,24 @@ class Runner:
 
     def monitor_cpu_and_memory(self) -> None:
         """Every CPU_MONITOR_INTERVAL seconds: the CPU use of the Python thread (which runs every
-        user's code and limits a horde process long before the engine's threads do) and the RSS,
-        warning above 90%."""
+        user's code and limits a horde process long before the engine's threads do) and the RSS
+        for the ``usage_monitor`` event and heartbeats; and whether horde is the bottleneck.
+
+        Locust guesses that from CPU use above 90%, which a busy but keeping-up process also
+        reaches. horde measures it: each request's own delay (queued in horde before it was
+        written, and after its last byte before its user ran again) is warned about once it is
+        larger than the server's response times (``RunFigures.own_delay_is_large``). The
+        ``cpu_warning`` event still fires above 90% for plugins that listen to it."""
         while True:
             gevent.sleep(CPU_MONITOR_INTERVAL)
             self.current_cpu_usage = self._cpu.sample()
             self.current_memory_usage = _rss_bytes()
             if self.current_cpu_usage > CPU_WARNING_THRESHOLD:
                 self.environment.events.cpu_warning.fire(environment=self.environment, cpu_usage=self.current_cpu_usage)
-                if not self.cpu_warning_emitted:
-                    logger.warning(
-                        f"CPU usage above {CPU_WARNING_THRESHOLD}%! This may constrain your throughput and may even "
-                        "give inconsistent response time measurements!"
-                    )
+            if not self.cpu_warning_emitted:
+                figures = run_figures(self.stats)
+                if figures.own_delay_is_large():
+                    logger.warning(figures.own_delay_warning())
                     self.cpu_warning_emitted = True
             self.environment.events.usage_monitor.fire(
                 environment=self.environment,
@@ -293,17 +309,59 @@ class Runner:
                 self.shape_greenlet = None
                 self.shape_last_tick = None
                 return
+            if isinstance(tick, ArrivalRate):
+                try:
+                    tick.checked()
+                except ValueError as e:
+                    self._bad_tick(shape, tick, e)
+                    return
+                self._shape_arrivals(tick)
+                self.shape_last_tick = tick
+                # A rate is followed more closely than a user count: ramps are smooth.
+                gevent.sleep(max(ARRIVAL_SHAPE_TICK - (time.time() - started), 0))
+                continue
             if tick != self.shape_last_tick:
-                if len(tick) == 2:
-                    user_count, spawn_rate = tick
-                    classes = None
-                else:
-                    user_count, spawn_rate, classes = tick
+                user_count, spawn_rate, classes = _user_count_tick(tick)
                 logger.info("Shape test updating to %d users at %.2f spawn rate", user_count, spawn_rate)
                 # Like Locust, this blocks until the ramp is done; a shape should allow for that.
                 self.start(user_count=user_count, spawn_rate=spawn_rate, user_classes=classes)
                 self.shape_last_tick = tick
             gevent.sleep(max(1 - (time.time() - started), 0))
+
+    def _bad_tick(self, shape: Any, tick: Any, error: Exception) -> None:
+        """A shape's tick that makes no sense ends the test with a clear message (exit code 2, as
+        an unhandled error would)."""
+        logger.error(f"{type(shape).__name__}.tick() returned {tick!r}: {error}; stopping the test")
+        log.unhandled_greenlet_exception = True
+        self.shape_greenlet = None
+        self.quit()
+
+    def _shape_arrivals(self, tick: ArrivalRate) -> None:
+        """A shape's tick that gives an arrival rate: the first starts the open model, the next
+        ones change its rate (and pool maximum)."""
+        if self.arrivals is None:
+            users = tick.users if tick.users is not None else 1
+            max_users = tick.max_users if tick.max_users is not None else users
+            logger.info(f"Shape test starting arrivals at {tick.rate:g}/s with {users} users (at most {max_users})")
+            self.start_arrivals(tick.rate, users, max_users, tick.distribution or "even", spawn_rate=max(users, 1))
+        elif tick != self.shape_last_tick:
+            self.arrivals.update(tick.rate, tick.max_users)
+
+    def start_arrivals(
+        self,
+        rate: float,
+        users: int,
+        max_users: int | None = None,
+        distribution: str = "even",
+        spawn_rate: float | None = None,
+        max_wait: float | None = None,
+    ) -> None:
+        """Runs the test in the open model: ``users`` users are started (at ``spawn_rate``), then
+        iterations arrive at ``rate`` per second, each taken by a free user; the pool grows up to
+        ``max_users`` when none is free; beyond that an arrival waits up to ``max_wait`` seconds
+        (default: --arrival-max-wait, else 1) for a free user and is then dropped (see
+        horde.arrivals)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run the open model")
 
     def stop(self) -> None:
         """Stops every user (gracefully within --stop-timeout); the runner can start again."""
@@ -319,6 +377,10 @@ class Runner:
                 self.shape_greenlet.kill(block=True)
                 self.shape_greenlet = None
             self.shape_last_tick = None
+        if self.arrivals is not None:
+            # Users parked waiting for an arrival are stopped below. The Arrivals stay, with their
+            # counts, until the next test starts.
+            self.arrivals.stop()
         self.stop_users(self.user_classes_count)
         self._users_dispatcher = None
         self.update_state(STATE_STOPPED)
@@ -402,9 +464,19 @@ class LocalRunner(Runner):
         logger.info(f"All users spawned: {_format_counts(self.user_classes_count)}")
         self.target_user_classes_count = self.user_classes_count
         self.environment.events.spawning_complete.fire(user_count=sum(self.target_user_classes_count.values()))
+        if self.arrivals is not None:
+            self.arrivals.begin()
 
     def start(self, user_count: int, spawn_rate: float, wait: bool = False, user_classes: list | None = None) -> None:
         """Ramps to ``user_count`` users at ``spawn_rate`` users/s (in a greenlet unless ``wait``)."""
+        if self.arrivals is not None and self.state in (STATE_SPAWNING, STATE_RUNNING) and not self.arrivals.stopped:
+            raise RuntimeError("an open-model test is running: stop it before starting one with a user count")
+        # A closed-model test.
+        self.arrivals = None
+        self.stats.open_model = False
+        self._spawn(user_count, spawn_rate, wait, user_classes)
+
+    def _spawn(self, user_count: int, spawn_rate: float, wait: bool = False, user_classes: list | None = None) -> None:
         if spawn_rate > 100:
             logger.warning(
                 "Your selected spawn rate is very high (>100), and this is known to sometimes cause issues. "
@@ -421,6 +493,37 @@ class LocalRunner(Runner):
         if self.state == STATE_STOPPED:
             return
         super().stop()
+
+    def start_arrivals(
+        self,
+        rate: float,
+        users: int,
+        max_users: int | None = None,
+        distribution: str = "even",
+        spawn_rate: float | None = None,
+        max_wait: float | None = None,
+    ) -> None:
+        if self.state in (STATE_RUNNING, STATE_SPAWNING):
+            if self.arrivals is None or self.arrivals.stopped:
+                raise RuntimeError(
+                    "a test with a user count is running: stop it before starting one at an arrival rate"
+                )
+            self.arrivals.update(rate, max_users)
+            return
+        if any(_has_own_wait_time(u) for u in self.user_classes):
+            logger.info("--arrival-rate: users take the next arrival after each task; wait_time does not apply")
+        self.stats.open_model = True
+        if max_wait is None:
+            max_wait = getattr(self.environment.parsed_options, "arrival_max_wait", None)
+        self.arrivals = Arrivals(
+            self,
+            rate,
+            users,
+            users if max_users is None else max_users,
+            distribution,
+            DEFAULT_MAX_WAIT if max_wait is None else max_wait,
+        )
+        self._spawn(users, spawn_rate or max(users, 1))
 
     def send_message(self, msg_type: str, data: Any = None, client_id: str | None = None) -> None:
         """A standalone run talks to itself: the registered listener is called directly."""
@@ -451,6 +554,9 @@ class WorkerNode:
         self.memory_usage = 0
         # The users the worker reports running, per class.
         self.user_classes_count: dict[str, int] = {}
+        # Its ZeroMQ address and the heartbeat answer, made once: the master sends it every second.
+        self.address = id.encode()
+        self.heartbeat_reply = Message("heartbeat", None, id).serialize()
 
     @property
     def user_count(self) -> int:
@@ -528,6 +634,16 @@ class _MergedReport(Message):
         self.full = data is not None
 
 
+class _Answered(Message):
+    """A heartbeat the messaging thread has answered already; the gevent side only runs the
+    ``heartbeat_sent`` listeners."""
+
+    __slots__ = ()
+
+    def __init__(self, msg: Message) -> None:
+        super().__init__(msg.type, msg.data, msg.node_id)
+
+
 class DistributedRunner(Runner):
     """What the master and the workers share: custom messages come over the network."""
 
@@ -560,6 +676,9 @@ class MasterRunner(DistributedRunner):
 
     def __init__(self, environment: Environment, master_bind_host: str, master_bind_port: int) -> None:
         super().__init__(environment)
+        # Only the total's current percentiles, until something asks for an entry's (see
+        # RequestStats.cache_entries_response_times).
+        self.stats.cache_entries_response_times = False
         self.worker_cpu_warning_emitted = False
         self.master_bind_host = master_bind_host
         self.master_bind_port = master_bind_port
@@ -579,8 +698,7 @@ class MasterRunner(DistributedRunner):
                 )
                 sys.exit(1)
             raise
-        self.server.handle_in_thread(self._on_thread_message)
-        self.server.handle_raw_in_thread(self._on_raw_stats)
+        self.server.handle_raw_in_thread(self._on_raw)
         self.server.start()
         self.greenlet.spawn(self.heartbeat_worker).link_exception(locust_exception_handler(environment))
         self.greenlet.spawn(self.client_listener).link_exception(locust_exception_handler(environment))
@@ -758,48 +876,85 @@ class MasterRunner(DistributedRunner):
 
     # -- the messaging thread ---------------------------------------------------------------------
 
-    def _on_thread_message(self, addr: str | None, msg: Message) -> bool:
-        """Answers a known, live worker's heartbeat on the messaging thread, so a master busy on
-        its gevent loop still sees every worker in time; anything that changes the run goes on to
-        the gevent side."""
-        if msg.type != "heartbeat":
-            return False
-        client = self.clients.get(msg.node_id)
-        data = msg.data
+    def _on_raw(self, addr: str | None, payload: bytes) -> Any:
+        """The messages a master gets most, handled on the messaging thread as they arrive: a live
+        worker's heartbeat is answered at once (so a master busy on its gevent loop still sees
+        every worker in time), a stats report is merged straight from its bytes (the engine
+        decodes it), and a known worker's spawning progress is noted. At a thousand workers that
+        is thousands of messages a second, none of which needs a greenlet. Anything that changes
+        the run, or has listeners to run, goes on to the gevent side. Returns True when handled,
+        a Message to pass on instead, or None to have the message decoded and passed on."""
+        kind = peek_type(payload)
+        if kind == "heartbeat":
+            return self._heartbeat_on_thread(payload)
+        if kind == "stats":
+            return self._stats_on_thread(addr, payload)
+        if kind in ("spawning", "spawning_complete"):
+            return self._spawning_on_thread(payload)
+        return None
+
+    def _heartbeat_on_thread(self, payload: bytes) -> Any:
+        try:
+            # A heartbeat holds no tagged types: decoded without Locust's hook, which costs a
+            # call per map.
+            _kind, data, node_id = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        except (ValueError, TypeError):
+            return None  # decoded again, and reported, on the usual path
+        if not isinstance(node_id, str):
+            return None
+        client = self.clients.get(node_id)
         if client is None or client.state == STATE_MISSING or not isinstance(data, dict) or "state" not in data:
-            return False
+            return Message("heartbeat", data, node_id)  # unknown or missing: the gevent side decides
         client.last_heartbeat = time.monotonic()
         client.heartbeat = HEARTBEAT_LIVENESS
         client.state = data["state"]
-        client.cpu_usage = data.get("current_cpu_usage", 0) or 0
+        cpu = data.get("current_cpu_usage", 0) or 0
+        client.cpu_usage = cpu
         if "current_memory_usage" in data:
             client.memory_usage = data["current_memory_usage"]
-        if not client.cpu_warning_emitted and isinstance(client.cpu_usage, (int, float)) and client.cpu_usage > 90:
+        if not client.cpu_warning_emitted and isinstance(cpu, (int, float)) and cpu > CPU_WARNING_THRESHOLD:
             self.worker_cpu_warning_emitted = True  # fails the test at its end, as in Locust
             client.cpu_warning_emitted = True
             logger.warning(
-                f"Worker {msg.node_id} (index {self.get_worker_index(msg.node_id)}) exceeded cpu threshold (will only "
-                "log this once per worker)"
+                f"Worker {node_id} (index {self.get_worker_index(node_id)}) exceeded cpu threshold (will only log "
+                "this once per worker)"
             )
-        self.server.send_to_client(Message("heartbeat", None, msg.node_id))
+        self.server.reply_now([client.address, client.heartbeat_reply])
         if self.environment.events.heartbeat_sent._handlers:
-            return False  # the event's listeners run on the gevent side; the reply is out already
+            # Its listeners run on the gevent side; the reply is out already.
+            return _Answered(Message("heartbeat", data, node_id))
         return True
 
-    def _on_raw_stats(self, addr: str | None, payload: bytes) -> Message | None:
-        """Merges a stats report straight from its bytes (the engine decodes it), on the messaging
-        thread: at hundreds of workers, decoding every figure into Python objects would cost the
-        master most of a core. Returns what the gevent side still needs, or None for other messages."""
-        if peek_type(payload) != "stats":
-            return None
+    def _stats_on_thread(self, addr: str | None, payload: bytes) -> Any:
         try:
-            node_id, user_classes_count = self.stats.merge_worker_report(payload)
+            node_id, counts = self.stats.merge_worker_report(payload)
         except ValueError as e:
             raise RPCReceiveError(f"a stats report that cannot be read ({e})", addr=addr) from e
+        client = self.clients.get(node_id)
         data = None
         if self.environment.events.worker_report._handlers:
             data = Message.unserialize(payload).data
-        return _MergedReport(node_id, user_classes_count, data)
+        elif client is not None:
+            if counts is not None:
+                client.user_classes_count = _counts(counts)
+            return True
+        return _MergedReport(node_id, counts, data)
+
+    def _spawning_on_thread(self, payload: bytes) -> Any:
+        try:
+            msg = Message.unserialize(payload)
+            client = self.clients.get(msg.node_id)
+            if client is None or client.state == STATE_MISSING:
+                return msg
+            if msg.type == "spawning":
+                client.state = STATE_SPAWNING
+            else:
+                counts = _counts(msg.data["user_classes_count"])
+                client.state = STATE_RUNNING
+                client.user_classes_count = counts
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None  # decoded again, and reported, on the usual path
+        return True
 
     # -- the gevent side ----------------------------------------------------------------------------
 
@@ -969,6 +1124,9 @@ class MasterRunner(DistributedRunner):
     def _slow_heartbeat(self, msg: Message) -> None:
         # Heartbeats the messaging thread passed on: from unknown or missing workers, or with
         # heartbeat_sent listeners to run.
+        if isinstance(msg, _Answered):
+            self.environment.events.heartbeat_sent.fire(client_id=msg.node_id, timestamp=time.time())
+            return
         client = self.clients.get(msg.node_id)
         if client is None:
             logger.debug(f"Got heartbeat message from unknown worker {msg.node_id}")
@@ -1183,7 +1341,7 @@ class WorkerRunner(DistributedRunner):
         for a horde master), the user counts, and what ``report_to_master`` listeners add."""
         data: dict[str, Any] = {}
         self.environment.events.report_to_master.fire(client_id=self.client_id, data=data)
-        entries, total, errors = self.stats.take_report()
+        entries, total, errors, own_delay = self.stats.take_report()
         data["stats"] = entries
         data["stats_total"] = total
         data["errors"] = {
@@ -1197,6 +1355,7 @@ class WorkerRunner(DistributedRunner):
             }
             for method, name, text, occurrences, first_seen, last_seen in errors
         }
+        data["horde_own_delay"] = own_delay  # for a horde master; Locust's ignores the key
         counts = self._counts_for_report
         data["user_classes_count"] = counts
         data["user_count"] = sum(counts.values())
@@ -1355,6 +1514,19 @@ class WorkerRunner(DistributedRunner):
         """Sends a message to the master (``client_id`` is not used)."""
         logger.debug(f"Sending {msg_type} message to master")
         self._send(Message(msg_type, data, self.client_id))
+
+
+def _user_count_tick(tick: Any) -> tuple[int, float, list | None]:
+    """A shape's tick in Locust's forms: (users, spawn_rate) or (users, spawn_rate, classes)."""
+    if len(tick) == 2:
+        return tick[0], tick[1], None
+    return tick[0], tick[1], tick[2]
+
+
+def _has_own_wait_time(user_class: Any) -> bool:
+    from horde.user.users import User
+
+    return user_class.wait_time is not User.wait_time
 
 
 def _wait_for_requests_in_flight(timeout: float) -> None:

@@ -322,6 +322,9 @@ class _EmptyRow:
     def get_response_time_percentile(self, percent: float) -> float:
         return 0.0
 
+    def service_histogram(self) -> None:
+        return None
+
     def serialize(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -505,6 +508,16 @@ class StatsEntry:
         """Like ``get_response_time_percentile``, from the engine's exact histogram (ms, 0.1%)."""
         return self._row.get_response_time_percentile(percent)
 
+    def get_service_time_percentile(self, percent: float) -> float | None:
+        """Open model: the uncorrected service time (request written → last byte read, ms, from
+        the engine's exact histogram) within which ``percent`` of requests finished; None in the
+        closed model, where the response time is the service time."""
+        buckets = self._row.service_histogram()
+        if buckets is None:
+            return None
+        values, counts = buckets
+        return quantile_from_buckets(values, counts, percent)
+
     def get_current_response_time_percentile(self, percent: float) -> int | None:
         """The percentile over about the last ``CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW`` seconds.
 
@@ -675,7 +688,6 @@ class StatsView(_RunTotals):
         """The owning ``RequestStats.history``."""
         return getattr(self.stats, "history", [])
 
-
     def get(self, name: str, method: str) -> StatsEntry:
         """The entry for (name, method); an empty one if nothing was logged under it."""
         return self.entries[(name, method)]
@@ -718,6 +730,14 @@ class RequestStats(_RunTotals, _core.RequestStats):
 
     def __init__(self, use_response_times_cache: bool = True) -> None:
         self.use_response_times_cache = use_response_times_cache
+        # The current percentiles of every entry, not only the total's, as Locust keeps them. A
+        # master turns this off (copying every entry each second costs a master with many workers
+        # and names more than anything else it does) unless something reads them: the entries'
+        # current percentiles (--csv-full-history's rows, a plugin) turn it back on when asked.
+        self.cache_entries_response_times = True
+        self.open_model = False
+        """Whether the run is in the open model (``--arrival-rate``): response times then count from
+        each iteration's scheduled start, and the reports say so and add the service times."""
         self.history: list[dict[str, Any]] = []
         """Rows appended by ``update_stats_history`` (the HTML report's charts)."""
         self._response_times_cache: OrderedDict[int, dict[Any, CachedResponseTimes]] = OrderedDict()
@@ -756,7 +776,6 @@ class RequestStats(_RunTotals, _core.RequestStats):
     def start_time(self) -> float:
         """Epoch seconds of creation or of the last reset."""
         return super().snapshot()[3]
-
 
     def get(self, name: str, method: str) -> StatsEntry:
         """The entry for (name, method); an empty one if nothing was logged under it yet."""
@@ -812,14 +831,23 @@ class RequestStats(_RunTotals, _core.RequestStats):
         plus 10 s are dropped. ``stats_history`` calls this once a second; a runner that does
         not run ``stats_history`` should call it once a second itself.
         """
-        self._store_response_times(StatsView(self, super().snapshot()), int(time.time()) if t is None else t)
+        t = int(time.time()) if t is None else t
+        if self.cache_entries_response_times:
+            self._store_response_times(StatsView(self, super().snapshot()), t)
+        else:
+            total = StatsEntry._from_row(self, super().total_only(), True, total=True)
+            self._store_response_times(None, t, total)
 
-    def _store_response_times(self, view: StatsView, t: int) -> None:
-        copies = {
-            key: CachedResponseTimes(entry.response_times, entry.num_requests, entry.num_none_requests)
-            for key, entry in view.entries.items()
-        }
-        total = view.total
+    def _store_response_times(self, view: StatsView | None, t: int, total: StatsEntry | None = None) -> None:
+        copies = {}
+        if view is not None and self.cache_entries_response_times:
+            copies = {
+                key: CachedResponseTimes(entry.response_times, entry.num_requests, entry.num_none_requests)
+                for key, entry in view.entries.items()
+            }
+        if total is None:
+            assert view is not None
+            total = view.total
         copies[_TOTAL_KEY] = CachedResponseTimes(total.response_times, total.num_requests, total.num_none_requests)
         self._response_times_cache[t] = copies
         self._response_times_cache.move_to_end(t)
@@ -836,6 +864,10 @@ class RequestStats(_RunTotals, _core.RequestStats):
         for t in candidates:
             copies = self._response_times_cache.get(t)
             if copies is not None:
+                if key is not _TOTAL_KEY and not self.cache_entries_response_times:
+                    # Only the total's were kept: from now on every entry's are.
+                    self.cache_entries_response_times = True
+                    return None
                 # An entry first seen after that second had no requests then.
                 return copies.get(key, CachedResponseTimes({}, 0, 0))
         return None
@@ -887,6 +919,9 @@ class StatsListener:
         response: Any = None,
         **_kwargs: Any,
     ) -> None:
+        # horde's responses carry the engine's timing: the uncorrected time of an open-model
+        # request, and horde's own delay.
+        service_time, own_delay = getattr(response, "_engine_timing", None) or (None, None)
         self.stats.log(
             request_type,
             name,
@@ -894,6 +929,8 @@ class StatsListener:
             int(response_length or 0),
             None if exception is None else error_text(exception),
             _status_of(response),
+            service_time,
+            own_delay,
         )
 
     def __repr__(self) -> str:
@@ -904,6 +941,139 @@ def _status_of(response: Any) -> int:
     """The HTTP status of a request event's response for the samples, 0 when it has none."""
     status = getattr(response, "status_code", None)
     return status if type(status) is int and 0 <= status <= 0xFFFF else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# What the figures measure: the open model, and horde's own delay
+
+#: What a response time is, in each model (README, ``--help`` and every report say it).
+CLOSED_MODEL_MEASURE = "request written → last byte read"
+OPEN_MODEL_MEASURE = "from each iteration's scheduled start (corrected for coordinated omission)"
+SERVICE_TIME_MEASURE = "request written → last byte read, uncorrected"
+OWN_DELAY_MEASURE = "the user's call → request written, plus last byte read → the user running again"
+
+
+def quantile_from_buckets(values: Any, counts: Any, q: float) -> float | None:
+    """The value (ms) at quantile ``q`` of a histogram given as its buckets' highest µs values
+    and counts (as the engine hands them over), by HdrHistogram's rule: the first bucket whose
+    cumulative count reaches ``ceil(q * total)``. None when it is empty."""
+    counts = [int(c) for c in counts]
+    total = sum(counts)
+    if not total:
+        return None
+    rank = max(1, math.ceil(min(max(q, 0.0), 1.0) * total))
+    seen = 0
+    for value, count in zip(values, counts):
+        seen += count
+        if seen >= rank:
+            return float(value) / 1000.0
+    return float(values[-1]) / 1000.0
+
+
+class RunFigures:
+    """The figures of a run beside the request table: the open model's dropped iterations and
+    service times, and horde's own delay (see ``run_figures``).
+
+    Attributes:
+        open_model: Whether response times count from each iteration's scheduled start.
+        dropped_iterations: Open model: arrivals dropped (no user free, the pool at its maximum).
+        dropped_per_sec: ``{epoch second: dropped}``.
+        own_delay_count: Requests whose own delay was measured.
+        own_delay_ms: ``{0.5: ms, 0.9: ..., 0.99: ..., 1.0: max}``: horde's own delay per request.
+        service_ms: Open model: the total's uncorrected service-time percentiles, same keys.
+        response_ms: The total's response-time percentiles (exact), same keys.
+    """
+
+    QUANTILES = (0.5, 0.9, 0.99, 1.0)
+
+    def __init__(self, stats: Any) -> None:
+        figures = _core.RequestStats.run_figures(stats)
+        self.open_model = bool(getattr(stats, "open_model", False))
+        self.dropped_iterations: int = figures["dropped_iterations"]
+        self.dropped_per_sec: dict[int, int] = dict(figures["dropped_per_sec"])
+        self.own_delay_count: int = figures["own_delay_count"]
+        values, counts = figures["own_delay"]
+        self.own_delay_ms = {q: quantile_from_buckets(values, counts, q) for q in self.QUANTILES}
+        total = _core.RequestStats.total_only(stats)
+        buckets = total.service_histogram()
+        self.service_ms = {q: None if buckets is None else quantile_from_buckets(*buckets, q) for q in self.QUANTILES}
+        self.response_ms = {
+            q: total.get_response_time_percentile(q) if total.num_requests else None for q in self.QUANTILES
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures as JSON-ready data (``--hdr-json``, the web UI)."""
+        named = {0.5: "p50", 0.9: "p90", 0.99: "p99", 1.0: "max"}
+        return {
+            "open_model": self.open_model,
+            "response_time_measure": OPEN_MODEL_MEASURE if self.open_model else CLOSED_MODEL_MEASURE,
+            "dropped_iterations": self.dropped_iterations,
+            "own_delay_ms": {named[q]: v for q, v in self.own_delay_ms.items()},
+            "own_delay_count": self.own_delay_count,
+            "service_time_ms": {named[q]: v for q, v in self.service_ms.items()} if self.open_model else None,
+        }
+
+    def own_delay_is_large(self) -> bool:
+        """Whether horde's own delay is large next to the response times, meaning horde rather than
+        the server is the bottleneck: its median above the response times' median (the service
+        times' in the open model) and above ``OWN_DELAY_WARNING_MIN_MS``."""
+        own = self.own_delay_ms[0.5]
+        served = self.service_ms[0.5] if self.open_model else self.response_ms[0.5]
+        return own is not None and served is not None and own > OWN_DELAY_WARNING_MIN_MS and own > served
+
+    def own_delay_warning(self) -> str:
+        own = self.own_delay_ms[0.5] or 0.0
+        served = (self.service_ms[0.5] if self.open_model else self.response_ms[0.5]) or 0.0
+        return (
+            f"horde's own delay per request (median {own:.2f} ms) is larger than the server's response times "
+            f"(median {served:.2f} ms): horde, not the server, is the bottleneck, and the response times include "
+            "time spent queueing in horde. Use fewer users, --processes, or more workers."
+        )
+
+
+#: Below this median own delay (ms) horde is never called the bottleneck: a sub-millisecond server
+#: can be faster than a Python call, which does not make the figures wrong.
+OWN_DELAY_WARNING_MIN_MS = 1.0
+
+
+def run_figures(stats: Any) -> RunFigures:
+    """The run's figures beside the request table, from one read of the engine."""
+    return RunFigures(stats)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def get_run_figures_summary(stats: Any) -> list[str]:
+    """The lines the final summary adds after the tables: what a response time measures, the
+    open model's service times and dropped iterations, and horde's own delay."""
+    figures = run_figures(stats)
+    lines = []
+    if figures.open_model:
+        lines.append(f"Response times above are measured {OPEN_MODEL_MEASURE}.")
+        s = figures.service_ms
+        lines.append(
+            f"Service times ({SERVICE_TIME_MEASURE}): p50 {_ms(s[0.5])} ms, p90 {_ms(s[0.9])} ms, "
+            f"p99 {_ms(s[0.99])} ms, max {_ms(s[1.0])} ms"
+        )
+        lines.append(f"Dropped iterations: {figures.dropped_iterations}")
+    else:
+        lines.append(f"Response times above are measured {CLOSED_MODEL_MEASURE}.")
+    if figures.own_delay_count:
+        o = figures.own_delay_ms
+        lines.append(
+            f"horde's own delay per request ({OWN_DELAY_MEASURE}): p50 {_ms(o[0.5])} ms, "
+            f"p99 {_ms(o[0.99])} ms, max {_ms(o[1.0])} ms"
+        )
+    return lines
+
+
+def print_run_figures(stats: Any) -> None:
+    """Logs ``get_run_figures_summary``'s lines, then an empty line."""
+    for line in get_run_figures_summary(stats):
+        console_logger.info(line)
+    console_logger.info("")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -933,6 +1103,9 @@ def get_stats_summary(stats: Any, current: bool = True) -> list[str]:
     lines = [header % columns, separator]
     lines += [entry.to_string(current=current) for entry in sort_stats(view.entries)]
     lines += [separator, view.total.to_string(current=current)]
+    owner = _owner(stats)
+    if getattr(owner, "open_model", False):
+        lines.append(f"Dropped iterations: {_core.RequestStats.run_figures(owner)['dropped_iterations']}")
     return lines
 
 
@@ -950,12 +1123,36 @@ def get_percentile_stats_summary(stats: Any) -> list[str]:
     header = f"%-{STATS_TYPE_WIDTH}s %-{STATS_NAME_WIDTH}s %8s {' '.join(['%6s'] * count)}"
     labels = ("Type", "Name", *get_readable_percentiles(PERCENTILES_TO_REPORT), "# reqs")
     separator = "|".join(["-" * STATS_TYPE_WIDTH, "-" * STATS_NAME_WIDTH, "-" * 8] + ["-" * 6] * count)
-    lines = ["Response time percentiles (approximated)", header % labels, separator]
+    open_model = getattr(_owner(stats), "open_model", False)
+    title = "Response time percentiles (approximated)"
+    if open_model:
+        title += f", {OPEN_MODEL_MEASURE}"
+    lines = [title, header % labels, separator]
     lines += [entry.percentile() for entry in sort_stats(view.entries) if entry.response_times]
     lines.append(separator)
     if view.total.response_times:
         lines.append(view.total.percentile())
+    if open_model:
+        lines += ["", f"Service time percentiles ({SERVICE_TIME_MEASURE})", header % labels, separator]
+        entries = [e for e in sort_stats(view.entries) if e.num_requests]
+        lines += [_service_line(header, e) for e in entries if e._row.service_histogram() is not None]
+        lines.append(separator)
+        if view.total._row.service_histogram() is not None:
+            lines.append(_service_line(header, view.total))
     return lines
+
+
+def _service_line(header: str, entry: StatsEntry) -> str:
+    # Rounded into Locust's buckets, as the response times above them are.
+    values = [bucket_response_time(entry.get_service_time_percentile(p) or 0.0) for p in PERCENTILES_TO_REPORT]
+    cells = " ".join(["%6d"] * len(PERCENTILES_TO_REPORT))
+    line = f"%-{STATS_TYPE_WIDTH}s %-{STATS_NAME_WIDTH}s %8d {cells}"
+    return line % (entry.method or "", entry.name, *values, entry.num_requests)
+
+
+def _owner(stats: Any) -> Any:
+    """The RequestStats behind a RequestStats or a StatsView."""
+    return stats.stats if isinstance(stats, StatsView) else stats
 
 
 def print_error_report(stats: Any) -> None:
@@ -1035,17 +1232,24 @@ def save_stats_json(stats: Any, filename: str) -> None:
         json.dump(_view(stats).serialize_stats(), file, indent=4)
 
 
+#: The columns the CSV files add in the open model (see ``StatsCSV._requests_header``).
+OPEN_MODEL_CSV_COLUMNS = ["Service Time 50%", "Service Time 99%", "Dropped Iterations"]
+
 HDR_PERCENTILES = [0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0]
 
 
 def precise_stats(stats: Any) -> dict[str, Any]:
     """The statistics with percentiles read from the engine's HdrHistograms (microsecond
     resolution, three significant digits) instead of Locust's rounded buckets: what
-    ``--hdr-json`` writes. One dict per entry plus the total under ``"total"``."""
+    ``--hdr-json`` writes. One dict per entry plus the total under ``"total"``, and the run's
+    figures (``RunFigures.to_dict``: what the response times measure, dropped iterations, horde's
+    own delay). In the open model each row also has ``service_percentiles``, the uncorrected
+    service times beside the corrected response times."""
     entries, total, _errors, start_time = _core.RequestStats.snapshot(stats)
+    figures = run_figures(stats)
 
     def row(e: Any) -> dict[str, Any]:
-        return {
+        out = {
             "method": e.method,
             "name": e.name,
             "num_requests": e.num_requests,
@@ -1056,8 +1260,18 @@ def precise_stats(stats: Any) -> dict[str, Any]:
             "max_response_time": e.max_response_time,
             "percentiles": {str(p): e.get_response_time_percentile(p) for p in HDR_PERCENTILES},
         }
+        if figures.open_model:
+            buckets = e.service_histogram()
+            values, counts = buckets if buckets is not None else ([], [])
+            out["service_percentiles"] = {str(p): quantile_from_buckets(values, counts, p) for p in HDR_PERCENTILES}
+        return out
 
-    return {"start_time": start_time, "entries": [row(e) for e in entries], "total": row(total)}
+    return {
+        "start_time": start_time,
+        **figures.to_dict(),
+        "entries": [row(e) for e in entries],
+        "total": row(total),
+    }
 
 
 def save_precise_stats_json(stats: Any, path: str) -> None:
@@ -1098,6 +1312,11 @@ class StatsCSV:
         ]
         self.failures_columns = ["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"]
         self.exceptions_columns = ["Count", "Message", "Traceback", "Nodes"]
+        # Whether the tables carry the open model's columns, fixed when their header is written.
+        self._open_model_columns = False
+
+    def _is_open_model(self) -> bool:
+        return bool(getattr(self.environment.stats, "open_model", False))
 
     def _percentile_fields(self, stats_entry: StatsEntry, use_current: bool = False) -> list[Any]:
         if not stats_entry.num_requests:
@@ -1108,11 +1327,24 @@ class StatsCSV:
 
     def requests_csv(self, csv_writer: Any) -> None:
         """Writes the header and a row per entry, then the "Aggregated" row."""
-        csv_writer.writerow(self.requests_csv_columns)
+        self._open_model_columns = self._is_open_model()
+        csv_writer.writerow(self._requests_header())
         self._requests_data_rows(csv_writer)
+
+    def _requests_header(self) -> list[str]:
+        # In the open model, after Locust's columns: the uncorrected service times and, in the
+        # Aggregated row, the dropped iterations (Locust's columns stay where its tools look).
+        return self.requests_csv_columns + (OPEN_MODEL_CSV_COLUMNS if self._open_model_columns else [])
+
+    def _open_model_fields(self, entry: StatsEntry, dropped: int | None) -> list[Any]:
+        service = [entry.get_service_time_percentile(p) for p in (0.5, 0.99)]
+        return ["N/A" if v is None else round(v, 3) for v in service] + ["" if dropped is None else dropped]
 
     def _requests_data_rows(self, csv_writer: Any) -> None:
         view = _view(self.environment.stats)
+        dropped = None
+        if self._open_model_columns:
+            dropped = _core.RequestStats.run_figures(self.environment.stats)["dropped_iterations"]
         for entry in chain(sort_stats(view.entries), [view.total]):
             row = [
                 entry.method,
@@ -1127,7 +1359,10 @@ class StatsCSV:
                 entry.total_rps,
                 entry.total_fail_per_sec,
             ]
-            csv_writer.writerow(row + list(self._percentile_fields(entry)))
+            row += self._percentile_fields(entry)
+            if self._open_model_columns:
+                row += self._open_model_fields(entry, dropped if entry is view.total else None)
+            csv_writer.writerow(row)
 
     def failures_csv(self, csv_writer: Any) -> None:
         """Writes the header and a row per distinct error."""
@@ -1189,6 +1424,9 @@ class StatsCSVFileWriter(StatsCSV):
         super().__init__(environment, percentiles_to_report)
         self.base_filepath = base_filepath
         self.full_history = full_history
+        if full_history:
+            # Its per-entry rows carry each entry's current percentiles.
+            environment.stats.cache_entries_response_times = True
         directory = os.path.dirname(base_filepath)
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -1227,9 +1465,13 @@ class StatsCSVFileWriter(StatsCSV):
         self.stats_writer()
 
     def _write_headers(self) -> None:
-        self.requests_csv_writer.writerow(self.requests_csv_columns)
+        self._open_model_columns = self._is_open_model()
+        self.requests_csv_writer.writerow(self._requests_header())
         self.requests_csv_data_start = self.requests_csv_filehandle.tell()
-        self.stats_history_csv_writer.writerow(self.stats_history_csv_columns)
+        history_columns = self.stats_history_csv_columns
+        if self._open_model_columns:
+            history_columns = history_columns + ["Dropped Iterations"]
+        self.stats_history_csv_writer.writerow(history_columns)
         self.failures_csv_writer.writerow(self.failures_columns)
         self.failures_csv_data_start = self.failures_csv_filehandle.tell()
         self.exceptions_csv_writer.writerow(self.exceptions_columns)
@@ -1292,6 +1534,9 @@ class StatsCSVFileWriter(StatsCSV):
         runner = getattr(self.environment, "runner", None)
         user_count = runner.user_count if runner is not None else 0
         entries = sort_stats(view.entries) if self.full_history else []
+        dropped = None
+        if self._open_model_columns:
+            dropped = _core.RequestStats.run_figures(self.environment.stats)["dropped_iterations"]
         for entry in chain(entries, [view.total]):
             head = [
                 int(now),
@@ -1310,7 +1555,10 @@ class StatsCSVFileWriter(StatsCSV):
                 entry.max_response_time,
                 entry.avg_content_length,
             ]
-            csv_writer.writerow(head + list(self._percentile_fields(entry, use_current=self.full_history)) + tail)
+            row = head + list(self._percentile_fields(entry, use_current=self.full_history)) + tail
+            if dropped is not None:
+                row.append(dropped if entry is view.total else "")
+            csv_writer.writerow(row)
 
     def requests_flush(self) -> None:
         self.requests_csv_filehandle.flush()

@@ -50,8 +50,12 @@ _METRICS = {
     "failures": (COUNT, "num_failures"),
     "requests": (COUNT, "num_requests"),
     "rps": (RATE, "total_rps"),
+    # The open model's arrivals that found no free user (a figure of the whole run).
+    "dropped_iterations": (COUNT, "dropped_iterations"),
 }
-_METRIC_NAMES = "pNN (e.g. p95, p99.9), median, avg, min, max, fail_ratio, failures, requests, rps"
+_METRIC_NAMES = "pNN (e.g. p95, p99.9), median, avg, min, max, fail_ratio, failures, requests, rps, dropped_iterations"
+# Metrics of the whole run, which no request name narrows.
+_RUN_METRICS = {"dropped_iterations"}
 
 # Latency units in milliseconds; "" is the default.
 _LATENCY_UNITS = {"": 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001}
@@ -227,6 +231,8 @@ def parse(expression: str) -> Threshold:
     else:
         raise fail(f"unknown metric {metric_text!r}: expected one of {_METRIC_NAMES}")
 
+    if metric in _RUN_METRICS and name is not None:
+        raise fail(f"{metric} is a figure of the whole run: write it without a 'METHOD NAME:' scope")
     if not value_text:
         raise fail(f"missing value after {operator!r}")
     value_match = _VALUE.fullmatch(value_text)
@@ -280,9 +286,22 @@ def parse_all(expressions: Iterable[str] | None) -> list[Threshold]:
     return [parse(e) for e in expressions or ()]
 
 
+class _RunRow:
+    """The "Aggregated" row with the figures of the whole run beside it (dropped iterations)."""
+
+    def __init__(self, total: Any, dropped_iterations: int) -> None:
+        self._total = total
+        self.dropped_iterations = dropped_iterations
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._total, name)
+
+
 def _rows(stats: Any) -> tuple[list[Any], Any]:
     entries, total, _errors, _start_time = stats.snapshot()
-    return list(entries), total
+    figures = getattr(stats, "run_figures", None)
+    dropped = figures()["dropped_iterations"] if callable(figures) else getattr(stats, "dropped_iterations", 0)
+    return list(entries), _RunRow(total, dropped)
 
 
 def _find_row(threshold: Threshold, entries: list[Any], total: Any) -> Any:
@@ -324,8 +343,8 @@ def evaluate(thresholds: Iterable[Threshold], stats: Any) -> list[ThresholdResul
 def certainly_broken(threshold: Threshold, stats: Any) -> bool:
     """Whether no later request can make the threshold pass again (``--threshold-abort``).
 
-    That holds for ``max`` above an upper bound, ``min`` below a lower bound, and ``failures`` or
-    ``requests`` above an upper bound: those figures only move one way as requests come in.
+    That holds for ``max`` above an upper bound, ``min`` below a lower bound, and ``failures``,
+    ``requests`` or ``dropped_iterations`` above an upper bound: those figures only move one way as requests come in.
     Percentiles, averages, ratios, rps and the other bounds can still recover, so they are never
     certainly broken before the end; neither is a scoped row that has no requests yet.
 
@@ -334,7 +353,7 @@ def certainly_broken(threshold: Threshold, stats: Any) -> bool:
         stats: A ``RequestStats``, as for ``evaluate``.
     """
     upper = threshold.operator in ("<", "<=")
-    if threshold.metric in ("max", "failures", "requests"):
+    if threshold.metric in ("max", "failures", "requests", "dropped_iterations"):
         one_way = upper
     elif threshold.metric == "min":
         one_way = not upper

@@ -46,6 +46,7 @@ _NEEDS_CATCH_RESPONSE = (
     "http://docs.locust.io/en/stable/writing-a-locustfile.html#validating-responses"
 )
 
+
 class FastRequest(PreparedRequest):
     """The request a ``FastResponse`` answers: ``method``, ``url``, ``headers`` and ``body``, also
     as ``payload`` (a str when the body was given as one, or as ``json=``)."""

@@ -70,7 +70,8 @@ class BaseSocket:
         os.set_blocking(self._wake_write, False)
         self._jobs: list[list[Any]] = []  # [interval, next due (monotonic), function]
         self._handlers: list[Callable[[str | None, Message], bool]] = []
-        self._raw_handlers: list[Callable[[str | None, bytes], Message | None]] = []
+        self._raw_handlers: list[Callable[[str | None, bytes], Any]] = []
+        self._replies: list[list[bytes]] = []
         # Thread -> gevent: decoded messages (or receive errors) wait here, and an async watcher
         # wakes the hub, which moves them into a gevent queue for recv().
         self._inbox: deque[Any] = deque()
@@ -93,11 +94,19 @@ class BaseSocket:
         first; a message it returns True for is not passed on to ``recv()``."""
         self._handlers.append(handler)
 
-    def handle_raw_in_thread(self, handler: Callable[[str | None, bytes], Message | None]) -> None:
+    def handle_raw_in_thread(self, handler: Callable[[str | None, bytes], Any]) -> None:
         """Offers each received message's bytes to ``handler(addr, payload)`` on the socket's
-        thread before they are decoded: a Message it returns goes to ``recv()`` in place of the
-        decoded one; ``RPCReceiveError`` it raises goes there as the error; None passes it on."""
+        thread before they are decoded: True means it handled the message; a Message it returns
+        goes to ``recv()`` in place of the decoded one; ``RPCReceiveError`` it raises goes there as
+        the error; None passes it on."""
         self._raw_handlers.append(handler)
+
+    def reply_now(self, frames: list[bytes]) -> None:
+        """Sends from the socket's thread (from a handler) without the queue or a wake-up: right
+        after the batch of messages being handled, all replies together, which ZeroMQ's I/O
+        thread takes in one go instead of being woken for each. A peer that cannot take it then
+        misses it (a heartbeat answer comes again a second later)."""
+        self._replies.append(frames)
 
     def deliver(self, msg: Message, addr: str | None = None) -> None:
         """Hands ``msg`` to ``recv()`` as if it had arrived (from the socket's thread or any other)."""
@@ -223,12 +232,25 @@ class BaseSocket:
             self._outbox.popleft()
 
     def _receive_all(self) -> None:
-        for _ in range(10_000):  # bounded, so jobs and sends still get their turn
+        try:
+            for _ in range(10_000):  # bounded, so jobs and sends still get their turn
+                try:
+                    frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    return
+                self._on_frames(frames)
+        finally:
+            self._send_replies()
+
+    def _send_replies(self) -> None:
+        replies, self._replies = self._replies, []
+        if self._closing:
+            return
+        for frames in replies:
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._on_frames(frames)
+                self.socket.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
 
     def _on_frames(self, frames: list[bytes]) -> None:
         addr: str | None = None
@@ -253,6 +275,8 @@ class BaseSocket:
                 return
             except Exception:
                 logger.error("Handling a message on the messaging thread failed:\n%s", traceback.format_exc())
+                return
+            if handled is True:
                 return
             if handled is not None:
                 self.deliver(handled, addr)

@@ -277,6 +277,9 @@ class TaskSet(metaclass=TaskSetMeta):
             raise _reschedule_for(e) from e
 
         user = self._user
+        if user._pool is not None and user._taskset_instance is self:
+            # Open model: the user's first task is its first iteration, which waits for an arrival.
+            self.wait()
         cls = type(self)
         # Unless a subclass changes how tasks are queued, a task picked when nothing is queued
         # runs without going through the queue (an append and a pop per task otherwise).
@@ -373,32 +376,43 @@ class TaskSet(metaclass=TaskSetMeta):
         )
 
     def wait(self) -> None:
-        """Sleeps for ``wait_time()`` seconds. A user asked to stop gracefully stops here."""
+        """Sleeps for ``wait_time()`` seconds (in the open model: until the next arrival). A user
+        asked to stop gracefully stops here."""
         user = self._user
         if user._state == LOCUST_STATE_STOPPING:
             raise StopUser()
         user._state = LOCUST_STATE_WAITING
-        self._sleep(self.wait_time())
+        pool = user._pool
+        if pool is not None:
+            pool.next_iteration(user)
+        else:
+            self._sleep(self.wait_time())
         if user._state == LOCUST_STATE_STOPPING:
             raise StopUser()
         user._state = LOCUST_STATE_RUNNING
 
     def _sleep(self, seconds: float) -> None:
+        user = self._user
+        b = user._bridge
+        if b is None:
+            b = user._bridge = _bridge.bridge()
         if seconds <= 0:
-            # A zero wait is only there to let the other users run. If this thread sent a request
-            # since this user last waited, this user has yielded to them already (greenlets switch
-            # only when one yields), so the extra round trip through the hub can be skipped.
-            user = self._user
-            b = user._bridge
-            if b is None:
-                b = user._bridge = _bridge.bridge()
+            # A zero wait is only there to let the other users run. Greenlets switch only when one
+            # yields, so while this user's task ran nobody else sent a request: if the thread's
+            # request count moved since this user last got the CPU back, the move is this user's
+            # own request, whose wait in the bridge let the others run already, and the extra round
+            # trip through the hub can be skipped. Otherwise it yields, as in Locust.
             calls = b.calls
-            if calls != user._calls_at_wait:
+            last = user._calls_at_wait
+            if calls != last and last >= 0:  # -1: not known yet, so yield
                 user._calls_at_wait = calls
                 return
             gevent.sleep(seconds)
         else:
             _timed_sleep(seconds)
+        # Back from a yield: others may have sent requests meanwhile, which must not count as this
+        # user's own next time.
+        user._calls_at_wait = b.calls
 
     def interrupt(self, reschedule: bool = True) -> None:
         """Leaves this TaskSet and returns control to the parent.

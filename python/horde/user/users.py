@@ -87,10 +87,16 @@ class User(metaclass=UserMeta):
     weight: float = 1
     fixed_count: int = 0
     abstract: bool = True
-    # The engine-request count of this thread when the user last waited, and that thread's bridge,
-    # which a user, living in one greenlet, keeps (see TaskSet._sleep).
+    # The engine-request count of this thread when the user last got the CPU back, and that
+    # thread's bridge, which a user, living in one greenlet, keeps (see TaskSet._sleep).
     _calls_at_wait = -1
     _bridge: Any = None
+    # Open model (horde.arrivals): the pool this user belongs to, an arrival handed to it at its
+    # creation, and the scheduled start (perf_counter) of the iteration it is running until the
+    # iteration's first request takes it (see HttpSession._send). None in the closed model.
+    _pool: Any = None
+    _pending_arrival: float | None = None
+    _iteration_start: float | None = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__()

@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, jsonify, make_response, request
 from gevent import pywsgi
 
 from horde import __version__
+from horde.arrivals import DISTRIBUTIONS
 from horde.runners import MasterRunner
 from horde.web.auth import TOKEN_COOKIE, Credentials
 from horde.web.history import StatsHistory
@@ -35,6 +36,11 @@ TEMPLATE_DIR = os.path.join(WEB_DIR, "templates")
 STATIC_DIR = os.path.join(WEB_DIR, "static")
 DEFAULT_PORT = 8089
 LOOPBACK = "127.0.0.1"
+
+
+def _number(value: Any) -> float | None:
+    # bool is an int to Python, and no rate.
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def bind_address(host: str | None) -> str:
@@ -259,6 +265,11 @@ class WebUI:
         run_time = getattr(options, "run_time", None) if options is not None else None
         num_users = getattr(options, "num_users", None) if options is not None else None
         spawn_rate = getattr(options, "spawn_rate", None) if options is not None else None
+        # The open model's options (--arrival-rate, --max-users, --arrival-distribution) fill the
+        # form's "Open model" fields (numbers only: a locustfile may own an option of that name).
+        arrival_rate = _number(getattr(options, "arrival_rate", None))
+        max_users = _number(getattr(options, "max_users", None))
+        distribution = getattr(options, "arrival_distribution", None)
         # On a master the page shows its workers (Locust's is_distributed and worker_count).
         is_distributed = isinstance(runner, MasterRunner)
         worker_count = runner.worker_count if isinstance(runner, MasterRunner) else 0
@@ -271,6 +282,10 @@ class WebUI:
             "num_users": int(num_users) if num_users is not None else None,
             "spawn_rate": float(spawn_rate) if spawn_rate is not None else None,
             "run_time": f"{int(run_time)}s" if run_time else None,
+            "arrival_rate": arrival_rate if arrival_rate and not is_distributed else None,
+            "max_users": int(max_users) if max_users else None,
+            "arrival_distribution": distribution if distribution in DISTRIBUTIONS else DISTRIBUTIONS[0],
+            "arrival_distributions": list(DISTRIBUTIONS),
             "state": runner.state if runner is not None else "missing",
             "user_classes": available,
             "selected_user_classes": [u.__name__ for u in environment.user_classes],

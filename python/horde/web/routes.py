@@ -1,5 +1,5 @@
 """The web UI's routes: Locust's endpoints with Locust's JSON, plus ``/stats/history`` and
-``/stats/distribution`` for horde's charts.
+``/stats/distribution`` for horde's charts, and the open model (``arrival_rate`` in ``/swarm``).
 
 Reading the figures costs an engine snapshot, so ``/stats/requests`` (what every open page polls)
 is built at most once per ``STATS_CACHE_SECONDS`` whatever the number of pages, as Locust does.
@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from io import StringIO
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, NotFound
 
 from horde import stats
+from horde.arrivals import DISTRIBUTIONS
 from horde.log import get_logs
 from horde.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, MasterRunner
 from horde.util.timespan import parse_timespan
@@ -37,6 +39,21 @@ logger = logging.getLogger("horde.web")
 
 STATS_CACHE_SECONDS = 2.0
 MAX_ROWS = 500
+
+#: The keys horde adds to Locust's ``/stats/requests`` (scripts written for Locust ignore them):
+#: ``RunFigures.to_dict()``'s (what a response time measures, the open model's dropped iterations
+#: and service times, horde's own delay), the service times' measure, and the open model's
+#: arrivals (rate, users, max_users, distribution; null in the closed model).
+HORDE_REQUEST_STATS_KEYS = (
+    "open_model",
+    "response_time_measure",
+    "dropped_iterations",
+    "own_delay_ms",
+    "own_delay_count",
+    "service_time_ms",
+    "service_time_measure",
+    "arrivals",
+)
 
 
 def format_safe_timestamp(timestamp: float) -> str:
@@ -196,23 +213,20 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
 
         options = environment.parsed_options
         parsed = vars(options) if options is not None else {}
-        user_count: int | None = None
-        spawn_rate: float | None = None
-        run_time: int | None = None
-        run_time_given = False
+        form = _SwarmForm(user_classes=user_classes)
         for key, value in request.form.items():
             if key == "user_count":
                 try:
-                    user_count = int(value)
+                    form.user_count = int(value)
                 except ValueError:
                     return _bad_form(f"Invalid user_count value: {value!r} (must be an integer)", environment.host)
-                parsed["num_users"] = user_count
+                parsed["num_users"] = form.user_count
             elif key == "spawn_rate":
                 try:
-                    spawn_rate = float(value)
+                    form.spawn_rate = float(value)
                 except ValueError:
                     return _bad_form(f"Invalid spawn_rate value: {value!r} (must be a number)", environment.host)
-                parsed["spawn_rate"] = spawn_rate
+                parsed["spawn_rate"] = form.spawn_rate
             elif key == "host":
                 # No markup in a value the page shows again.
                 environment.host = str(value).replace("<", "").replace(">", "")
@@ -220,25 +234,43 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
             elif key == "user_classes":
                 parsed["user_classes"] = request.form.getlist("user_classes")
             elif key == "run_time":
-                run_time_given = True
+                form.run_time_given = True
                 if not value:
                     parsed["run_time"] = None
                     continue
                 try:
-                    run_time = parse_timespan(value)
+                    form.run_time = parse_timespan(value)
                 except ValueError:
                     return _bad_form(
                         "Valid run_time formats are : 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc.", environment.host
                     )
-                parsed["run_time"] = run_time
+                parsed["run_time"] = form.run_time
             elif key == "profile":
                 environment.profile = str(value) or None
                 parsed["profile"] = environment.profile
+            elif key in _OPEN_MODEL_FIELDS:
+                problem = form.read_open_model_field(key, value)
+                if problem:
+                    return _bad_form(problem, environment.host)
             elif key in parsed and key != "shape_class":
                 try:
                     parsed[key] = _as_type_of(parsed[key], value, request.form.getlist(key))
                 except ValueError:
                     return _bad_form(f"Invalid {key} value: {value!r}", environment.host)
+
+        if form.arrival_rate is not None:
+            if isinstance(runner, MasterRunner):
+                return _bad_form(
+                    "The open model (arrival_rate) is not supported in distributed mode yet: "
+                    "leave arrival_rate empty to run with a user count",
+                    environment.host,
+                )
+            if environment.shape_class is not None:
+                return _bad_form(
+                    "arrival_rate cannot be combined with a LoadTestShape: the shape's ticks set the load",
+                    environment.host,
+                )
+            return start_open_model(runner, form)
 
         if environment.shape_class is not None:
             runner.start_shape()
@@ -250,6 +282,7 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
                 }
             )
 
+        user_count, spawn_rate = form.user_count, form.spawn_rate
         if (
             user_count is None
             or user_count < 0
@@ -258,35 +291,116 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
             or not math.isfinite(spawn_rate)
         ):
             return _bad_form("Missing or invalid user_count or spawn_rate from /swarm request", environment.host)
+        if open_model_running(runner):
+            return _bad_form(
+                "An open-model test (arrival rate) is running: stop the test first to start one with a user "
+                "count, or send arrival_rate to change its rate",
+                environment.host,
+            )
+        if form.open_model_fields_sent and "arrival_rate" in parsed:
+            # horde's own form, starting a closed-model test: the next page shows it that way.
+            parsed["arrival_rate"] = None
 
         running = runner.state in (STATE_SPAWNING, STATE_RUNNING)
+        kill_swarm_greenlet()
+        run_time = set_run_time_timer(running, form)
+        started = gevent.spawn(runner.start, user_count, spawn_rate, user_classes=None)
+        started.link_exception(lambda g: logger.error("Starting the users failed", exc_info=g.exc_info))
+        web_ui._swarm_greenlet = started
+        return jsonify(swarm_started("Swarming started", run_time, form))
+
+    def kill_swarm_greenlet() -> None:
         if web_ui._swarm_greenlet is not None:
             web_ui._swarm_greenlet.kill(block=True)
             web_ui._swarm_greenlet = None
-        if not run_time_given and not running and options is not None:
+
+    def set_run_time_timer(running: bool, form: _SwarmForm) -> int | None:
+        """Starts the run-time timer of a test started (or edited) from the form; returns the run
+        time the answer reports (None: no limit, or a running test's timer kept)."""
+        run_time = form.run_time
+        options = environment.parsed_options
+        if not form.run_time_given and not running and options is not None:
             # A new test without a run time in the form gets the -t of the command line.
             run_time = getattr(options, "run_time", None) or None
-        if run_time_given or not running:
+        if form.run_time_given or not running:
             # Editing a running test without a run time keeps its timer.
             web_ui.cancel_run_time_timer()
             if run_time:
                 web_ui.start_run_time_timer(run_time)
-        started = gevent.spawn(runner.start, user_count, spawn_rate, user_classes=None)
-        started.link_exception(lambda g: logger.error("Starting the users failed", exc_info=g.exc_info))
-        web_ui._swarm_greenlet = started
-        body: dict[str, Any] = {"success": True, "message": "Swarming started", "host": environment.host}
+        return run_time
+
+    def swarm_started(message: str, run_time: int | None, form: _SwarmForm) -> dict[str, Any]:
+        body: dict[str, Any] = {"success": True, "message": message, "host": environment.host}
         if run_time:
             body["run_time"] = run_time
-        if user_classes is not None:
-            body["user_classes"] = sorted(user_classes)
-        return jsonify(body)
+        if form.user_classes is not None:
+            body["user_classes"] = sorted(form.user_classes)
+        return body
+
+    def start_open_model(runner: Any, form: _SwarmForm) -> Response:
+        """``/swarm`` with an arrival rate: starts an open-model test, or changes the rate (and the
+        pool's maximum) of the one running."""
+        host = environment.host
+        rate = form.arrival_rate
+        assert rate is not None
+        max_users = form.max_users
+        running = runner.state in (STATE_SPAWNING, STATE_RUNNING)
+        if running and not open_model_running(runner):
+            return _bad_form(
+                "A test with a user count (closed model) is running: stop the test first to start one at an "
+                "arrival rate",
+                host,
+            )
+        if running:
+            arrivals = runner.arrivals
+            if max_users is not None and max_users < arrivals.users:
+                return _bad_form(
+                    f"max_users ({max_users}) must be at least the {arrivals.users} users the test started with",
+                    host,
+                )
+            if form.distribution is not None and form.distribution != arrivals.distribution:
+                return _bad_form(
+                    f"The arrivals of the running test are {arrivals.distribution}: stop the test first to change "
+                    "arrival_distribution",
+                    host,
+                )
+            runner.start_arrivals(rate, arrivals.users, max_users)
+            message = f"Arrival rate changed to {rate:g}/s"
+        else:
+            users, spawn_rate = form.user_count, form.spawn_rate
+            if users is None or users < 0:
+                return _bad_form("Missing or invalid user_count (the users started up front) from /swarm request", host)
+            if spawn_rate is not None and (spawn_rate <= 0 or not math.isfinite(spawn_rate)):
+                return _bad_form("Invalid spawn_rate from /swarm request (must be a number above 0)", host)
+            if max_users is not None and max_users < users:
+                return _bad_form(
+                    f"max_users ({max_users}) must be at least user_count ({users}), the users started up front",
+                    host,
+                )
+            if max(users, max_users or 0) < 1:
+                return _bad_form("The open model needs a user: give user_count or max_users above 0", host)
+            kill_swarm_greenlet()
+            try:
+                runner.start_arrivals(rate, users, max_users, form.distribution or "even", spawn_rate)
+            except (RuntimeError, ValueError, NotImplementedError) as e:
+                return _bad_form(f"The test did not start: {e}", host)
+            message = "Swarming started"
+        # What the next page's form shows (the command line's options, as a closed test's are).
+        options = environment.parsed_options
+        if options is not None:
+            options.arrival_rate = rate
+            if max_users is not None or not running:
+                options.max_users = max_users
+            if not running:
+                options.arrival_distribution = form.distribution or "even"
+        run_time = set_run_time_timer(running, form)
+        requests_memo.clear()
+        return jsonify(swarm_started(message, run_time, form))
 
     @blueprint.route("/stop", methods=["POST"])
     @auth
     def stop() -> Response:
-        if web_ui._swarm_greenlet is not None:
-            web_ui._swarm_greenlet.kill(block=True)
-            web_ui._swarm_greenlet = None
+        kill_swarm_greenlet()
         web_ui.cancel_run_time_timer()
         if environment.runner is not None:
             environment.runner.stop()
@@ -372,6 +486,7 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
         # A master's state and users: those its workers report.
         report["state"] = runner.state
         report["user_count"] = runner.user_count
+        report.update(_run_figures(runner))
         return json.dumps(_finite_tree(report))
 
     @blueprint.route("/stats/requests")
@@ -532,6 +647,88 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
         if download:
             response.headers["Content-Disposition"] = f"attachment;filename={download_name('', 'html')}"
         return response
+
+
+#: The /swarm fields of the open model (horde's form sends them, empty in the closed model).
+_OPEN_MODEL_FIELDS = ("arrival_rate", "max_users", "arrival_distribution")
+
+
+@dataclass
+class _SwarmForm:
+    """What a ``/swarm`` form asks for (None: not given)."""
+
+    user_count: int | None = None
+    spawn_rate: float | None = None
+    run_time: int | None = None
+    run_time_given: bool = False
+    user_classes: dict[str, Any] | None = None
+    arrival_rate: float | None = None
+    """The open model's rate (iterations/s); an empty field is the closed model, as no field is."""
+    max_users: int | None = None
+    distribution: str | None = None
+    open_model_fields_sent: bool = False
+
+    def read_open_model_field(self, key: str, value: str) -> str | None:
+        """Reads one of ``_OPEN_MODEL_FIELDS``; returns what is wrong with its value, if anything."""
+        self.open_model_fields_sent = True
+        if not value.strip():
+            return None
+        if key == "arrival_rate":
+            try:
+                self.arrival_rate = _arrival_rate(value)
+            except ValueError:
+                return (
+                    f"Invalid arrival_rate value: {value!r} (must be a number of iterations per second above 0; "
+                    "leave it empty for the closed model)"
+                )
+        elif key == "max_users":
+            try:
+                self.max_users = _max_users(value)
+            except ValueError:
+                return f"Invalid max_users value: {value!r} (must be a whole number of users, at least 1)"
+        elif value in DISTRIBUTIONS:
+            self.distribution = value
+        else:
+            return f"Invalid arrival_distribution value: {value!r} (must be {' or '.join(DISTRIBUTIONS)})"
+        return None
+
+
+def open_model_running(runner: Any) -> bool:
+    """Whether ``runner`` runs an open-model test now (its arrivals are being scheduled)."""
+    arrivals = getattr(runner, "arrivals", None)
+    return runner.state in (STATE_SPAWNING, STATE_RUNNING) and arrivals is not None and not arrivals.stopped
+
+
+def _arrival_rate(value: str) -> float:
+    """A form's arrival rate: a finite number of iterations per second above 0 (else ValueError)."""
+    rate = float(value)
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(value)
+    return rate
+
+
+def _max_users(value: str) -> int:
+    """A form's max_users: a whole number of users, at least 1 (else ValueError)."""
+    count = int(value)
+    if count < 1:
+        raise ValueError(value)
+    return count
+
+
+def _run_figures(runner: Any) -> dict[str, Any]:
+    """horde's keys of ``/stats/requests`` (``HORDE_REQUEST_STATS_KEYS``)."""
+    figures = stats.run_figures(runner.stats).to_dict()
+    figures["service_time_measure"] = stats.SERVICE_TIME_MEASURE if figures["open_model"] else None
+    arrivals = getattr(runner, "arrivals", None)
+    figures["arrivals"] = None
+    if figures["open_model"] and arrivals is not None:
+        figures["arrivals"] = {
+            "rate": arrivals.rate,
+            "users": arrivals.users,
+            "max_users": arrivals.max_users,
+            "distribution": arrivals.distribution,
+        }
+    return figures
 
 
 def _bad_form(message: str, host: str | None = None) -> Response:

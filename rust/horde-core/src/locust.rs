@@ -57,6 +57,8 @@ impl Outcome {
             content_length: self.content_length,
             error: self.failure.as_ref().map(|f| f.text.as_str()),
             status: self.status,
+            service_ms: None,
+            own_delay_us: None,
         }
     }
 }
@@ -222,14 +224,12 @@ pub struct EntryDict {
     pub num_reqs_per_sec: BTreeMap<i64, u64>,
     #[serde(default, deserialize_with = "count_map")]
     pub num_fail_per_sec: BTreeMap<i64, u64>,
-    /// horde's addition: the exact histogram (`StatsEntry::histogram_v2`), which a horde master
-    /// merges instead of `response_times`; Locust's master ignores keys it does not know.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "serde_bytes"
-    )]
-    pub hdr_histogram: Option<Vec<u8>>,
+    /// horde's addition: the exact histogram's recorded buckets as a flat list (µs value, count,
+    /// value, count, ...), which a horde master merges instead of `response_times`; Locust's
+    /// master ignores keys it does not know. Buckets, not an encoded histogram: merging them
+    /// costs a step per bucket, where decoding and adding a histogram walks all its slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr_buckets: Option<Vec<u64>>,
 }
 
 impl From<&StatsEntry> for EntryDict {
@@ -249,7 +249,7 @@ impl From<&StatsEntry> for EntryDict {
             response_times: e.to_locust_response_times(),
             num_reqs_per_sec: e.num_reqs_per_sec.clone(),
             num_fail_per_sec: e.num_fail_per_sec.clone(),
-            hdr_histogram: None,
+            hdr_buckets: None,
         }
     }
 }
@@ -258,37 +258,67 @@ impl EntryDict {
     /// The dict with the entry's exact histogram added (what a horde worker sends).
     pub fn with_histogram(e: &StatsEntry) -> Self {
         EntryDict {
-            hdr_histogram: Some(e.histogram_v2()),
+            hdr_buckets: Some(flat_buckets(e.histogram())),
             ..EntryDict::from(e)
         }
     }
 
-    /// The entry it describes. With `hdr_histogram` (from a horde worker) the response times are
-    /// exact; without (a Locust worker) they are known only by bucket, so each bucket's count is
-    /// recorded at the bucket's value. Min, max and the average are exact either way.
+    /// The entry it describes (see `merge_into`).
     pub fn to_entry(&self) -> StatsEntry {
         let mut e = StatsEntry::new_at(&self.name, &self.method, self.start_time);
-        e.last_request_timestamp = self.last_request_timestamp;
-        e.num_requests = self.num_requests;
-        e.num_none_requests = self.num_none_requests;
-        e.num_failures = self.num_failures;
-        e.total_response_time = self.total_response_time;
-        e.max_response_time = self.max_response_time;
-        e.min_response_time = self.min_response_time;
-        e.total_content_length = self.total_content_length;
-        e.num_reqs_per_sec = self.num_reqs_per_sec.clone();
-        e.num_fail_per_sec = self.num_fail_per_sec.clone();
-        let exact = self
-            .hdr_histogram
-            .as_deref()
-            .is_some_and(|bytes| e.set_histogram_v2(bytes).is_ok());
-        if !exact {
-            for (&bucket_ms, &n) in &self.response_times {
-                e.record_times(bucket_ms as f64, n);
-            }
-        }
+        self.merge_into(&mut e);
         e
     }
+
+    /// Adds what it describes to `e`, as Locust's `StatsEntry.extend` does. With `hdr_buckets`
+    /// (from a horde worker) the response times are exact; without (from a Locust worker) they
+    /// are known only by bucket, so each bucket's count is recorded at the bucket's value. Min,
+    /// max and the average are exact either way.
+    pub fn merge_into(&self, e: &mut StatsEntry) {
+        e.last_request_timestamp = match (e.last_request_timestamp, self.last_request_timestamp) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        e.start_time = e.start_time.min(self.start_time);
+        e.num_requests += self.num_requests;
+        e.num_none_requests += self.num_none_requests;
+        e.num_failures += self.num_failures;
+        e.total_response_time += self.total_response_time;
+        e.max_response_time = e.max_response_time.max(self.max_response_time);
+        e.min_response_time = match (e.min_response_time, self.min_response_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        e.total_content_length += self.total_content_length;
+        for (&sec, &n) in &self.num_reqs_per_sec {
+            *e.num_reqs_per_sec.entry(sec).or_insert(0) += n;
+        }
+        for (&sec, &n) in &self.num_fail_per_sec {
+            *e.num_fail_per_sec.entry(sec).or_insert(0) += n;
+        }
+        match &self.hdr_buckets {
+            Some(flat) => {
+                for pair in flat.chunks_exact(2) {
+                    e.record_us(pair[0], pair[1]);
+                }
+            }
+            None => {
+                for (&bucket_ms, &n) in &self.response_times {
+                    e.record_times(bucket_ms as f64, n);
+                }
+            }
+        }
+    }
+}
+
+/// A histogram's recorded buckets as a flat list: µs value, count, value, count, ...
+pub fn flat_buckets(h: &hdrhistogram::Histogram<u64>) -> Vec<u64> {
+    let mut out = Vec::with_capacity(h.distinct_values() * 2);
+    for v in h.iter_recorded() {
+        out.push(v.value_iterated_to());
+        out.push(v.count_at_value());
+    }
+    out
 }
 
 /// Locust's `StatsErrorDict`: one row of the failures table, as `StatsError.serialize()` gives it.
@@ -332,6 +362,10 @@ pub struct WorkerReport {
     pub errors: BTreeMap<String, ErrorDict>,
     #[serde(default)]
     pub user_classes_count: Option<BTreeMap<String, i64>>,
+    /// horde's addition: the worker's own delay per request since its last report (recorded
+    /// buckets as in `EntryDict::hdr_buckets`), which a horde master merges; Locust's ignores it.
+    #[serde(default)]
+    pub horde_own_delay: Option<Vec<u64>>,
 }
 
 /// Decodes a `stats` message (`[type, data, node_id]` in msgpack) into its worker's id and report.
@@ -348,24 +382,51 @@ fn text_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A whole number that Python may have sent as an int or as an integral float.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Number {
-    Int(i64),
-    Float(f64),
-    /// JSON object keys are strings.
-    Text(String),
-}
+/// A number that Python may have sent as an int, an integral float or (JSON's keys) text: its
+/// value when it is a whole number, else None. Read with a visitor of its own rather than an
+/// untagged enum, which buffers every value before trying each form (most of a master's
+/// decoding time at a thousand workers).
+struct Number(Option<f64>);
 
 impl Number {
     fn whole(self) -> Option<f64> {
-        let f = match self {
-            Number::Int(i) => return Some(i as f64),
-            Number::Float(f) => f,
-            Number::Text(t) => t.trim().parse::<f64>().ok()?,
-        };
-        (f.is_finite() && f.fract() == 0.0).then_some(f)
+        self.0
+    }
+
+    fn of(f: f64) -> Number {
+        Number((f.is_finite() && f.fract() == 0.0).then_some(f))
+    }
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Number;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(Some(v as f64)))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(Some(v as f64)))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number::of(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Number, E> {
+                Ok(v.trim().parse::<f64>().map_or(Number(None), Number::of))
+            }
+        }
+
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -659,7 +720,10 @@ mod tests {
                     assert_eq!(got, want, "p{p}");
                 } else {
                     // Locust's buckets: two significant digits.
-                    assert!((got - want).abs() <= want * 0.06 + 0.5, "p{p}: {got} vs {want}");
+                    assert!(
+                        (got - want).abs() <= want * 0.06 + 0.5,
+                        "p{p}: {got} vs {want}"
+                    );
                 }
             }
         }

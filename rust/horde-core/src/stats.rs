@@ -8,7 +8,6 @@ use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
@@ -97,7 +96,24 @@ fn ms_to_us(ms: f64) -> u64 {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// A histogram's non-empty buckets: (highest µs value of each, its count), ascending.
+pub fn histogram_buckets(h: &Histogram<u64>) -> (Vec<u64>, Vec<u64>) {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .unzip()
+}
+
+/// Adds `from` into `into`; auto-resizing makes it infallible, and if it ever failed the values
+/// are re-recorded one by one so no count is lost.
+fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    if into.add(from).is_err() {
+        for v in from.iter_recorded() {
+            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
+    }
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
     let mut h = Histogram::<u64>::new(HISTOGRAM_SIGFIG).expect("3 significant figures is valid");
     // Start tiny and grow with the largest value seen, so an entry of fast requests stays small.
     h.auto(true);
@@ -169,6 +185,9 @@ pub struct StatsEntry {
     pub num_fail_per_sec: BTreeMap<i64, u64>,
     /// Response times in µs (≥ 1).
     histogram: Histogram<u64>,
+    /// In the open model, where response times count from each iteration's scheduled start, the
+    /// uncorrected service times (µs) beside them; None until one is recorded.
+    service: Option<Box<Histogram<u64>>>,
 }
 
 impl StatsEntry {
@@ -194,12 +213,26 @@ impl StatsEntry {
             num_reqs_per_sec: BTreeMap::new(),
             num_fail_per_sec: BTreeMap::new(),
             histogram: new_histogram(),
+            service: None,
         }
     }
 
     /// The response-time histogram, in µs.
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.histogram
+    }
+
+    /// The uncorrected service times (µs) of an open-model run; None in a closed one.
+    pub fn service_histogram(&self) -> Option<&Histogram<u64>> {
+        self.service.as_deref()
+    }
+
+    /// Counts one uncorrected service time (ms) beside the corrected response time.
+    pub fn log_service_time(&mut self, ms: f64) {
+        let _ = self
+            .service
+            .get_or_insert_with(|| Box::new(new_histogram()))
+            .record(ms_to_us(ms));
     }
 
     /// Counts one request made at `now` (epoch seconds); Locust's `StatsEntry.log`.
@@ -266,10 +299,7 @@ impl StatsEntry {
     /// Enough to answer every quantile exactly as `get_response_time_percentile` does, later
     /// and elsewhere (saved results).
     pub fn recorded_buckets(&self) -> (Vec<u64>, Vec<u64>) {
-        self.histogram
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .unzip()
+        histogram_buckets(&self.histogram)
     }
 
     /// Failures per request; 1.0 when there are failures but no requests (Locust's rule).
@@ -359,12 +389,13 @@ impl StatsEntry {
         for (&sec, &n) in &other.num_fail_per_sec {
             *self.num_fail_per_sec.entry(sec).or_insert(0) += n;
         }
-        if self.histogram.add(&other.histogram).is_err() {
-            // Only reachable if resizing failed; re-record value by value so no count is lost.
-            for v in other.histogram.iter_recorded() {
-                self.histogram
-                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
-            }
+        add_histogram(&mut self.histogram, &other.histogram);
+        if let Some(theirs) = &other.service {
+            add_histogram(
+                self.service
+                    .get_or_insert_with(|| Box::new(new_histogram())),
+                theirs,
+            );
         }
     }
 
@@ -382,6 +413,9 @@ impl StatsEntry {
         self.num_reqs_per_sec.clear();
         self.num_fail_per_sec.clear();
         self.histogram.reset();
+        if let Some(service) = &mut self.service {
+            service.reset();
+        }
     }
 
     /// The histogram as Locust's `response_times` map: {rounded ms bucket: count}. Each HDR
@@ -399,23 +433,11 @@ impl StatsEntry {
         out
     }
 
-    /// The histogram in HdrHistogram's V2 encoding (which other HdrHistogram libraries read), for
-    /// a worker's report: its master then merges the exact distribution, not Locust's buckets.
-    pub fn histogram_v2(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        // Writing into a Vec cannot fail.
-        let _ = V2Serializer::new().serialize(&self.histogram, &mut out);
-        out
-    }
-
-    /// Replaces the histogram with one in `histogram_v2`'s encoding.
-    pub fn set_histogram_v2(&mut self, mut bytes: &[u8]) -> Result<(), String> {
-        let mut h: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes)
-            .map_err(|e| format!("bad HDR histogram: {e:?}"))?;
-        h.auto(true);
-        self.histogram = h;
-        Ok(())
+    /// Counts `n` response times of `us` µs into the histogram only (merging a worker's buckets).
+    pub fn record_us(&mut self, us: u64, n: u64) {
+        if n > 0 {
+            let _ = self.histogram.record_n(us.clamp(1, MAX_RECORDABLE_US), n);
+        }
     }
 
     /// Counts `n` requests taking `ms` into the histogram only (for entries rebuilt from
@@ -449,6 +471,11 @@ pub struct StatsSnapshot {
     pub errors: Vec<ErrorEntry>,
     /// The total's start_time (Locust's `RequestStats.start_time`).
     pub start_time: f64,
+    /// horde's own delay per request, µs (see `RequestStats::record_own_delay`).
+    pub own_delay: Histogram<u64>,
+    /// Open model: arrivals dropped, in all and per epoch second.
+    pub dropped_iterations: u64,
+    pub dropped_per_sec: BTreeMap<i64, u64>,
 }
 
 impl StatsSnapshot {
@@ -505,6 +532,12 @@ struct Inner {
     /// Set when a run has ended: requests still in flight then (their users were stopped)
     /// complete without being counted, so the final figures and samples agree.
     frozen: bool,
+    /// horde's own delay per request (µs): from the user's call until the request was written,
+    /// plus from the last byte until the user ran again.
+    own_delay: Histogram<u64>,
+    /// Open model: arrivals dropped because no user was free and the pool was at its maximum.
+    dropped_iterations: u64,
+    dropped_per_sec: BTreeMap<i64, u64>,
 }
 
 impl Inner {
@@ -518,6 +551,9 @@ impl Inner {
             hasher: RandomState::new(),
             recorder: None,
             frozen: false,
+            own_delay: new_histogram(),
+            dropped_iterations: 0,
+            dropped_per_sec: BTreeMap::new(),
         }
     }
 
@@ -575,6 +611,12 @@ impl Inner {
         }
     }
 
+    fn clear_run_counters(&mut self) {
+        self.own_delay.reset();
+        self.dropped_iterations = 0;
+        self.dropped_per_sec.clear();
+    }
+
     fn clear_errors(&mut self) {
         self.errors.clear();
         self.error_index.clear();
@@ -592,6 +634,9 @@ impl Inner {
             total: self.total.clone(),
             errors: self.errors.clone(),
             start_time: self.total.start_time,
+            own_delay: self.own_delay.clone(),
+            dropped_iterations: self.dropped_iterations,
+            dropped_per_sec: self.dropped_per_sec.clone(),
         }
     }
 }
@@ -608,6 +653,11 @@ pub struct RequestRecord<'a> {
     pub error: Option<&'a str>,
     /// The HTTP status, 0 when there was none; only the samples keep it.
     pub status: u16,
+    /// In the open model, where `response_time_ms` counts from the iteration's scheduled start: the
+    /// uncorrected service time (ms), kept beside it.
+    pub service_ms: Option<f64>,
+    /// horde's own delay for this request (µs), when already known (see `record_own_delay`).
+    pub own_delay_us: Option<u64>,
 }
 
 /// All request statistics of a run. `Send + Sync`: share it as `Arc<RequestStats>` and log
@@ -672,18 +722,21 @@ impl RequestStats {
                 content_length,
                 error,
                 status: 0,
+                service_ms: None,
+                own_delay_us: None,
             },
             now,
         );
     }
 
     /// Counts one finished request at `now` (epoch seconds): in its entry and the total, and
-    /// as a failure in both and in the error table when it failed.
-    pub fn record(&self, r: &RequestRecord<'_>, now: f64) {
+    /// as a failure in both and in the error table when it failed. Returns the request's index
+    /// among the samples when they are being kept (see `record_own_delay`).
+    pub fn record(&self, r: &RequestRecord<'_>, now: f64) -> Option<u64> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner.frozen {
-            return;
+            return None;
         }
         inner.total.log(r.response_time_ms, r.content_length, now);
         inner.with_entry(r.method, r.name, now, |entry| {
@@ -691,15 +744,49 @@ impl RequestStats {
             if r.error.is_some() {
                 entry.log_failure(now);
             }
+            if let Some(service) = r.service_ms {
+                entry.log_service_time(service);
+            }
         });
+        if let Some(service) = r.service_ms {
+            inner.total.log_service_time(service);
+        }
         if let Some(error) = r.error {
             inner.total.log_failure(now);
             inner.add_error(r.method, r.name, error, 1, now, now);
         }
-        // Requests without a response time are counted but have no latency to sample.
-        if let (Some(recorder), Some(rt)) = (inner.recorder.as_mut(), r.response_time_ms) {
-            recorder.push(r, rt, now);
+        if let Some(us) = r.own_delay_us {
+            let _ = inner.own_delay.record(us.clamp(1, MAX_RECORDABLE_US));
         }
+        // Requests without a response time are counted but have no latency to sample.
+        match (inner.recorder.as_mut(), r.response_time_ms) {
+            (Some(recorder), Some(rt)) => recorder.push(r, rt, now),
+            _ => None,
+        }
+    }
+
+    /// Counts horde's own delay for one request (µs), and writes it into that request's sample
+    /// when `sample` (from `record`) is still among those kept.
+    pub fn record_own_delay(&self, us: u64, sample: Option<u64>) {
+        let mut inner = self.lock();
+        if inner.frozen {
+            return;
+        }
+        let _ = inner.own_delay.record(us.clamp(1, MAX_RECORDABLE_US));
+        if let (Some(recorder), Some(index)) = (inner.recorder.as_mut(), sample) {
+            recorder.set_own_delay(index, us);
+        }
+    }
+
+    /// Counts `n` arrivals of the open model dropped at `now` (epoch seconds): no user was free
+    /// and the pool was at its maximum.
+    pub fn record_dropped_iterations(&self, n: u64, now: f64) {
+        let mut inner = self.lock();
+        if inner.frozen || n == 0 {
+            return;
+        }
+        inner.dropped_iterations += n;
+        bump_second(&mut inner.dropped_per_sec, epoch_second(now), n);
     }
 
     /// Locust's `log_error` on its own: one failure in the entry, the total and the error
@@ -726,6 +813,21 @@ impl RequestStats {
         self.lock().snapshot()
     }
 
+    /// A snapshot of the total alone (no entries, no errors): what the once-a-second sampling of
+    /// the current percentiles needs, without copying every entry's histogram.
+    pub fn snapshot_total(&self) -> StatsSnapshot {
+        let inner = self.lock();
+        StatsSnapshot {
+            entries: Vec::new(),
+            total: inner.total.clone(),
+            errors: Vec::new(),
+            start_time: inner.total.start_time,
+            own_delay: new_histogram(),
+            dropped_iterations: inner.dropped_iterations,
+            dropped_per_sec: BTreeMap::new(),
+        }
+    }
+
     /// Locust's `reset_all`: every entry and the total zeroed (entries kept), errors cleared.
     pub fn reset_all(&self) {
         let now = now_epoch_secs();
@@ -737,6 +839,7 @@ impl RequestStats {
             }
         }
         inner.clear_errors();
+        inner.clear_run_counters();
     }
 
     /// Locust's `clear_all`: entries removed, total reset, errors cleared.
@@ -748,6 +851,7 @@ impl RequestStats {
         inner.num_entries = 0;
         inner.total.reset(now);
         inner.clear_errors();
+        inner.clear_run_counters();
     }
 
     /// Merges an entry from elsewhere (a worker's report) into the matching entry and into the
@@ -795,20 +899,18 @@ impl RequestStats {
     /// Merges a worker's stats report as Locust's master does: each entry into its entry, the
     /// report's own total into the total, and the errors.
     pub fn merge_report(&self, report: &crate::locust::WorkerReport) {
-        let entries: Vec<StatsEntry> = report.stats.iter().map(|d| d.to_entry()).collect();
-        let total = report.stats_total.to_entry();
         let errors: Vec<ErrorEntry> = report.errors.values().map(|e| e.to_entry()).collect();
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner.frozen {
             return;
         }
-        for entry in &entries {
-            inner.with_entry(&entry.method, &entry.name, entry.start_time, |e| {
-                e.merge(entry)
-            });
+        // Straight into the entries: no entry or histogram built per report (at a thousand
+        // workers that was most of the master's time).
+        for d in &report.stats {
+            inner.with_entry(&d.method, &d.name, d.start_time, |e| d.merge_into(e));
         }
-        inner.total.merge(&total);
+        report.stats_total.merge_into(&mut inner.total);
         for e in &errors {
             inner.add_error(
                 &e.method,
@@ -818,6 +920,13 @@ impl RequestStats {
                 e.first_seen,
                 e.last_seen,
             );
+        }
+        if let Some(flat) = &report.horde_own_delay {
+            for pair in flat.chunks_exact(2) {
+                let _ = inner
+                    .own_delay
+                    .record_n(pair[0].clamp(1, MAX_RECORDABLE_US), pair[1]);
+            }
         }
     }
 
@@ -880,11 +989,18 @@ impl RequestStats {
         inner.total.reset(now);
         let errors = std::mem::take(&mut inner.errors);
         inner.error_index.clear();
+        let own_delay = inner.own_delay.clone();
+        let dropped_per_sec = std::mem::take(&mut inner.dropped_per_sec);
+        let dropped_iterations = std::mem::take(&mut inner.dropped_iterations);
+        inner.own_delay.reset();
         StatsSnapshot {
             entries,
             start_time: total.start_time,
             total,
             errors,
+            own_delay,
+            dropped_iterations,
+            dropped_per_sec,
         }
     }
 }
@@ -923,6 +1039,8 @@ mod tests {
                 content_length: 10,
                 error: None,
                 status: 200,
+                service_ms: None,
+                own_delay_us: None,
             },
             1000.5,
         );
@@ -935,6 +1053,8 @@ mod tests {
                 content_length: 10,
                 error: Some("late"),
                 status: 200,
+                service_ms: None,
+                own_delay_us: None,
             },
             1000.6,
         );
@@ -951,6 +1071,8 @@ mod tests {
                 content_length: 10,
                 error: None,
                 status: 200,
+                service_ms: None,
+                own_delay_us: None,
             },
             1001.0,
         );
@@ -968,6 +1090,8 @@ mod tests {
                 content_length: 10,
                 error: None,
                 status: 200,
+                service_ms: None,
+                own_delay_us: None,
             },
             1000.5,
         );
@@ -981,6 +1105,8 @@ mod tests {
                 content_length: 10,
                 error: None,
                 status: 200,
+                service_ms: None,
+                own_delay_us: None,
             },
             1001.0,
         );
@@ -992,6 +1118,8 @@ mod tests {
                 content_length: 0,
                 error: Some("boom"),
                 status: 500,
+                service_ms: None,
+                own_delay_us: None,
             },
             1001.1,
         );
@@ -1003,6 +1131,8 @@ mod tests {
                 content_length: 0,
                 error: None,
                 status: 0,
+                service_ms: None,
+                own_delay_us: None,
             },
             1001.2,
         );
@@ -1016,6 +1146,8 @@ mod tests {
                 content_length: 1,
                 error: None,
                 status: 201,
+                service_ms: None,
+                own_delay_us: None,
             },
             1001.3,
         );
@@ -1027,6 +1159,8 @@ mod tests {
                 content_length: 1,
                 error: None,
                 status: 201,
+                service_ms: None,
+                own_delay_us: None,
             },
             1001.4,
         );

@@ -47,6 +47,29 @@ pub struct DemoConfig {
     pub tls: bool,
     /// Tokio worker threads; 1 runs everything on the server's own thread.
     pub threads: usize,
+    /// Freeze every response for `Stall::freeze` once every `Stall::period`, as a server stalled by
+    /// a garbage collection or a lock would: the scene for coordinated omission.
+    pub stall: Option<Stall>,
+}
+
+/// A periodic freeze: in each `period` (counted from the server's start), the first `freeze` holds
+/// every response until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stall {
+    pub period: Duration,
+    pub freeze: Duration,
+}
+
+impl Stall {
+    /// How long a response ready at `since_start` must wait: until the end of the current
+    /// freeze, or not at all between freezes.
+    pub fn hold(&self, since_start: Duration) -> Duration {
+        if self.period.is_zero() {
+            return Duration::ZERO;
+        }
+        let into = Duration::from_nanos((since_start.as_nanos() % self.period.as_nanos()) as u64);
+        self.freeze.saturating_sub(into)
+    }
 }
 
 impl Default for DemoConfig {
@@ -56,6 +79,7 @@ impl Default for DemoConfig {
             port: 0,
             tls: false,
             threads: 1,
+            stall: None,
         }
     }
 }
@@ -97,6 +121,7 @@ impl DemoServer {
         let (stop_tx, stop_rx) = oneshot::channel();
         let served = Arc::new(AtomicU64::new(0));
         let counter = served.clone();
+        let stall = config.stall;
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<SocketAddr>>(1);
 
         // The runtime is created and dropped on the server thread: building it here would mean
@@ -125,7 +150,7 @@ impl DemoServer {
                         return;
                     }
                 };
-                let state = Arc::new(State::new(tls, addr, counter));
+                let state = Arc::new(State::new(tls, addr, counter, stall));
                 let _ = ready_tx.send(Ok(addr));
                 rt.block_on(accept_loop(listener, acceptor, state, stop_rx));
             })?;
@@ -210,12 +235,14 @@ struct State {
     tls: bool,
     addr: SocketAddr,
     served: Arc<AtomicU64>,
+    stall: Option<Stall>,
+    started: std::time::Instant,
     http: http1::Builder,
     store: conduit::Store,
 }
 
 impl State {
-    fn new(tls: bool, addr: SocketAddr, served: Arc<AtomicU64>) -> State {
+    fn new(tls: bool, addr: SocketAddr, served: Arc<AtomicU64>, stall: Option<Stall>) -> State {
         let mut http = http1::Builder::new();
         // Pipelined benchmarks (wrk scripts) get their responses batched into fewer writes.
         http.keep_alive(true).pipeline_flush(true);
@@ -223,6 +250,8 @@ impl State {
             tls,
             addr,
             served,
+            stall,
+            started: std::time::Instant::now(),
             http,
             store: conduit::Store::new(),
         }

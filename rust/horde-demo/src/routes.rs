@@ -49,7 +49,15 @@ const SLIDESHOW: &str = concat!(
 );
 
 pub(super) async fn handle(req: Request<Incoming>, state: Arc<State>, peer: SocketAddr) -> Resp {
-    state.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state
+        .served
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Some(stall) = state.stall {
+        let hold = stall.hold(state.started.elapsed());
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
+        }
+    }
     // The benchmark route is answered before the request is taken apart or anything allocated.
     if req.uri().path() == "/"
         && (req.method() == Method::GET || req.method() == Method::HEAD)

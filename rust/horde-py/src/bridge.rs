@@ -18,6 +18,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
@@ -25,10 +26,10 @@ use pyo3::pybacked::PyBackedStr;
 
 use horde_core::client::Sent;
 use horde_core::stats::now_epoch_secs;
-use horde_core::{lock, ClientError, ErrorKind, Failure, Request, UserKind};
+use horde_core::{lock, ClientError, ErrorKind, Request, UserKind};
 
 use crate::runtime::{self, CatchPanic, LocalRuntime};
-use crate::session::Response;
+use crate::session::{Completed, OwnDelay, Response, Timing};
 
 /// A request waiting in a thread's staging queue, with what its completion needs.
 pub(crate) struct Job {
@@ -37,8 +38,16 @@ pub(crate) struct Job {
     pub request: Request,
     /// The stats name, which failure texts quote.
     pub name: PyBackedStr,
-    /// Where to log the outcome, if anywhere.
+    /// The run's statistics, if anything logs into them: horde's own delay goes there.
     pub stats: Option<Arc<horde_core::RequestStats>>,
+    /// Log the outcome into `stats` here (the run's stats listener is the request event's only
+    /// listener, so this is what it would do).
+    pub log: bool,
+    /// Open model, the iteration's first request: how late it was sent, after the iteration's
+    /// scheduled start. Its response time then counts from that start.
+    pub late_by: Option<Duration>,
+    /// When the user's call reached the engine.
+    pub submitted: Instant,
     /// Names the waiting greenlet (see `_Bridge.wait`).
     pub token: Py<PyAny>,
 }
@@ -46,10 +55,7 @@ pub(crate) struct Job {
 /// A finished request on its way to Python.
 pub(crate) struct Finished {
     token: Py<PyAny>,
-    result: Result<horde_core::Response, ClientError>,
-    failure: Option<Failure>,
-    sent: Sent,
-    name: PyBackedStr,
+    response: Response,
 }
 
 impl Job {
@@ -70,6 +76,9 @@ impl Job {
             request,
             name,
             stats,
+            log,
+            late_by,
+            submitted,
             token,
         } = self;
         // Cheap copies (a shared header list, a shared body): a request that gets no response
@@ -79,6 +88,7 @@ impl Job {
             headers: request.headers.clone(),
             body: request.body.clone().unwrap_or_default(),
         };
+        let started = Instant::now();
         let result = CatchPanic(Box::pin(session.execute(request)))
             .await
             .unwrap_or_else(|panic| {
@@ -87,20 +97,39 @@ impl Job {
                     format!("internal error in horde's engine: {panic}"),
                 ))
             });
+        let completed = Instant::now();
         let outcome = kind.outcome(&result, &name);
-        if let Some(stats) = stats {
-            stats.record(
-                &outcome.record(sent.method.as_str(), &name),
-                now_epoch_secs(),
-            );
+        let timing = Timing {
+            queued: started.saturating_duration_since(submitted),
+            completed,
+            service_ms: outcome.response_time_ms,
+            // From the scheduled start: how late it was sent, then all until the last byte.
+            corrected_ms: late_by.map(|late| {
+                (late + completed.saturating_duration_since(submitted)).as_secs_f64() * 1000.0
+            }),
+        };
+        let mut sample = None;
+        if let (Some(stats), true) = (&stats, log) {
+            let mut record = outcome.record(sent.method.as_str(), &name);
+            if let Some(corrected) = timing.corrected_ms {
+                record.response_time_ms = Some(corrected);
+                record.service_ms = Some(timing.service_ms);
+            }
+            sample = stats.record(&record, now_epoch_secs());
         }
-        queue.push(Finished {
-            token,
+        let response = Response::new(Completed {
             result,
             failure: outcome.failure,
             sent,
-            name,
+            _name: name,
+            timing,
+            own_delay: OwnDelay {
+                stats,
+                logged: log,
+                sample,
+            },
         });
+        queue.push(Finished { token, response });
     }
 }
 
@@ -241,10 +270,7 @@ impl Completions {
         let batch = std::mem::take(&mut *lock(&self.queue.done));
         batch
             .into_iter()
-            .map(|f| {
-                let response = Response::new(f.result, f.failure, f.sent, f.name);
-                Ok((f.token, Py::new(py, response)?))
-            })
+            .map(|f| Ok((f.token, Py::new(py, f.response)?)))
             .collect()
     }
 

@@ -1,11 +1,12 @@
 //! The demo target server, startable from Python (tests, notebooks, the `horde-demo` command).
 
 use std::sync::Mutex;
+use std::time::Duration;
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
-use horde_demo::{DemoConfig, DemoServer as Server};
+use horde_demo::{DemoConfig, DemoServer as Server, Stall};
 
 #[pyclass(frozen, module = "horde._core")]
 pub struct DemoServer {
@@ -18,14 +19,43 @@ pub struct DemoServer {
 #[pymethods]
 impl DemoServer {
     /// Starts serving on its own thread and runtime; returns once the socket listens.
+    /// `stall=(period_s, freeze_s)` freezes every response for freeze_s seconds once every
+    /// period_s seconds (a stalling server, for coordinated-omission tests).
     #[new]
-    #[pyo3(signature = (host="127.0.0.1".to_owned(), port=0, tls=false, threads=1))]
-    fn new(py: Python<'_>, host: String, port: u16, tls: bool, threads: usize) -> PyResult<Self> {
+    #[pyo3(signature = (host="127.0.0.1".to_owned(), port=0, tls=false, threads=1, stall=None))]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        tls: bool,
+        threads: usize,
+        stall: Option<(f64, f64)>,
+    ) -> PyResult<Self> {
+        let stall = match stall {
+            None => None,
+            Some((period, freeze))
+                if period.is_finite()
+                    && freeze.is_finite()
+                    && period > 0.0
+                    && (0.0..period).contains(&freeze) =>
+            {
+                Some(Stall {
+                    period: Duration::from_secs_f64(period),
+                    freeze: Duration::from_secs_f64(freeze),
+                })
+            }
+            Some(bad) => {
+                return Err(PyValueError::new_err(format!(
+                    "stall must be (period, freeze) seconds with 0 <= freeze < period, not {bad:?}"
+                )))
+            }
+        };
         let config = DemoConfig {
             host: host.clone(),
             port,
             tls,
             threads: threads.max(1),
+            stall,
         };
         let server = py.detach(|| Server::start(config)).map_err(|e| {
             PyOSError::new_err(format!(

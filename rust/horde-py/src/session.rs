@@ -4,8 +4,9 @@
 //! `horde_core::locust`.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -82,13 +83,15 @@ impl Session {
     /// the first request staged since the last flush (the caller then arranges one flush).
     ///
     /// `headers` is the session's `Headers` or a list of `(name, value)` pairs; `name` is the
-    /// request's stats name, which the engine's failure texts use; with `stats` the engine also
-    /// logs the outcome there.
+    /// request's stats name, which the engine's failure texts use. `stats` are the run's: horde's
+    /// own delay is counted there, and with `log` the outcome too. `late_by` (open model, the
+    /// iteration's first request): seconds since the iteration's scheduled start, from which its
+    /// response time then counts.
     // The arguments of one Python call, converted in place: a parameter object here would cost a
     // Python object per request.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (completions, token, method, url, name, headers, cookies=None, body=None,
-                        allow_redirects=true, timeouts=None, stats=None))]
+                        allow_redirects=true, timeouts=None, stats=None, log=false, late_by=None))]
     fn submit(
         &self,
         completions: &Completions,
@@ -102,7 +105,10 @@ impl Session {
         allow_redirects: bool,
         timeouts: Option<(Option<f64>, Option<f64>, Option<f64>)>,
         stats: Option<PyRef<'_, RequestStats>>,
+        log: bool,
+        late_by: Option<f64>,
     ) -> PyResult<bool> {
+        let submitted = Instant::now();
         // Upper-cased only when needed: the client passes "GET", "POST"… already.
         let parsed = if method.bytes().any(|b| b.is_ascii_lowercase()) {
             http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
@@ -138,6 +144,9 @@ impl Session {
             request,
             name,
             stats: stats.map(|s| s.shared()),
+            log,
+            late_by: late_by.map(|s| Duration::from_secs_f64(s.max(0.0))),
+            submitted,
             token,
         }))
     }
@@ -366,36 +375,58 @@ fn headers_to_py(headers: &horde_core::client::Headers) -> Vec<(String, String)>
     out
 }
 
+/// When a request waited and how long it took, as the engine saw it.
+pub(crate) struct Timing {
+    /// From the user's call reaching the engine until the engine started the request.
+    pub queued: Duration,
+    /// When the last byte was read (or the request failed).
+    pub completed: Instant,
+    /// The request's own time: from the engine starting it to the last byte (ms).
+    pub service_ms: f64,
+    /// Open model, an iteration's first request: from the iteration's scheduled start (ms).
+    pub corrected_ms: Option<f64>,
+}
+
+/// Where horde's own delay for the request goes once the user runs again (see `resumed`).
+pub(crate) struct OwnDelay {
+    pub stats: Option<Arc<horde_core::RequestStats>>,
+    /// The engine logged the outcome (so it counts the delay too, into `sample`).
+    pub logged: bool,
+    pub sample: Option<u64>,
+}
+
+/// What a request's task hands to Python.
+pub(crate) struct Completed {
+    pub result: Result<horde_core::Response, ClientError>,
+    /// What the request counts as, by its session's rules (None: it succeeded).
+    pub failure: Option<Failure>,
+    /// What was sent, for a request that got no response (a response carries its own).
+    pub sent: Sent,
+    /// Kept until Python has the result, so it is released with the GIL held.
+    pub _name: PyBackedStr,
+    pub timing: Timing,
+    pub own_delay: OwnDelay,
+}
+
 /// A finished request: the response, or for a request that got none (refused, reset, timed
 /// out...) `status_code` 0 and the error. The body stays in Rust until Python asks for it.
 #[pyclass(frozen, module = "horde._core")]
 pub struct Response {
-    result: Result<horde_core::Response, ClientError>,
-    /// What the request counts as, by its session's rules (None: it succeeded).
-    failure: Option<Failure>,
-    /// What was sent, for a request that got no response (a response carries its own).
-    sent: Sent,
-    /// Kept until Python has the result, so it is released with the GIL held.
-    _name: PyBackedStr,
+    done: Completed,
+    /// horde's own delay (µs), once `resumed` has measured it; u64::MAX before.
+    own_delay_us: AtomicU64,
 }
 
 impl Response {
-    pub(crate) fn new(
-        result: Result<horde_core::Response, ClientError>,
-        failure: Option<Failure>,
-        sent: Sent,
-        name: PyBackedStr,
-    ) -> Self {
+    pub(crate) fn new(done: Completed) -> Self {
         Response {
-            result,
-            failure,
-            sent,
-            _name: name,
+            done,
+            own_delay_us: AtomicU64::new(u64::MAX),
         }
     }
 
     fn response(&self) -> Option<&horde_core::Response> {
-        self.result.as_ref().ok()
+        self.done.result.as_ref().ok()
     }
 }
 
@@ -405,6 +436,45 @@ impl Response {
     #[getter]
     fn status_code(&self) -> u16 {
         self.response().map_or(0, |r| r.status)
+    }
+
+    /// Called once the waiting user has its result: measures horde's own delay for the request
+    /// (from the user's call until the engine started it, plus from the last byte until now) and
+    /// counts it where the engine logged the request. Returns `status_code`.
+    fn resumed(&self) -> u16 {
+        let timing = &self.done.timing;
+        let own = timing.queued + timing.completed.elapsed();
+        let us = own.as_micros().min(u64::MAX as u128 - 1) as u64;
+        if self.own_delay_us.swap(us, Ordering::Relaxed) == u64::MAX {
+            let target = &self.done.own_delay;
+            if let (Some(stats), true) = (&target.stats, target.logged) {
+                stats.record_own_delay(us, target.sample);
+            }
+        }
+        self.status_code()
+    }
+
+    /// The response time (ms) as reported: from the iteration's scheduled start for an open-model
+    /// iteration's first request, else the service time.
+    #[getter]
+    fn response_time(&self) -> f64 {
+        let timing = &self.done.timing;
+        timing.corrected_ms.unwrap_or(timing.service_ms)
+    }
+
+    /// The uncorrected service time (ms) when `response_time` counts from a scheduled start,
+    /// else None.
+    #[getter]
+    fn service_time(&self) -> Option<f64> {
+        let timing = &self.done.timing;
+        timing.corrected_ms.map(|_| timing.service_ms)
+    }
+
+    /// horde's own delay (µs) for the request, once `resumed` was called; None before.
+    #[getter]
+    fn own_delay(&self) -> Option<u64> {
+        let us = self.own_delay_us.load(Ordering::Relaxed);
+        (us != u64::MAX).then_some(us)
     }
 
     #[getter]
@@ -421,7 +491,7 @@ impl Response {
     /// Seconds from the start of the request to the end of the body, or to the failure.
     #[getter]
     fn elapsed(&self) -> f64 {
-        match &self.result {
+        match &self.done.result {
             Ok(r) => r.elapsed.as_secs_f64(),
             Err(e) => e.elapsed.as_secs_f64(),
         }
@@ -486,7 +556,7 @@ impl Response {
     fn sent(&self, py: Python<'_>) -> SentTuple {
         match self.response() {
             Some(r) => sent_to_py(py, &r.sent),
-            None => sent_to_py(py, &self.sent),
+            None => sent_to_py(py, &self.done.sent),
         }
     }
 
@@ -495,7 +565,7 @@ impl Response {
     /// accept, worded with the request's stats name as Locust words it.
     #[getter]
     fn failure(&self) -> Option<FailureTuple> {
-        self.failure.as_ref().map(failure_to_py)
+        self.done.failure.as_ref().map(failure_to_py)
     }
 }
 

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
-use horde_core::locust::{decode_stats_message, EntryDict};
-use horde_core::stats::{now_epoch_secs, RequestRecord, StatsEntry as Entry, StatsSnapshot};
+use horde_core::locust::{decode_stats_message, flat_buckets, EntryDict};
+use horde_core::stats::{
+    histogram_buckets, now_epoch_secs, RequestRecord, StatsEntry as Entry, StatsSnapshot,
+};
 
 #[pyclass(frozen, subclass, module = "horde._core")]
 pub struct RequestStats {
@@ -38,8 +40,12 @@ impl RequestStats {
     }
 
     /// Logs one request; `error` (the failure's text) marks it failed; `status` is kept only
-    /// in the samples.
-    #[pyo3(signature = (method, name, response_time, response_length=0, error=None, status=0))]
+    /// in the samples. `service_time` (ms): the uncorrected time of an open-model request whose
+    /// `response_time` counts from its scheduled start; `own_delay` (µs): horde's own delay.
+    // The arguments of one Python call (a listener's, per request): see Session.submit.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (method, name, response_time, response_length=0, error=None, status=0,
+                        service_time=None, own_delay=None))]
     fn log(
         &self,
         method: &str,
@@ -48,6 +54,8 @@ impl RequestStats {
         response_length: u64,
         error: Option<&str>,
         status: u16,
+        service_time: Option<f64>,
+        own_delay: Option<u64>,
     ) {
         let record = RequestRecord {
             method,
@@ -56,8 +64,32 @@ impl RequestStats {
             content_length: response_length,
             error,
             status,
+            service_ms: service_time,
+            own_delay_us: own_delay,
         };
         self.inner.record(&record, now_epoch_secs());
+    }
+
+    /// Counts `n` arrivals of the open model that were dropped (no user free, pool at its maximum).
+    fn record_dropped_iterations(&self, n: u64) {
+        self.inner.record_dropped_iterations(n, now_epoch_secs());
+    }
+
+    /// Figures of the whole run besides the entries: `own_delay` (the histogram of horde's own
+    /// delay per request as numpy (µs values, counts)), `own_delay_count`, `dropped_iterations`
+    /// and `dropped_per_sec` ({epoch second: dropped}).
+    fn run_figures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let snap = py.detach(|| self.inner.snapshot());
+        let (values, counts) = histogram_buckets(&snap.own_delay);
+        let out = PyDict::new(py);
+        out.set_item(
+            "own_delay",
+            (values.into_pyarray(py), counts.into_pyarray(py)),
+        )?;
+        out.set_item("own_delay_count", snap.own_delay.len())?;
+        out.set_item("dropped_iterations", snap.dropped_iterations)?;
+        out.set_item("dropped_per_sec", snap.dropped_per_sec)?;
+        Ok(out)
     }
 
     /// Ignores requests logged from now on until `clear_all` (the end of a run).
@@ -77,13 +109,15 @@ impl RequestStats {
 
     /// Hands over the samples kept so far as numpy arrays without copying them: a dict with
     /// `origin` (epoch s), `start_us` (uint64), `latency_us` (uint32), `status` (uint16),
-    /// `bytes` (uint32), `key` (uint32), `ok` (bool), `keys` [(method, name)], `dropped`.
-    /// None when recording is off.
+    /// `bytes` (uint32), `key` (uint32), `ok` (bool), `own_delay_us` (uint32), `service_us`
+    /// (uint32, open model; else None), `keys` [(method, name)], `dropped`. None when recording
+    /// is off.
     fn take_samples<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(s) = py.detach(|| self.inner.take_samples()) else {
             return Ok(None);
         };
         let d = PyDict::new(py);
+        let n = s.key.len();
         d.set_item("origin", s.origin)?;
         d.set_item("start_us", s.start_us.into_pyarray(py))?;
         d.set_item("latency_us", s.latency_us.into_pyarray(py))?;
@@ -91,6 +125,15 @@ impl RequestStats {
         d.set_item("bytes", s.bytes.into_pyarray(py))?;
         d.set_item("key", s.key.into_pyarray(py))?;
         d.set_item("ok", s.ok.into_pyarray(py))?;
+        d.set_item("own_delay_us", s.own_delay_us.into_pyarray(py))?;
+        // The service-time column exists only in the open model (as long as the others once it
+        // has started).
+        if s.service_us.is_empty() {
+            d.set_item("service_us", py.None())?;
+        } else {
+            debug_assert_eq!(s.service_us.len(), n);
+            d.set_item("service_us", s.service_us.into_pyarray(py))?;
+        }
         d.set_item("keys", s.keys)?;
         d.set_item("dropped", s.dropped)?;
         Ok(Some(d))
@@ -139,9 +182,11 @@ impl RequestStats {
     }
 
     /// What a worker reports: everything since the previous call, then zeroed, in one go so no
-    /// request falls between the report and the reset. `(entries, total, errors)`: Locust's
-    /// serialised entries (each with its exact histogram under `hdr_histogram`) of the entries
-    /// with requests or failures, the total's, and the errors as `snapshot()` gives them.
+    /// request falls between the report and the reset. `(entries, total, errors, own_delay)`:
+    /// Locust's serialised entries (each with its exact histogram's buckets under `hdr_buckets`) of the
+    /// entries with requests or failures, the total's, the errors as `snapshot()` gives them, and
+    /// horde's own delay since the last report (recorded buckets, value/count flat, for a horde
+    /// master).
     #[allow(clippy::type_complexity)]
     fn take_report<'py>(
         &self,
@@ -150,6 +195,7 @@ impl RequestStats {
         Vec<Bound<'py, PyDict>>,
         Bound<'py, PyDict>,
         Vec<(String, String, String, u64, f64, f64)>,
+        Vec<u64>,
     )> {
         let deltas = py.detach(|| self.inner.take_deltas());
         let entries = deltas
@@ -158,6 +204,7 @@ impl RequestStats {
             .map(|e| entry_dict_to_py(py, EntryDict::with_histogram(e)))
             .collect::<PyResult<_>>()?;
         let total = entry_dict_to_py(py, EntryDict::with_histogram(&deltas.total))?;
+        let own_delay = flat_buckets(&deltas.own_delay);
         let errors = deltas
             .errors
             .into_iter()
@@ -172,7 +219,7 @@ impl RequestStats {
                 )
             })
             .collect();
-        Ok((entries, total, errors))
+        Ok((entries, total, errors, own_delay))
     }
 
     /// Merges a worker's `stats` message, still encoded (msgpack), as Locust's master merges a
@@ -203,6 +250,12 @@ impl RequestStats {
                 crate::runtime::panic_message(panic.as_ref())
             ))),
         }
+    }
+
+    /// The total ("Aggregated") alone, from a snapshot that copies nothing else.
+    fn total_only(&self, py: Python<'_>) -> StatsEntry {
+        let snap = Arc::new(py.detach(|| self.inner.snapshot_total()));
+        StatsEntry { snap, index: None }
     }
 
     /// Zeroes every entry (keeping them) and clears the errors, as Locust's `reset_all`.
@@ -337,6 +390,17 @@ impl StatsEntry {
     fn get_response_time_percentile(&self, percent: f64) -> f64 {
         self.e().get_response_time_percentile(percent)
     }
+    /// Open model: the uncorrected service times' histogram as ``histogram()`` gives the response
+    /// times'; None in a closed-model run.
+    #[allow(clippy::type_complexity)]
+    fn service_histogram<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Option<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>)> {
+        let (values, counts) = histogram_buckets(self.e().service_histogram()?);
+        Some((values.into_pyarray(py), counts.into_pyarray(py)))
+    }
+
     /// The HDR histogram's non-empty buckets as numpy arrays: (highest µs value of each bucket,
     /// its count), ascending.
     fn histogram<'py>(
@@ -347,7 +411,7 @@ impl StatsEntry {
         (values.into_pyarray(py), counts.into_pyarray(py))
     }
     /// Locust's `StatsEntry.serialize()`: the dict `--json` prints and workers send; with
-    /// `hdr=True` also the exact histogram under `hdr_histogram`, as a horde worker sends it.
+    /// `hdr=True` also the exact histogram's buckets under `hdr_buckets`, as a horde worker sends.
     #[pyo3(signature = (hdr=false))]
     fn serialize<'py>(&self, py: Python<'py>, hdr: bool) -> PyResult<Bound<'py, PyDict>> {
         let d = if hdr {
@@ -385,7 +449,7 @@ fn as_logged(py: Python<'_>, ms: f64) -> PyResult<Bound<'_, PyAny>> {
 }
 
 /// Locust's serialised entry as a Python dict (int keys in the maps, as Locust's), with
-/// `hdr_histogram` as bytes when present.
+/// `hdr_buckets` when present.
 fn entry_dict_to_py(py: Python<'_>, d: EntryDict) -> PyResult<Bound<'_, PyDict>> {
     let out = PyDict::new(py);
     out.set_item("name", d.name)?;
@@ -403,8 +467,8 @@ fn entry_dict_to_py(py: Python<'_>, d: EntryDict) -> PyResult<Bound<'_, PyDict>>
     out.set_item("response_times", d.response_times)?;
     out.set_item("num_reqs_per_sec", d.num_reqs_per_sec)?;
     out.set_item("num_fail_per_sec", d.num_fail_per_sec)?;
-    if let Some(hdr) = d.hdr_histogram {
-        out.set_item("hdr_histogram", PyBytes::new(py, &hdr))?;
+    if let Some(buckets) = d.hdr_buckets {
+        out.set_item("hdr_buckets", buckets)?;
     }
     Ok(out)
 }

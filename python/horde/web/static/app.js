@@ -11,6 +11,8 @@ const AGGREGATED = rowKey({ method: "", name: "Aggregated" });
 const RUNNING = new Set(["spawning", "running"]);
 // On a master (Locust's "distributed" mode) the page also shows the workers.
 const DISTRIBUTED = !!args.is_distributed;
+// The open model (an arrival rate) runs on a standalone runner without a LoadTestShape.
+const OPEN_MODEL_FORM = !DISTRIBUTED && !args.is_shape;
 
 // ---- requests -------------------------------------------------------------------------------
 
@@ -48,6 +50,7 @@ function escapeHtml(s) {
 }
 
 const numberFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+const msFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
 const BYTE_UNITS = ["B", "KB", "MB", "GB", "TB"];
 
@@ -66,7 +69,14 @@ const ui = {
   tab: "stats",
   stats: null,
   host: args.host || "",
-  spawnRate: args.spawn_rate ?? 1,
+  // Without -r the open model's pool starts at once (as the command line does), a user count at 1/s.
+  spawnRate: args.spawn_rate ?? (args.arrival_rate ? Math.max(args.num_users ?? 1, 1) : 1),
+  // The open model's last settings (the form's prefill), and whether the running test is in it.
+  arrivalRate: args.arrival_rate ?? null,
+  maxUsers: args.max_users ?? null,
+  distribution: args.arrival_distribution || "even",
+  openModel: false,
+  arrivals: null,
   distKey: AGGREGATED,
   distOptionsKey: "",
   connectionError: null,
@@ -179,10 +189,26 @@ function showTab(tab) {
 
 function renderNavbar(data) {
   $("nav-users").textContent = numberFormat.format(data.user_count ?? 0);
+  $("nav-dropped-item").hidden = !data.open_model;
+  $("nav-dropped").textContent = numberFormat.format(data.dropped_iterations ?? 0);
+  $("nav-dropped").classList.toggle("nav-bad", (data.dropped_iterations ?? 0) > 0);
   const rps = data.current_rps ?? data.total_rps ?? 0;
   $("nav-rps").textContent = numberFormat.format(rps);
   $("nav-fail").textContent = `${Math.round((data.fail_ratio ?? 0) * 100)}%`;
   if (DISTRIBUTED) $("nav-workers").textContent = numberFormat.format(data.worker_count ?? 0);
+}
+
+/** Above the table: what its response times measure and, in the open model, the total's service times. */
+function renderMeasure(data) {
+  const el = $("rt-measure");
+  el.hidden = !data.response_time_measure;
+  let text = `Response times: ${data.response_time_measure ?? ""}`;
+  const service = data.open_model ? data.service_time_ms : null;
+  if (service) {
+    const ms = (v) => (v == null ? "–" : `${msFormat.format(v)} ms`);
+    text += ` · Service times (${data.service_time_measure}) of all requests: p50 ${ms(service.p50)}, p99 ${ms(service.p99)}`;
+  }
+  if (el.textContent !== text) el.textContent = text;
 }
 
 function renderFailures(errors = []) {
@@ -338,7 +364,12 @@ async function pollStats() {
     ui.runnerState = data.state;
     if (!RUNNING.has(data.state) && $("edit-dialog").open) $("edit-dialog").close();
   }
+  if (RUNNING.has(data.state)) {
+    ui.openModel = !!data.open_model && !!data.arrivals;
+    ui.arrivals = data.arrivals ?? null;
+  }
   renderNavbar(data);
+  renderMeasure(data);
   if (ui.tab === "stats") table.update(data.stats || []);
   renderFailures(data.errors || []);
   if (DISTRIBUTED) {
@@ -428,11 +459,18 @@ function fillStartForm() {
   $("start-rate").value = ui.spawnRate;
   $("start-host").value = ui.host;
   $("start-runtime").value = args.run_time ?? "";
+  $("start-arrival-rate").value = ui.arrivalRate ?? "";
+  $("start-max-users").value = ui.maxUsers ?? "";
+  $("start-distribution").value = ui.distribution;
   const shape = !!args.is_shape;
   for (const el of form.querySelectorAll(".users-field")) el.hidden = shape;
   $("start-users").required = !shape;
   $("start-rate").required = !shape;
   $("shape-note").hidden = !shape;
+  // A disabled fieldset sends nothing: a master or a shape gets Locust's form.
+  $("open-model").hidden = !OPEN_MODEL_FORM;
+  $("open-model").disabled = !OPEN_MODEL_FORM;
+  syncOpenModelFields();
   if (args.show_userclass_picker && (args.user_classes || []).length) {
     const selected = new Set(args.selected_user_classes?.length ? args.selected_user_classes : args.user_classes);
     $("class-list").innerHTML = args.user_classes
@@ -444,6 +482,17 @@ function fillStartForm() {
       .join("");
     $("class-picker").hidden = false;
   }
+}
+
+/** With an arrival rate the user count is the pool started up front, and max users and the
+ * distribution apply; without one they don't (disabled fields are not sent). */
+function syncOpenModelFields() {
+  const open = OPEN_MODEL_FORM && $("start-arrival-rate").value.trim() !== "";
+  $("start-max-users").disabled = !open;
+  $("start-distribution").disabled = !open;
+  $("start-users-label").textContent = open
+    ? "Number of users (the pool started up front)"
+    : "Number of users (peak concurrency)";
 }
 
 function showError(el, message) {
@@ -459,6 +508,7 @@ $("swarm-form").addEventListener("submit", async (e) => {
     form.delete("spawn_rate");
   }
   if (!form.get("run_time")) form.delete("run_time");
+  if (!form.get("max_users")) form.delete("max_users");
   showError($("start-error"), "");
   ui.submitting = true;
   render();
@@ -471,6 +521,16 @@ $("swarm-form").addEventListener("submit", async (e) => {
     if (form.get("host")) ui.host = String(form.get("host"));
     if (result?.host) ui.host = result.host;
     if (form.get("spawn_rate")) ui.spawnRate = Number(form.get("spawn_rate"));
+    if (form.has("arrival_rate")) {
+      const rate = form.get("arrival_rate");
+      ui.openModel = !!rate;
+      ui.arrivals = null;
+      ui.arrivalRate = rate ? Number(rate) : null;
+      if (rate) {
+        ui.maxUsers = form.get("max_users") ? Number(form.get("max_users")) : null;
+        ui.distribution = String(form.get("arrival_distribution") || "even");
+      }
+    }
     render();
     refreshAll();
   } catch (err) {
@@ -492,9 +552,19 @@ $("btn-new").addEventListener("click", () => {
   render();
 });
 
+$("start-arrival-rate").addEventListener("input", syncOpenModelFields);
+
 $("btn-edit").addEventListener("click", () => {
+  // A running open-model test changes its rate and max users; a closed one its user count.
+  const open = ui.openModel;
+  $("edit-closed").hidden = open;
+  $("edit-closed").disabled = open;
+  $("edit-open").hidden = !open;
+  $("edit-open").disabled = !open;
   $("edit-users").value = ui.stats?.user_count ?? args.num_users ?? 1;
   $("edit-rate").value = ui.spawnRate;
+  $("edit-arrival-rate").value = ui.arrivals?.rate ?? ui.arrivalRate ?? "";
+  $("edit-max-users").value = ui.arrivals?.max_users ?? ui.maxUsers ?? "";
   showError($("edit-error"), "");
   $("edit-dialog").showModal();
 });
@@ -508,7 +578,12 @@ $("edit-form").addEventListener("submit", async (e) => {
   try {
     const result = await post("/swarm", form);
     if (result && result.success === false) throw new Error(result.message || "The change was refused");
-    ui.spawnRate = Number(form.get("spawn_rate"));
+    if (form.has("spawn_rate")) ui.spawnRate = Number(form.get("spawn_rate"));
+    if (form.get("arrival_rate")) {
+      ui.arrivalRate = Number(form.get("arrival_rate"));
+      if (form.get("max_users")) ui.maxUsers = Number(form.get("max_users"));
+      ui.arrivals = null;
+    }
     $("edit-dialog").close();
     refreshAll();
   } catch (err) {
