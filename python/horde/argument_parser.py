@@ -1313,6 +1313,18 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
         env_var="HORDE_HDR_JSON",
     )
     cast(_HordeOnlyAction, precise).horde_only = True
+    max_names = reports.add_argument(
+        "--max-request-names",
+        type=_row_limit,
+        metavar="<int>",
+        dest="max_request_names",
+        default=10_000,
+        help="Keep at most this many rows (request names) in the statistics (default 10000; 0: no limit). "
+        "Requests with further names are counted in one row per method named 'Too many unique request "
+        "names', with a warning: a URL with ids in it makes a new name per request unless given a name=",
+        env_var="HORDE_MAX_REQUEST_NAMES",
+    )
+    cast(_HordeOnlyAction, max_names).horde_only = True
 
     demo = parser.add_argument_group("Demo target (horde)")
     demo_target = demo.add_argument(
@@ -1356,6 +1368,17 @@ def _seconds(text: str) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
     return seconds
+
+
+def _row_limit(text: str) -> int:
+    """``--max-request-names``: a whole number, 0 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, not {text!r}")
+    return count
 
 
 def _max_users(text: str) -> int:

@@ -251,6 +251,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     else:
         runner = environment.create_local_runner()
     main_greenlet = runner.greenlet
+    if _horde_owns(parser, "max_request_names"):
+        runner.stats.set_max_entries(options.max_request_names)
     if arrival_rate and not shape_class:
         # Before the CSV files get their headers: they have the open model's columns.
         runner.stats.open_model = True

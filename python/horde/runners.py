@@ -125,6 +125,7 @@ class Runner:
         self.current_cpu_usage = 0.0
         self.cpu_warning_emitted = False
         self.worker_cpu_warning_emitted = False
+        self._warned_folded = False
         self.current_memory_usage = 0
         self.exceptions: dict[int, dict[str, Any]] = {}
         self.target_user_classes_count: dict[str, int] = {}
@@ -135,6 +136,10 @@ class Runner:
         self._users_dispatcher: UsersDispatcher | None = None
         # The open model's arrivals (horde.arrivals), when the test runs at an arrival rate.
         self.arrivals: Arrivals | None = None
+        # A run keeps only the total's current percentiles each second until something asks for
+        # an entry's (see RequestStats.cache_entries_response_times): copying thousands of rows
+        # every second cost more than the requests when URLs made a name each.
+        self.stats.cache_entries_response_times = False
         self._cpu = _CpuMeter()
         self.greenlet.spawn(self.monitor_cpu_and_memory).link_exception(locust_exception_handler(environment))
         # Every request reported through the request event is logged into the stats by this one
@@ -264,11 +269,13 @@ class Runner:
             self.current_memory_usage = _rss_bytes()
             if self.current_cpu_usage > CPU_WARNING_THRESHOLD:
                 self.environment.events.cpu_warning.fire(environment=self.environment, cpu_usage=self.current_cpu_usage)
-            if not self.cpu_warning_emitted:
-                figures = run_figures(self.stats)
-                if figures.own_delay_is_large():
-                    logger.warning(figures.own_delay_warning())
-                    self.cpu_warning_emitted = True
+            figures = run_figures(self.stats)
+            if not self.cpu_warning_emitted and figures.own_delay_is_large():
+                logger.warning(figures.own_delay_warning())
+                self.cpu_warning_emitted = True
+            if figures.folded_requests and not self._warned_folded:
+                logger.warning(figures.folded_warning())
+                self._warned_folded = True
             self.environment.events.usage_monitor.fire(
                 environment=self.environment,
                 cpu_usage=self.current_cpu_usage,
@@ -676,9 +683,6 @@ class MasterRunner(DistributedRunner):
 
     def __init__(self, environment: Environment, master_bind_host: str, master_bind_port: int) -> None:
         super().__init__(environment)
-        # Only the total's current percentiles, until something asks for an entry's (see
-        # RequestStats.cache_entries_response_times).
-        self.stats.cache_entries_response_times = False
         self.worker_cpu_warning_emitted = False
         self.master_bind_host = master_bind_host
         self.master_bind_port = master_bind_port

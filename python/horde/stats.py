@@ -731,18 +731,27 @@ class RequestStats(_RunTotals, _core.RequestStats):
     def __init__(self, use_response_times_cache: bool = True) -> None:
         self.use_response_times_cache = use_response_times_cache
         # The current percentiles of every entry, not only the total's, as Locust keeps them. A
-        # master turns this off (copying every entry each second costs a master with many workers
-        # and names more than anything else it does) unless something reads them: the entries'
-        # current percentiles (--csv-full-history's rows, a plugin) turn it back on when asked.
+        # runner turns this off (copying every row each second costs more than anything else
+        # with many names or workers) until something reads them: asking for an entry's current
+        # percentile (--csv-full-history's rows, a plugin) turns it back on.
         self.cache_entries_response_times = True
-        self.open_model = False
-        """Whether the run is in the open model (``--arrival-rate``): response times then count from
-        each iteration's scheduled start, and the reports say so and add the service times."""
+        self._open_model = False
         self.history: list[dict[str, Any]] = []
         """Rows appended by ``update_stats_history`` (the HTML report's charts)."""
         self._response_times_cache: OrderedDict[int, dict[Any, CachedResponseTimes]] = OrderedDict()
         if use_response_times_cache:
             self.cache_response_times()
+
+    @property
+    def open_model(self) -> bool:
+        """Whether the run is in the open model (``--arrival-rate``): response times then count from
+        each iteration's scheduled start, and the reports say so and add the service times."""
+        return self._open_model
+
+    @open_model.setter
+    def open_model(self, value: bool) -> None:
+        self._open_model = bool(value)
+        self.set_open_model(self._open_model)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -882,7 +891,7 @@ class RequestStats(_RunTotals, _core.RequestStats):
             timestamp: The row's time as ISO UTC text; default now.
         """
         timestamp = timestamp or _utc_iso(time.time())
-        total = self.view().total
+        total = StatsEntry._from_row(self, super().total_only(), self.use_response_times_cache, total=True)
         row: dict[str, Any] = {}
         for p in _history_percentiles():
             row[f"response_time_percentile_{p}"] = [timestamp, total.get_current_response_time_percentile(p) or 0]
@@ -946,6 +955,10 @@ def _status_of(response: Any) -> int:
 # ---------------------------------------------------------------------------------------------
 # What the figures measure: the open model, and horde's own delay
 
+#: The row, one per method, that requests with further names are counted in once the table has
+#: ``RequestStats.max_entries`` rows (``--max-request-names``).
+FOLDED_NAME = "Too many unique request names"
+
 #: What a response time is, in each model (README, ``--help`` and every report say it).
 CLOSED_MODEL_MEASURE = "request written → last byte read"
 OPEN_MODEL_MEASURE = "from each iteration's scheduled start (corrected for coordinated omission)"
@@ -992,6 +1005,8 @@ class RunFigures:
         self.dropped_iterations: int = figures["dropped_iterations"]
         self.dropped_per_sec: dict[int, int] = dict(figures["dropped_per_sec"])
         self.own_delay_count: int = figures["own_delay_count"]
+        self.folded_requests: int = figures["folded_requests"]
+        self.max_entries: int = _core.RequestStats.max_entries.__get__(stats)
         values, counts = figures["own_delay"]
         self.own_delay_ms = {q: quantile_from_buckets(values, counts, q) for q in self.QUANTILES}
         total = _core.RequestStats.total_only(stats)
@@ -1012,6 +1027,14 @@ class RunFigures:
             "own_delay_count": self.own_delay_count,
             "service_time_ms": {named[q]: v for q, v in self.service_ms.items()} if self.open_model else None,
         }
+
+    def folded_warning(self) -> str:
+        return (
+            f"More than {self.max_entries} distinct request names: requests with further names are counted in "
+            f"one row per method named {FOLDED_NAME!r}. A URL with ids in it makes a new name per request; give "
+            'such requests a name, e.g. self.client.get(f"/item/{item_id}", name="/item/[id]") '
+            "(--max-request-names changes the limit)."
+        )
 
     def own_delay_is_large(self) -> bool:
         """Whether horde's own delay is large next to the response times, meaning horde rather than
@@ -1060,6 +1083,8 @@ def get_run_figures_summary(stats: Any) -> list[str]:
         lines.append(f"Dropped iterations: {figures.dropped_iterations}")
     else:
         lines.append(f"Response times above are measured {CLOSED_MODEL_MEASURE}.")
+    if figures.folded_requests:
+        lines.append(figures.folded_warning())
     if figures.own_delay_count:
         o = figures.own_delay_ms
         lines.append(

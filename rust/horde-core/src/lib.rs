@@ -6,6 +6,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 pub mod client;
+pub mod latencies;
 pub mod locust;
 pub mod samples;
 pub mod stats;

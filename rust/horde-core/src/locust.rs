@@ -311,12 +311,12 @@ impl EntryDict {
     }
 }
 
-/// A histogram's recorded buckets as a flat list: µs value, count, value, count, ...
-pub fn flat_buckets(h: &hdrhistogram::Histogram<u64>) -> Vec<u64> {
-    let mut out = Vec::with_capacity(h.distinct_values() * 2);
-    for v in h.iter_recorded() {
-        out.push(v.value_iterated_to());
-        out.push(v.count_at_value());
+/// A row's recorded values as a flat list: µs value, count, value, count, ...
+pub fn flat_buckets(h: &crate::latencies::Latencies) -> Vec<u64> {
+    let mut out = Vec::new();
+    for (value, count) in h.iter() {
+        out.push(value);
+        out.push(count);
     }
     out
 }

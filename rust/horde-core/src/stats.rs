@@ -8,22 +8,26 @@ use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
+pub use crate::latencies::Latencies;
 use crate::lock;
 use crate::samples::{Recorder, Samples};
 
 /// Name of the total entry, as Locust spells it (its method is "").
 pub const AGGREGATED_NAME: &str = "Aggregated";
 
+/// The row, one per method, that requests fold into once the table has `max_entries` rows
+/// (Locust's OpenTelemetry export names its overflow the same).
+pub const FOLDED_NAME: &str = "Too many unique request names";
+
+/// Rows kept by default before further names fold into `FOLDED_NAME`.
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+
 /// Locust's `PERCENTILES_TO_REPORT`, for the console and CSV percentile tables.
 pub const PERCENTILES_TO_REPORT: [f64; 11] = [
     0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
 ];
-
-/// Three significant figures keeps every percentile within 0.1% of the exact value.
-const HISTOGRAM_SIGFIG: u8 = 3;
 
 /// The auto-resizing histogram tops out near i64::MAX / 2; clamping far below that (about 35
 /// years in µs) means recording can never fail, whatever a caller passes in.
@@ -96,28 +100,10 @@ fn ms_to_us(ms: f64) -> u64 {
     }
 }
 
-/// A histogram's non-empty buckets: (highest µs value of each, its count), ascending.
-pub fn histogram_buckets(h: &Histogram<u64>) -> (Vec<u64>, Vec<u64>) {
-    h.iter_recorded()
-        .map(|v| (v.value_iterated_to(), v.count_at_value()))
-        .unzip()
-}
-
-/// Adds `from` into `into`; auto-resizing makes it infallible, and if it ever failed the values
-/// are re-recorded one by one so no count is lost.
-fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
-    if into.add(from).is_err() {
-        for v in from.iter_recorded() {
-            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
-        }
-    }
-}
-
-pub(crate) fn new_histogram() -> Histogram<u64> {
-    let mut h = Histogram::<u64>::new(HISTOGRAM_SIGFIG).expect("3 significant figures is valid");
-    // Start tiny and grow with the largest value seen, so an entry of fast requests stays small.
-    h.auto(true);
-    h
+/// A row's recorded values: (µs value, count), ascending (a histogram's non-empty buckets by
+/// their highest value).
+pub fn histogram_buckets(h: &Latencies) -> (Vec<u64>, Vec<u64>) {
+    h.iter().unzip()
 }
 
 /// Bumps the count for `second`; requests arrive in time order, so the last key is the
@@ -184,10 +170,10 @@ pub struct StatsEntry {
     /// Failures per epoch second.
     pub num_fail_per_sec: BTreeMap<i64, u64>,
     /// Response times in µs (≥ 1).
-    histogram: Histogram<u64>,
+    histogram: Latencies,
     /// In the open model, where response times count from each iteration's scheduled start, the
     /// uncorrected service times (µs) beside them; None until one is recorded.
-    service: Option<Box<Histogram<u64>>>,
+    service: Option<Box<Latencies>>,
 }
 
 impl StatsEntry {
@@ -212,26 +198,25 @@ impl StatsEntry {
             last_request_timestamp: None,
             num_reqs_per_sec: BTreeMap::new(),
             num_fail_per_sec: BTreeMap::new(),
-            histogram: new_histogram(),
+            histogram: Latencies::new(),
             service: None,
         }
     }
 
-    /// The response-time histogram, in µs.
-    pub fn histogram(&self) -> &Histogram<u64> {
+    /// The response times, in µs.
+    pub fn histogram(&self) -> &Latencies {
         &self.histogram
     }
 
     /// The uncorrected service times (µs) of an open-model run; None in a closed one.
-    pub fn service_histogram(&self) -> Option<&Histogram<u64>> {
+    pub fn service_histogram(&self) -> Option<&Latencies> {
         self.service.as_deref()
     }
 
     /// Counts one uncorrected service time (ms) beside the corrected response time.
     pub fn log_service_time(&mut self, ms: f64) {
-        let _ = self
-            .service
-            .get_or_insert_with(|| Box::new(new_histogram()))
+        self.service
+            .get_or_insert_with(Box::default)
             .record(ms_to_us(ms));
     }
 
@@ -251,8 +236,7 @@ impl StatsEntry {
             None => rt,
         });
         self.max_response_time = self.max_response_time.max(rt);
-        // Cannot fail: auto-resize is on and the value is clamped well inside its range.
-        let _ = self.histogram.record(ms_to_us(rt));
+        self.histogram.record(ms_to_us(rt));
     }
 
     /// Counts one failure at `now`; Locust's `StatsEntry.log_error` (the request itself is
@@ -389,13 +373,9 @@ impl StatsEntry {
         for (&sec, &n) in &other.num_fail_per_sec {
             *self.num_fail_per_sec.entry(sec).or_insert(0) += n;
         }
-        add_histogram(&mut self.histogram, &other.histogram);
+        self.histogram.add(&other.histogram);
         if let Some(theirs) = &other.service {
-            add_histogram(
-                self.service
-                    .get_or_insert_with(|| Box::new(new_histogram())),
-                theirs,
-            );
+            self.service.get_or_insert_with(Box::default).add(theirs);
         }
     }
 
@@ -423,29 +403,23 @@ impl StatsEntry {
     /// rounding boundary may land in the neighbouring Locust bucket.
     pub fn to_locust_response_times(&self) -> BTreeMap<u64, u64> {
         let mut out = BTreeMap::new();
-        for v in self.histogram.iter_recorded() {
-            let value = v.value_iterated_to();
-            let lo = self.histogram.lowest_equivalent(value) as f64;
-            let hi = self.histogram.highest_equivalent(value) as f64;
-            let centre_ms = (lo + hi) / 2.0 / 1000.0;
-            *out.entry(bucket_response_time(centre_ms)).or_insert(0) += v.count_at_value();
+        for (value, count) in self.histogram.iter() {
+            let (lo, hi) = self.histogram.span(value);
+            let centre_ms = (lo + hi) as f64 / 2.0 / 1000.0;
+            *out.entry(bucket_response_time(centre_ms)).or_insert(0) += count;
         }
         out
     }
 
     /// Counts `n` response times of `us` µs into the histogram only (merging a worker's buckets).
     pub fn record_us(&mut self, us: u64, n: u64) {
-        if n > 0 {
-            let _ = self.histogram.record_n(us.clamp(1, MAX_RECORDABLE_US), n);
-        }
+        self.histogram.record_n(us.clamp(1, MAX_RECORDABLE_US), n);
     }
 
     /// Counts `n` requests taking `ms` into the histogram only (for entries rebuilt from
     /// Locust's bucketed response times; the other figures are set directly).
     pub fn record_times(&mut self, ms: f64, n: u64) {
-        if n > 0 {
-            let _ = self.histogram.record_n(ms_to_us(ms), n);
-        }
+        self.histogram.record_n(ms_to_us(ms), n);
     }
 }
 
@@ -472,7 +446,7 @@ pub struct StatsSnapshot {
     /// The total's start_time (Locust's `RequestStats.start_time`).
     pub start_time: f64,
     /// horde's own delay per request, µs (see `RequestStats::record_own_delay`).
-    pub own_delay: Histogram<u64>,
+    pub own_delay: Latencies,
     /// Open model: arrivals dropped, in all and per epoch second.
     pub dropped_iterations: u64,
     pub dropped_per_sec: BTreeMap<i64, u64>,
@@ -534,10 +508,17 @@ struct Inner {
     frozen: bool,
     /// horde's own delay per request (µs): from the user's call until the request was written,
     /// plus from the last byte until the user ran again.
-    own_delay: Histogram<u64>,
+    own_delay: Latencies,
     /// Open model: arrivals dropped because no user was free and the pool was at its maximum.
     dropped_iterations: u64,
     dropped_per_sec: BTreeMap<i64, u64>,
+    /// Rows at most (0: no limit); past it, new names fold into `FOLDED_NAME`.
+    max_entries: usize,
+    /// Requests (and failures) counted under `FOLDED_NAME` instead of their own name.
+    folded: u64,
+    /// Open model: every request also has a service time (its response time unless a corrected
+    /// one was given), so the service histograms cover the same requests as the response times.
+    open_model: bool,
 }
 
 impl Inner {
@@ -551,10 +532,30 @@ impl Inner {
             hasher: RandomState::new(),
             recorder: None,
             frozen: false,
-            own_delay: new_histogram(),
+            own_delay: Latencies::new(),
             dropped_iterations: 0,
             dropped_per_sec: BTreeMap::new(),
+            max_entries: DEFAULT_MAX_ENTRIES,
+            folded: 0,
+            open_model: false,
         }
+    }
+
+    /// The name (method, name) is counted under: its own, or `FOLDED_NAME` when it would be a
+    /// new row past `max_entries`. Costs a lookup only once the table is full.
+    fn row_name<'a>(&mut self, method: &str, name: &'a str) -> &'a str {
+        if self.max_entries == 0 || self.num_entries < self.max_entries || name == FOLDED_NAME {
+            return name;
+        }
+        if self
+            .entries
+            .get(name)
+            .is_some_and(|m| m.contains_key(method))
+        {
+            return name;
+        }
+        self.folded += 1;
+        FOLDED_NAME
     }
 
     /// Runs `f` on the entry for (method, name), created with `start_time` if missing. A hit
@@ -612,6 +613,7 @@ impl Inner {
     }
 
     fn clear_run_counters(&mut self) {
+        self.folded = 0;
         self.own_delay.reset();
         self.dropped_iterations = 0;
         self.dropped_per_sec.clear();
@@ -738,29 +740,35 @@ impl RequestStats {
         if inner.frozen {
             return None;
         }
+        let name = inner.row_name(r.method, r.name);
+        let service_ms = match r.service_ms {
+            None if inner.open_model => r.response_time_ms,
+            given => given,
+        };
         inner.total.log(r.response_time_ms, r.content_length, now);
-        inner.with_entry(r.method, r.name, now, |entry| {
+        inner.with_entry(r.method, name, now, |entry| {
             entry.log(r.response_time_ms, r.content_length, now);
             if r.error.is_some() {
                 entry.log_failure(now);
             }
-            if let Some(service) = r.service_ms {
+            if let Some(service) = service_ms {
                 entry.log_service_time(service);
             }
         });
-        if let Some(service) = r.service_ms {
+        if let Some(service) = service_ms {
             inner.total.log_service_time(service);
         }
         if let Some(error) = r.error {
             inner.total.log_failure(now);
-            inner.add_error(r.method, r.name, error, 1, now, now);
+            inner.add_error(r.method, name, error, 1, now, now);
         }
         if let Some(us) = r.own_delay_us {
-            let _ = inner.own_delay.record(us.clamp(1, MAX_RECORDABLE_US));
+            inner.own_delay.record(us.clamp(1, MAX_RECORDABLE_US));
         }
         // Requests without a response time are counted but have no latency to sample.
         match (inner.recorder.as_mut(), r.response_time_ms) {
-            (Some(recorder), Some(rt)) => recorder.push(r, rt, now),
+            (Some(recorder), Some(rt)) if name == r.name => recorder.push(r, rt, now),
+            (Some(recorder), Some(rt)) => recorder.push(&RequestRecord { name, ..*r }, rt, now),
             _ => None,
         }
     }
@@ -772,7 +780,7 @@ impl RequestStats {
         if inner.frozen {
             return;
         }
-        let _ = inner.own_delay.record(us.clamp(1, MAX_RECORDABLE_US));
+        inner.own_delay.record(us.clamp(1, MAX_RECORDABLE_US));
         if let (Some(recorder), Some(index)) = (inner.recorder.as_mut(), sample) {
             recorder.set_own_delay(index, us);
         }
@@ -803,6 +811,7 @@ impl RequestStats {
         if inner.frozen {
             return;
         }
+        let name = inner.row_name(method, name);
         inner.with_entry(method, name, now, |entry| entry.log_failure(now));
         inner.total.log_failure(now);
         inner.add_error(method, name, error, 1, now, now);
@@ -822,7 +831,7 @@ impl RequestStats {
             total: inner.total.clone(),
             errors: Vec::new(),
             start_time: inner.total.start_time,
-            own_delay: new_histogram(),
+            own_delay: Latencies::new(),
             dropped_iterations: inner.dropped_iterations,
             dropped_per_sec: BTreeMap::new(),
         }
@@ -860,19 +869,18 @@ impl RequestStats {
     pub fn merge_entry(&self, entry: &StatsEntry) {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        inner.with_entry(&entry.method, &entry.name, entry.start_time, |e| {
-            e.merge(entry)
-        });
+        let name = inner.row_name(&entry.method, &entry.name);
+        inner.with_entry(&entry.method, name, entry.start_time, |e| e.merge(entry));
         inner.total.merge(entry);
     }
 
     /// Merges an entry into the matching entry only (Locust's master does this for each entry
     /// of a worker report, then extends the total with the report's own total).
     pub fn merge_entry_only(&self, entry: &StatsEntry) {
-        self.lock()
-            .with_entry(&entry.method, &entry.name, entry.start_time, |e| {
-                e.merge(entry)
-            });
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let name = inner.row_name(&entry.method, &entry.name);
+        inner.with_entry(&entry.method, name, entry.start_time, |e| e.merge(entry));
     }
 
     /// Merges a report's total into the total.
@@ -885,9 +893,10 @@ impl RequestStats {
     pub fn merge_errors(&self, errors: &[ErrorEntry]) {
         let mut inner = self.lock();
         for e in errors {
+            let name = inner.row_name(&e.method, &e.name);
             inner.add_error(
                 &e.method,
-                &e.name,
+                name,
                 &e.error,
                 e.occurrences,
                 e.first_seen,
@@ -908,13 +917,15 @@ impl RequestStats {
         // Straight into the entries: no entry or histogram built per report (at a thousand
         // workers that was most of the master's time).
         for d in &report.stats {
-            inner.with_entry(&d.method, &d.name, d.start_time, |e| d.merge_into(e));
+            let name = inner.row_name(&d.method, &d.name);
+            inner.with_entry(&d.method, name, d.start_time, |e| d.merge_into(e));
         }
         report.stats_total.merge_into(&mut inner.total);
         for e in &errors {
+            let name = inner.row_name(&e.method, &e.name);
             inner.add_error(
                 &e.method,
-                &e.name,
+                name,
                 &e.error,
                 e.occurrences,
                 e.first_seen,
@@ -923,7 +934,7 @@ impl RequestStats {
         }
         if let Some(flat) = &report.horde_own_delay {
             for pair in flat.chunks_exact(2) {
-                let _ = inner
+                inner
                     .own_delay
                     .record_n(pair[0].clamp(1, MAX_RECORDABLE_US), pair[1]);
             }
@@ -963,6 +974,27 @@ impl RequestStats {
     /// Number of (method, name) entries, the total not included.
     pub fn num_entries(&self) -> usize {
         self.lock().num_entries
+    }
+
+    /// Keeps at most `max` rows (0: no limit); requests with further names are counted under
+    /// `FOLDED_NAME`, one row per method. Rows already there stay.
+    pub fn set_max_entries(&self, max: usize) {
+        self.lock().max_entries = max;
+    }
+
+    /// Marks the run as in the open model (see `Inner::open_model`).
+    pub fn set_open_model(&self, open: bool) {
+        self.lock().open_model = open;
+    }
+
+    /// The row limit (see `set_max_entries`).
+    pub fn max_entries(&self) -> usize {
+        self.lock().max_entries
+    }
+
+    /// Requests and failures counted under `FOLDED_NAME` instead of their own name so far.
+    pub fn folded(&self) -> u64 {
+        self.lock().folded
     }
 
     /// What a worker reports: the data since the previous call, then zeroed in the same
@@ -1650,6 +1682,114 @@ mod tests {
             e.to_locust_response_times(),
             BTreeMap::from([(3, 1), (57, 2), (150, 1), (1600, 1), (12000, 1)])
         );
+    }
+
+    #[test]
+    fn names_past_the_limit_fold_into_one_row_per_method() {
+        let stats = RequestStats::new_at(T0);
+        stats.set_max_entries(3);
+        for i in 0..5 {
+            stats.log_at("GET", &format!("/item/{i}"), Some(1.0), 0, None, T0);
+        }
+        stats.log_at("POST", "/item/9", Some(2.0), 0, Some("boom"), T0);
+        // A name that already has a row keeps counting there.
+        stats.log_at("GET", "/item/0", Some(1.0), 0, None, T0);
+        let snap = stats.snapshot();
+        let rows: Vec<(String, String, u64)> = snap
+            .entries
+            .iter()
+            .map(|e| (e.method.clone(), e.name.clone(), e.num_requests))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("GET".into(), "/item/0".into(), 2),
+                ("GET".into(), "/item/1".into(), 1),
+                ("GET".into(), "/item/2".into(), 1),
+                ("GET".into(), FOLDED_NAME.into(), 2),
+                ("POST".into(), FOLDED_NAME.into(), 1),
+            ]
+        );
+        assert_eq!(snap.total.num_requests, 7);
+        assert_eq!(stats.folded(), 3);
+        assert_eq!(snap.errors.len(), 1);
+        assert_eq!(snap.errors[0].name, FOLDED_NAME);
+        stats.clear_all();
+        assert_eq!(stats.folded(), 0);
+        // 0: no limit.
+        stats.set_max_entries(0);
+        for i in 0..50 {
+            stats.log_at("GET", &format!("/{i}"), Some(1.0), 0, None, T0);
+        }
+        assert_eq!(stats.num_entries(), 50);
+    }
+
+    #[test]
+    fn rows_of_few_requests_stay_small() {
+        // What a locustfile that puts ids into URLs costs per row.
+        let stats = RequestStats::new_at(T0);
+        for i in 0..1000 {
+            stats.log_at(
+                "GET",
+                &format!("/item/{i}"),
+                Some(0.25 + i as f64 / 1000.0),
+                0,
+                None,
+                T0,
+            );
+        }
+        let snap = stats.snapshot();
+        let heap: usize = snap
+            .entries
+            .iter()
+            .map(|e| e.histogram().heap_bytes())
+            .sum();
+        assert!(
+            heap / 1000 <= 64,
+            "{} bytes of latencies per row",
+            heap / 1000
+        );
+        assert!(matches!(snap.total.histogram(), Latencies::Histogram(_)));
+    }
+
+    #[test]
+    fn open_model_service_times_cover_every_request() {
+        // An iteration's first request comes corrected with its service time; the others are
+        // timed as in the closed model and are their own service time.
+        let stats = RequestStats::new_at(T0);
+        stats.set_open_model(true);
+        let first = RequestRecord {
+            method: "GET",
+            name: "first",
+            response_time_ms: Some(30.0),
+            content_length: 0,
+            error: None,
+            status: 200,
+            service_ms: Some(10.0),
+            own_delay_us: None,
+        };
+        stats.record(&first, T0);
+        stats.log_at("GET", "second", Some(2.0), 0, None, T0);
+        let snap = stats.snapshot();
+        let service = |e: &StatsEntry| e.service_histogram().map(Latencies::len);
+        assert_eq!(service(&snap.total), Some(2));
+        assert_eq!(
+            snap.entries.iter().map(service).collect::<Vec<_>>(),
+            [Some(1), Some(1)]
+        );
+        // Never above the response times, quantile by quantile.
+        let total_service = snap.total.service_histogram().unwrap();
+        for q in [0.0, 0.5, 1.0] {
+            assert!(
+                total_service.value_at_quantile(q) <= snap.total.histogram().value_at_quantile(q)
+            );
+        }
+        // The closed model keeps no service times.
+        stats.set_open_model(false);
+        stats.clear_all();
+        stats.log_at("GET", "second", Some(2.0), 0, None, T0);
+        let snap = stats.snapshot();
+        assert_eq!(snap.total.service_histogram().map_or(0, Latencies::len), 0);
     }
 
     #[test]

@@ -76,7 +76,8 @@ impl RequestStats {
     }
 
     /// Figures of the whole run besides the entries: `own_delay` (the histogram of horde's own
-    /// delay per request as numpy (µs values, counts)), `own_delay_count`, `dropped_iterations`
+    /// delay per request as numpy (µs values, counts)), `own_delay_count`, `folded_requests`
+    /// (counted under the overflow row, see `set_max_entries`), `dropped_iterations`
     /// and `dropped_per_sec` ({epoch second: dropped}).
     fn run_figures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let snap = py.detach(|| self.inner.snapshot());
@@ -89,7 +90,26 @@ impl RequestStats {
         out.set_item("own_delay_count", snap.own_delay.len())?;
         out.set_item("dropped_iterations", snap.dropped_iterations)?;
         out.set_item("dropped_per_sec", snap.dropped_per_sec)?;
+        out.set_item("folded_requests", self.inner.folded())?;
         Ok(out)
+    }
+
+    /// Keeps at most `max` rows (0: no limit); requests with further names are counted in one
+    /// row per method named "Too many unique request names".
+    fn set_max_entries(&self, max: usize) {
+        self.inner.set_max_entries(max);
+    }
+
+    /// In the open model every request gets a service time (its response time unless a
+    /// corrected one is logged), so the service histograms cover what the response times do.
+    fn set_open_model(&self, open: bool) {
+        self.inner.set_open_model(open);
+    }
+
+    /// The row limit (see `set_max_entries`).
+    #[getter]
+    fn max_entries(&self) -> usize {
+        self.inner.max_entries()
     }
 
     /// Ignores requests logged from now on until `clear_all` (the end of a run).
