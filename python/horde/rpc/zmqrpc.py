@@ -41,6 +41,15 @@ _LINGER_MS = 2000
 # Messages queued for sending beyond this are dropped (a peer that stopped reading must not grow
 # the process without bound); ZeroMQ's own high-water mark applies after this.
 _MAX_OUTBOX = 100_000
+# pyzmq's flags as plain ints, and its socket calls made directly rather than through
+# send_multipart/recv_multipart and a zmq.Again per drained queue: a master with a thousand workers
+# handles thousands of messages a second on one thread, and pyzmq's helpers and its exception (whose
+# constructor imports a module) cost it more than the messages' own handling.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 
 class _Closed(Exception):
@@ -217,11 +226,17 @@ class BaseSocket:
             self._shutdown()
             self._stopped.release()
 
+    def _send_frames(self, frames: list[bytes]) -> None:
+        send = self.socket.send
+        for frame in frames[:-1]:
+            send(frame, _SNDMORE_NOBLOCK)
+        send(frames[-1], _NOBLOCK)
+
     def _send_queued(self) -> None:
         while self._outbox:
             frames = self._outbox[0]
             try:
-                self.socket.send_multipart(frames, zmq.NOBLOCK)
+                self._send_frames(frames)
             except zmq.Again:
                 if self._router:
                     self._outbox.popleft()  # a worker that went away: ROUTER cannot queue for it
@@ -232,10 +247,16 @@ class BaseSocket:
             self._outbox.popleft()
 
     def _receive_all(self) -> None:
+        sock = self.socket
+        recv, get = sock.recv, sock.get
         try:
             for _ in range(10_000):  # bounded, so jobs and sends still get their turn
+                if not get(_EVENTS) & _POLLIN:
+                    return
                 try:
-                    frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                    frames = [recv(_NOBLOCK)]
+                    while get(_RCVMORE):
+                        frames.append(recv(_NOBLOCK))
                 except zmq.Again:
                     return
                 self._on_frames(frames)
@@ -248,7 +269,7 @@ class BaseSocket:
             return
         for frames in replies:
             try:
-                self.socket.send_multipart(frames, zmq.NOBLOCK)
+                self._send_frames(frames)
             except zmq.ZMQError:
                 pass
 
