@@ -248,7 +248,8 @@ class BaseSocket:
 
     def _receive_all(self) -> None:
         sock = self.socket
-        recv, get = sock.recv, sock.get
+        recv = sock.recv
+        get: Callable[[int], int] = sock.get  # type: ignore[assignment]  # int options give ints
         try:
             for _ in range(10_000):  # bounded, so jobs and sends still get their turn
                 if not get(_EVENTS) & _POLLIN:
