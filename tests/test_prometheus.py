@@ -91,11 +91,18 @@ def _get(url: str, headers: dict | None = None) -> tuple[int, str, str]:
         return response.status, response.headers["Content-Type"], response.read().decode()
 
 
-def _run_and_scrape(args: list[str], metrics_url: str, tmp_path: Path, headers: dict | None = None):
+def _locustfile(tmp_path: Path, text: str = LOCUSTFILE) -> Path:
+    locustfile = tmp_path / "counted.py"
+    locustfile.write_text(text)
+    return locustfile
+
+
+def _run_and_scrape(
+    args: list[str], metrics_url: str, tmp_path: Path, headers: dict | None = None, locustfile_text: str = LOCUSTFILE
+):
     """Runs horde with ``args`` while scraping ``metrics_url`` every 0.2 s until it exits; returns
     (every scrape's text, the --json stats, the process' stderr)."""
-    locustfile = tmp_path / "counted.py"
-    locustfile.write_text(LOCUSTFILE)
+    locustfile = _locustfile(tmp_path, locustfile_text)
     err = open(tmp_path / "stderr.txt", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "horde", "-f", str(locustfile), "--json", *args],
@@ -187,22 +194,62 @@ def test_headless_endpoint_matches_the_final_stats(demo, tmp_path):
 
 
 def test_distributed_run_exports_the_merged_figures_under_the_same_names(demo, tmp_path):
-    port = free_port()
+    port, master_port = free_port(), free_port()
+    locustfile = _locustfile(tmp_path)
+    worker_logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "horde", "-f", str(locustfile), "--worker", "--master-port", str(master_port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+        )  # fmt: skip
+        for log in worker_logs
+    ]
     args = [
-        "--processes", "2", "--master-bind-port", str(free_port()), "--headless",
+        "--master", "--master-bind-port", str(master_port), "--expect-workers", "2", "--headless",
         "-u", "5", "-r", "5", "-t", "8s", "-H", demo.url, "--prometheus-port", str(port),
     ]  # fmt: skip
-    scrapes, stats, stderr = _run_and_scrape(args, f"http://127.0.0.1:{port}/metrics", tmp_path)
+    try:
+        scrapes, stats, stderr = _run_and_scrape(args, f"http://127.0.0.1:{port}/metrics", tmp_path)
+        for worker in workers:
+            assert worker.wait(timeout=60) == 0
+    finally:
+        for worker, log in zip(workers, worker_logs):
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            log.close()
     families = _check_final(scrapes[-1], stats, users=4)
     assert _saw(scrapes, "horde_workers", 2, state="running"), stderr
     assert _saw(scrapes, "horde_users", 1, user_class="Idle")
     assert {s.labels["state"] for s in families["horde_workers"].samples} >= {"ready", "running", "missing"}
 
 
+def test_open_model_exports_dropped_iterations(demo, tmp_path):
+    # Two users, each request taking 100 ms: at most 20 of 100 arrivals/s can start, and without
+    # a wait the rest are dropped at once.
+    slow = "from locust import HttpUser, task\nclass S(HttpUser):\n    @task\n    def s(self):\n" \
+        "        self.client.get('/delay/100', name='slow')\n"  # fmt: skip
+    port = free_port()
+    args = [
+        "--headless", "-u", "2", "-t", "3s", "--arrival-rate", "100", "--arrival-max-wait", "0", "-H", demo.url,
+        "--hdr-json", str(tmp_path / "hdr.json"), "--prometheus-port", str(port),
+    ]  # fmt: skip
+    scrapes, stats, stderr = _run_and_scrape(args, f"http://127.0.0.1:{port}/metrics", tmp_path, locustfile_text=slow)
+    dropped = json.loads((tmp_path / "hdr.json").read_text())["dropped_iterations"]
+    assert dropped > 0, stderr
+    families = _families(scrapes[-1])
+    assert families["horde_dropped_iterations"].type == "counter"
+    assert _value(families["horde_dropped_iterations"]) == dropped
+    # Requests in flight when the run stops are left out: how they are counted is the shutdown's
+    # business, not the exporter's.
+    assert _value(families["horde_requests"], method="GET", name="slow") > 0
+
+
 def test_web_ui_serves_metrics_behind_its_login(demo, tmp_path):
     port = free_port()
-    locustfile = tmp_path / "counted.py"
-    locustfile.write_text(LOCUSTFILE)
+    locustfile = _locustfile(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "horde", "-f", str(locustfile), "--autostart", "-u", "3", "-r", "3", "-t", "3s",
          "-H", demo.url, "--web-port", str(port), "--web-login"],
@@ -212,6 +259,7 @@ def test_web_ui_serves_metrics_behind_its_login(demo, tmp_path):
         wait_for_port(port, proc)
         with pytest.raises(urllib.error.HTTPError) as refused:
             _get(f"http://127.0.0.1:{port}/metrics")
+        refused.value.close()  # an HTTPError holds the response's socket
         assert refused.value.code == 401
         status, content_type, text = _get(f"http://127.0.0.1:{port}/metrics", {"Authorization": "Bearer s3cret"})
         assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
