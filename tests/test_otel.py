@@ -13,14 +13,20 @@ import socket
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 from conftest import free_port
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
@@ -239,6 +245,50 @@ def test_fasthttp_requests_have_no_spans_and_the_histogram_can_be_exponential_an
     assert totals == {
         (("name", "/"),): by_name["/"],
         (("error.type", "LocustBadStatusCode"), ("name", "/status/503")): by_name["/status/503"],
+    }
+
+
+class GrpcMetricsReceiver(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """An OTLP/gRPC collector of metrics on 127.0.0.1 (the protocol's default) that keeps what it gets."""
+
+    def __init__(self) -> None:
+        self.received: list[ExportMetricsServiceRequest] = []
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def Export(self, request, context):  # noqa: N802 - the service's method name
+        self.received.append(request)
+        return ExportMetricsServiceResponse()
+
+
+def test_otlp_over_grpc_under_gevent(demo, tmp_path):
+    receiver = GrpcMetricsReceiver()
+    try:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        }
+        _, stats, done = _run(tmp_path, demo, env)
+    finally:
+        receiver.server.stop(grace=None)
+    assert "could not deliver" not in done.stderr, done.stderr
+    durations = [
+        m
+        for request in receiver.received
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "locust.client.duration"
+    ]
+    assert durations, done.stderr
+    points = {tuple(sorted(_attributes(p.attributes).items())): p.count for p in durations[-1].histogram.data_points}
+    by_name = {row["name"]: row["num_requests"] for row in stats}
+    assert points == {
+        (("name", "/"),): by_name["/"],
+        (("error.type", "HTTPError"), ("name", "/status/503")): by_name["/status/503"],
     }
 
 
