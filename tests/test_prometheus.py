@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from horde.prometheus import BUCKETS_SECONDS, bucket_counts
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+DASHBOARD = Path(__file__).resolve().parent.parent / "contrib" / "grafana" / "horde.json"
 
 LOCUSTFILE = """
 from locust import FastHttpUser, User, constant, task
@@ -311,8 +312,9 @@ def test_a_real_prometheus_scrapes_the_run(demo, tmp_path):
     )
     api = f"http://127.0.0.1:{prometheus_port}"
 
-    def query(promql: str) -> list:
-        _, _, body = _get(f"{api}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    def query(promql: str, at: float | None = None) -> list:
+        params = {"query": promql, **({"time": repr(at)} if at is not None else {})}
+        _, _, body = _get(f"{api}/api/v1/query?" + urllib.parse.urlencode(params))
         answer = json.loads(body)
         assert answer["status"] == "success", answer
         return answer["data"]["result"]
@@ -346,6 +348,20 @@ def test_a_real_prometheus_scrapes_the_run(demo, tmp_path):
         assert [float(r["value"][1]) for r in failures] == [15]
         timed = query("sum(max_over_time(horde_response_time_seconds_count[10m]))")
         assert [float(r["value"][1]) for r in timed] == [final]
+        # Every query of the Grafana dashboard parses and finds the run (its workers only on a master),
+        # with Grafana's variables as "All", evaluated at the last scrape that saw the test running.
+        [series] = query('horde_runner_state{state="running"}[10m]')
+        running = [float(t) for t, value in series["values"] if value == "1"]
+        assert running, series
+        dashboard = json.loads(DASHBOARD.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                promql = target["expr"]
+                for variable, value in (("$__rate_interval", "10m"), ("$__range", "10m"), ("$job", ".*"),
+                                        ("$instance", ".*"), ("$name", ".*")):  # fmt: skip
+                    promql = promql.replace(variable, value)
+                found = query(promql, at=running[-1])
+                assert found or "horde_workers" in promql, (panel["title"], promql)
         _, _, body = _get(f"{api}/api/v1/metadata")
         metadata = json.loads(body)["data"]
         assert metadata["horde_requests_total"][0]["type"] == "counter"
