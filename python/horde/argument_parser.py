@@ -1227,7 +1227,9 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
     other.add_argument(
         "--otel",
         action="store_true",
-        help="Instrument the test run with OpenTelemetry.",
+        help="Send metrics, spans and logs to OpenTelemetry, configured by the OTEL_* variables as in Locust "
+        "(needs pip install 'horde[otel]'). For precise percentiles in the backend set "
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION=base2_exponential_bucket_histogram.",
         env_var="LOCUST_ENABLE_OPENTELEMETRY",
     )
 
@@ -1326,6 +1328,32 @@ def setup_parser_arguments(parser: LocustArgumentParser) -> None:
     )
     cast(_HordeOnlyAction, max_names).horde_only = True
 
+    metrics_out = parser.add_argument_group(
+        "Prometheus (horde)",
+        "The run's figures in Prometheus' format at /metrics: on the web UI's port, or when headless on "
+        "--prometheus-port. At exit horde waits for one more scrape (at most one scrape interval).",
+    )
+    prometheus_port = metrics_out.add_argument(
+        "--prometheus-port",
+        type=_port,
+        metavar="<port>",
+        dest="prometheus_port",
+        default=None,
+        help="Serve /metrics on this port (also with the web UI; 0 picks a free port). On a master in a "
+        "distributed run: the merged figures of all workers",
+        env_var="HORDE_PROMETHEUS_PORT",
+    )
+    prometheus_host = metrics_out.add_argument(
+        "--prometheus-host",
+        metavar="<address>",
+        dest="prometheus_host",
+        default="127.0.0.1",
+        help="The interface --prometheus-port listens on (default 127.0.0.1; 0.0.0.0 for every one)",
+        env_var="HORDE_PROMETHEUS_HOST",
+    )
+    for action in (prometheus_port, prometheus_host):
+        cast(_HordeOnlyAction, action).horde_only = True
+
     demo = parser.add_argument_group("Demo target (horde)")
     demo_target = demo.add_argument(
         "--demo-target",
@@ -1390,6 +1418,17 @@ def _max_users(text: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
     return count
+
+
+def _port(text: str) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, not {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, not {text!r}")
+    return port
 
 
 def get_parser(default_config_files: Iterable[str] = DEFAULT_CONFIG_FILES) -> LocustArgumentParser:

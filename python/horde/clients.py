@@ -745,6 +745,9 @@ class HttpSession:
     _response_class: type[Response] = Response
     _error_response_class: type[Response] = Response
     _catch_response_class: type[ResponseContextManager] = ResponseContextManager
+    # --otel: makes the spans of the requests its sampler keeps (horde.otel.RequestTracing);
+    # Locust's spans come from the requests library's instrumentation, so FastHttpUser has none.
+    _tracing: Any = None
 
     def __init__(
         self,
@@ -936,6 +939,14 @@ class HttpSession:
         """Sends one prepared request and turns the engine's result into the response: the one
         path every request method ends in. Reports the request through the request event, or
         with ``catch_response`` prepares the with-block that will."""
+        span = None
+        tracing = self._tracing
+        if tracing is not None:
+            # A countdown, not a call: requests the sampler would not keep cost nothing more.
+            tracing.skip -= 1
+            if tracing.skip < 0:
+                span_name = name or self.request_name or (urlsplit(full_url).path or "/")
+                span, headers = tracing.start(method, full_url, f"{method} {span_name}", headers)
         if name is None:
             name = self.request_name or self._default_name(url, full_url)
         # The run's stats (from its runner's listener) count horde's own delay; when that listener
@@ -991,6 +1002,8 @@ class HttpSession:
         response._name = name
         if not status:
             response._url = full_url  # no response: its URL is the one requested
+        if span is not None:
+            tracing.end(span, status, response._outcome())
         if not report:
             return response
 

@@ -117,8 +117,19 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
 
     children = _fork_processes(options) if options.processes else []
 
-    if getattr(options, "otel", False):
-        logger.warning("--otel: horde has no OpenTelemetry instrumentation yet; the option is ignored")
+    telemetry = None
+    if options.otel:
+        # After forking: each process of --processes exports its own requests, as Locust's do.
+        try:
+            from horde.otel import setup_opentelemetry
+        except ImportError as e:
+            logger.error(
+                f"OpenTelemetry SDK is not installed ({e}), opentelemetry not enabled. Run 'pip install horde[otel]'"
+            )
+        else:
+            telemetry = setup_opentelemetry(options.locustfile or "", getattr(options, "profile", None))
+            if telemetry is not None:
+                logger.info("OpenTelemetry enabled")
 
     greenlet_exception_handler = greenlet_exception_logger(logger)
 
@@ -253,6 +264,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
     main_greenlet = runner.greenlet
     if _horde_owns(parser, "max_request_names"):
         runner.stats.set_max_entries(options.max_request_names)
+    if telemetry is not None:
+        telemetry.watch(runner)
     if arrival_rate and not shape_class:
         # Before the CSV files get their headers: they have the open model's columns.
         runner.stats.open_model = True
@@ -281,6 +294,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             userclass_picker_is_active=options.class_picker,
             build_path=options.build_path or None,
         )
+
+    metrics_server = _start_metrics_server(parser, options, environment, web_ui)
 
     if options.equal_weights:
         environment.events.init.add_listener(lambda environment, **_: environment.assign_equal_weights())
@@ -439,8 +454,18 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             for line in thresholds.format_results(threshold_results):
                 stats.console_logger.info(line)
             stats.console_logger.info("")
+        # Prometheus gets the final figures before the endpoint goes away.
+        exposition = metrics_server.exposition if metrics_server is not None else None
+        if web_ui is not None and web_ui.prometheus.scrapes:
+            exposition = web_ui.prometheus
+        if exposition is not None:
+            exposition.wait_for_final_scrape()
+        if metrics_server is not None:
+            metrics_server.stop()
         if web_ui is not None:
             web_ui.stop()
+        if telemetry is not None:
+            telemetry.shutdown()
         environment.events.quit.fire(exit_code=code)
         stats_csv_writer.close_files()
         if children:
@@ -474,6 +499,27 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         if options.html_file:
             save_html_report()
     shutdown()
+
+
+def _start_metrics_server(parser: Any, options: Any, environment: Any, web_ui: Any) -> Any:
+    """``--prometheus-port``: serves /metrics on its own port (a worker's figures are its
+    master's to export). A port that cannot be bound ends the program before any load is sent."""
+    if not _horde_owns(parser, "prometheus_port") or options.prometheus_port is None:
+        return None
+    if options.worker:
+        logger.warning("--prometheus-port is ignored on a worker: its master exports the merged figures")
+        return None
+    from horde.prometheus import Exposition, MetricsServer
+
+    exposition = web_ui.prometheus if web_ui is not None else Exposition(environment)
+    server = MetricsServer(exposition, options.prometheus_host, options.prometheus_port)
+    try:
+        server.start()
+    except OSError as e:
+        logger.error(f"--prometheus-port: cannot listen on {options.prometheus_host}:{options.prometheus_port}: {e}")
+        sys.exit(1)
+    logger.info(f"Prometheus metrics at http://{options.prometheus_host}:{server.port}/metrics")
+    return server
 
 
 def _wait_for_workers(runner: Any, options: Any) -> None:
@@ -539,6 +585,8 @@ def _fork_processes(options: Any) -> list[int]:
             options.demo_target = False  # the master's host comes with each spawn message
             if hasattr(options, "hdr_json"):
                 options.hdr_json = None
+            if hasattr(options, "prometheus_port"):
+                options.prometheus_port = None  # the master exports the merged figures
             return []
         children.append(pid)
         logger.debug(f"Started child worker with pid #{pid}")

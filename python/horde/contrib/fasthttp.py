@@ -197,6 +197,7 @@ class FastHttpSession(HttpSession):
     """
 
     _kind = "FastHttpUser"
+    _tracing = None  # no spans: Locust traces only the requests library's calls (HttpUser)
     _response_class = FastResponse
     _error_response_class = ErrorResponse
     _catch_response_class = ResponseContextManager

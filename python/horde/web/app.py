@@ -22,6 +22,7 @@ from gevent import pywsgi
 
 from horde import __version__
 from horde.arrivals import DISTRIBUTIONS
+from horde.prometheus import Exposition
 from horde.runners import MasterRunner
 from horde.web.auth import TOKEN_COOKIE, Credentials
 from horde.web.history import StatsHistory
@@ -129,6 +130,8 @@ class WebUI:
         self.template_args = {}
         self.auth_args: dict[str, Any] = {}
         self.history = StatsHistory(environment)
+        # GET /metrics: the run's figures for Prometheus.
+        self.prometheus = Exposition(environment)
         self._swarm_greenlet: gevent.Greenlet | None = None
         self._run_time_greenlet: gevent.Greenlet | None = None
 

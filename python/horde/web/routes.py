@@ -1,5 +1,6 @@
 """The web UI's routes: Locust's endpoints with Locust's JSON, plus ``/stats/history`` and
-``/stats/distribution`` for horde's charts, and the open model (``arrival_rate`` in ``/swarm``).
+``/stats/distribution`` for horde's charts, the open model (``arrival_rate`` in ``/swarm``), and
+``/metrics`` for Prometheus.
 
 Reading the figures costs an engine snapshot, so ``/stats/requests`` (what every open page polls)
 is built at most once per ``STATS_CACHE_SECONDS`` whatever the number of pages, as Locust does.
@@ -25,7 +26,7 @@ from flask import Blueprint, Response, jsonify, make_response, render_template, 
 from jinja2 import TemplateNotFound
 from werkzeug.exceptions import HTTPException, NotFound
 
-from horde import stats
+from horde import prometheus, stats
 from horde.arrivals import DISTRIBUTIONS
 from horde.log import get_logs
 from horde.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING, MasterRunner
@@ -574,6 +575,12 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
     @auth
     def logs() -> Response:
         return jsonify({"master": get_logs(), "workers": environment.worker_logs})
+
+    @blueprint.route("/metrics")
+    @auth
+    def metrics() -> Response:
+        # Prometheus' text format; a scrape costs one engine snapshot (see horde.prometheus).
+        return Response(web_ui.prometheus.render(), content_type=prometheus.CONTENT_TYPE)
 
     @blueprint.route("/worker-count")
     @auth

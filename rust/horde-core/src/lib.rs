@@ -1,13 +1,14 @@
 //! horde's engine: per-user HTTP sessions (`client`), Locust's rules for what their results mean
-//! (`locust`), and request statistics kept in HdrHistograms (`stats`, `samples`). Nothing here
-//! knows about Python or owns a runtime: requests run on whatever tokio runtime the caller drives,
-//! so `cargo test` exercises all of it directly.
+//! (`locust`), and request statistics kept in HdrHistograms (`stats`, `samples`, and `outcomes`,
+//! grouped for OpenTelemetry). Nothing here knows about Python or owns a runtime: requests run on
+//! whatever tokio runtime the caller drives, so `cargo test` exercises all of it directly.
 
 use std::sync::{Mutex, MutexGuard};
 
 pub mod client;
 pub mod latencies;
 pub mod locust;
+pub mod outcomes;
 pub mod samples;
 pub mod stats;
 

@@ -196,6 +196,28 @@ pub fn py_repr_str(s: &str) -> String {
     out
 }
 
+/// Locust's `--otel` labels at most this many distinct request names in its duration histogram
+/// (`MAX_REQUEST_NAMES` in `locust/opentelemetry.py`); later names share `OTEL_TOO_MANY_NAMES`.
+pub const MAX_OTEL_REQUEST_NAMES: usize = 20;
+pub const OTEL_TOO_MANY_NAMES: &str = "Too many unique request names";
+
+/// The `error.type` of a failure, from its failures-table text: Locust's `--otel` labels a failed
+/// request with `exception.__class__.__name__`, and the text is that exception's `repr()`, which
+/// starts with the class name and a parenthesis. A text of another shape was a plain string
+/// given as the failure, which Locust labels "str".
+pub fn error_type(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    let name = &text[..end];
+    let starts_like_a_name = name.chars().next().is_some_and(|c| !c.is_ascii_digit());
+    if starts_like_a_name && text[end..].starts_with('(') {
+        name
+    } else {
+        "str"
+    }
+}
+
 /// Locust's `StatsEntryDict`: a stats entry as `StatsEntry.serialize()` gives it, which `--json`
 /// prints and a worker sends to its master. Response times travel in Locust's rounded-ms
 /// buckets. Reading is lenient where Python is loose: counts and bucket keys may come as
@@ -495,6 +517,29 @@ mod tests {
     use crate::stats::RequestStats;
 
     const T0: f64 = 1_700_000_000.0;
+
+    #[test]
+    fn error_type_is_the_class_of_the_failure_text() {
+        let cases = [
+            (
+                "HTTPError('404 Client Error: Not Found for url: /x')",
+                "HTTPError",
+            ),
+            ("LocustBadStatusCode(code=500)", "LocustBadStatusCode"),
+            (
+                "ConnectionRefusedError(111, 'Connection refused')",
+                "ConnectionRefusedError",
+            ),
+            ("CatchResponseError('bad body')", "CatchResponseError"),
+            ("just a message", "str"),
+            ("oops (details)", "str"),
+            ("", "str"),
+            ("3(x)", "str"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error_type(text), expected, "{text}");
+        }
+    }
 
     #[test]
     fn repr_quotes_like_python() {

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 
 pub use crate::latencies::Latencies;
 use crate::lock;
+use crate::outcomes::{OutcomeHistograms, OutcomeSeries};
 use crate::samples::{Recorder, Samples};
 
 /// Name of the total entry, as Locust spells it (its method is "").
@@ -89,7 +90,7 @@ fn round_half_even_to(x: f64, step: f64) -> f64 {
 }
 
 /// Milliseconds to the histogram's whole microseconds; 0 µs is not trackable, so clamp to 1.
-fn ms_to_us(ms: f64) -> u64 {
+pub(crate) fn ms_to_us(ms: f64) -> u64 {
     let us = (ms * 1000.0).round();
     if us.is_nan() || us < 1.0 {
         1
@@ -519,6 +520,8 @@ struct Inner {
     /// Open model: every request also has a service time (its response time unless a corrected
     /// one was given), so the service histograms cover the same requests as the response times.
     open_model: bool,
+    /// Response times by Locust's OpenTelemetry attributes, when an exporter asked for them.
+    outcomes: Option<Box<OutcomeHistograms>>,
 }
 
 impl Inner {
@@ -538,6 +541,7 @@ impl Inner {
             max_entries: DEFAULT_MAX_ENTRIES,
             folded: 0,
             open_model: false,
+            outcomes: None,
         }
     }
 
@@ -765,6 +769,9 @@ impl RequestStats {
         if let Some(us) = r.own_delay_us {
             inner.own_delay.record(us.clamp(1, MAX_RECORDABLE_US));
         }
+        if let (Some(outcomes), Some(rt)) = (inner.outcomes.as_mut(), r.response_time_ms) {
+            outcomes.record(r.name, r.error, rt);
+        }
         // Requests without a response time are counted but have no latency to sample.
         match (inner.recorder.as_mut(), r.response_time_ms) {
             (Some(recorder), Some(rt)) if name == r.name => recorder.push(r, rt, now),
@@ -971,6 +978,22 @@ impl RequestStats {
         self.lock().recorder.as_mut().map(Recorder::take)
     }
 
+    /// Starts keeping response times by Locust's OpenTelemetry attributes (see `outcomes.rs`);
+    /// they survive resets and clears of the figures.
+    pub fn track_outcomes(&self) {
+        self.lock().outcomes.get_or_insert_with(Box::default);
+    }
+
+    /// The response times by OpenTelemetry attributes since the previous call (empty when not
+    /// tracked), which are then zeroed.
+    pub fn take_outcomes(&self) -> Vec<OutcomeSeries> {
+        self.lock()
+            .outcomes
+            .as_mut()
+            .map(|o| o.take())
+            .unwrap_or_default()
+    }
+
     /// Number of (method, name) entries, the total not included.
     pub fn num_entries(&self) -> usize {
         self.lock().num_entries
@@ -1057,6 +1080,25 @@ mod tests {
             (actual - expected).abs() <= tol,
             "{actual} not within {rel} of {expected}"
         );
+    }
+
+    #[test]
+    fn outcomes_are_kept_only_when_tracked_and_survive_resets() {
+        let stats = RequestStats::new_at(T0);
+        stats.log_at("GET", "/a", Some(3.0), 0, None, T0);
+        assert!(stats.take_outcomes().is_empty());
+        stats.track_outcomes();
+        stats.log_at("GET", "/a", Some(3.0), 0, None, T0);
+        stats.log_at("POST", "/a", Some(5.0), 0, Some("HTTPError('x')"), T0);
+        // Untimed requests have no duration to record, as in Locust.
+        stats.log_at("GET", "/a", None, 0, None, T0);
+        stats.reset_all();
+        let taken = stats.take_outcomes();
+        let summary: Vec<_> = taken
+            .iter()
+            .map(|s| (s.name.as_str(), s.error_type.as_deref(), s.histogram.len()))
+            .collect();
+        assert_eq!(summary, vec![("/a", None, 1), ("/a", Some("HTTPError"), 1)]);
     }
 
     #[test]

@@ -112,6 +112,46 @@ impl RequestStats {
         self.inner.max_entries()
     }
 
+    /// Starts keeping response times by Locust's OpenTelemetry attributes (`--otel`): request
+    /// name (at most 20, as Locust) and the failure's exception class. Resets leave them alone.
+    fn track_outcomes(&self) {
+        self.inner.track_outcomes();
+    }
+
+    /// The response times by OpenTelemetry attributes since the previous call, then zeroed: a
+    /// list of `(name, error_type or None, values, counts, sum_ms, min_ms, max_ms)`, where
+    /// `values` (µs, the highest of each HDR bucket) and `counts` are numpy uint64 arrays.
+    #[allow(clippy::type_complexity)]
+    fn take_outcomes<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Vec<(
+        String,
+        Option<String>,
+        Bound<'py, PyArray1<u64>>,
+        Bound<'py, PyArray1<u64>>,
+        f64,
+        f64,
+        f64,
+    )> {
+        let taken = py.detach(|| self.inner.take_outcomes());
+        taken
+            .into_iter()
+            .map(|s| {
+                let (values, counts) = histogram_buckets(&s.histogram);
+                (
+                    s.name,
+                    s.error_type,
+                    values.into_pyarray(py),
+                    counts.into_pyarray(py),
+                    s.sum_ms,
+                    s.min_ms,
+                    s.max_ms,
+                )
+            })
+            .collect()
+    }
+
     /// Ignores requests logged from now on until `clear_all` (the end of a run).
     fn freeze(&self) {
         self.inner.freeze();
