@@ -315,4 +315,124 @@ mod tests {
         }
         assert_eq!(feed(&trailer, 4096).2, Err(Cause::HeadTooLarge));
     }
+
+    /// SplitMix64, for the property tests below: fixed seed, so a failing case replays.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// A valid chunked body of random chunks (random extensions, trailers, case, line ends),
+    /// and the data it carries.
+    fn valid(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
+        let mut wire = Vec::new();
+        let mut data = Vec::new();
+        for _ in 0..rng.below(6) {
+            let chunk: Vec<u8> = (0..1 + rng.below(40)).map(|_| rng.next() as u8).collect();
+            let size = if rng.below(2) == 0 {
+                format!("{:x}", chunk.len())
+            } else {
+                format!("{:04X}", chunk.len())
+            };
+            wire.extend_from_slice(size.as_bytes());
+            if rng.below(3) == 0 {
+                wire.extend_from_slice(b" ;name=\"quoted;value\";flag");
+            }
+            let eol: &[u8] = if rng.below(5) == 0 { b"\n" } else { b"\r\n" };
+            wire.extend_from_slice(eol);
+            wire.extend_from_slice(&chunk);
+            wire.extend_from_slice(eol);
+            data.extend_from_slice(&chunk);
+        }
+        wire.extend_from_slice(b"0\r\n");
+        for _ in 0..rng.below(3) {
+            wire.extend_from_slice(b"X-Trailer: some value\r\n");
+        }
+        wire.extend_from_slice(b"\r\n");
+        (wire, data)
+    }
+
+    #[test]
+    fn random_splits_of_valid_bodies_decode_the_same() {
+        let mut rng = Rng(7);
+        for case in 0..3000 {
+            let (wire, data) = valid(&mut rng);
+            let step = 1 + rng.below(wire.len());
+            let (body, left, outcome) = feed(&wire, step);
+            assert_eq!(
+                outcome,
+                Ok(true),
+                "case {case}: {wire:?} in steps of {step}"
+            );
+            assert_eq!(body, data, "case {case}");
+            assert!(left.is_empty(), "case {case}");
+        }
+    }
+
+    #[test]
+    fn mutated_bodies_never_panic_and_stay_bounded() {
+        const HUGE: &[&[u8]] = &[b"ffffffffffffffff", b"10000000000000000", b"-1", b"", b"zz"];
+        let mut rng = Rng(11);
+        for case in 0..20_000 {
+            let (mut wire, _) = valid(&mut rng);
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(wire.len());
+                match rng.below(6) {
+                    0 => wire.truncate(at),
+                    1 => wire[at] ^= 1 << rng.below(8),
+                    2 => wire.insert(at, rng.next() as u8),
+                    3 => {
+                        wire.remove(at);
+                    }
+                    4 => {
+                        let huge = HUGE[rng.below(HUGE.len())];
+                        wire.splice(at..at, huge.iter().copied());
+                    }
+                    _ => {
+                        if let Some(i) = (at..wire.len()).find(|&i| wire[i] == b'\r') {
+                            wire.remove(i);
+                        }
+                    }
+                }
+                if wire.is_empty() {
+                    break;
+                }
+            }
+            let step = 1 + rng.below(wire.len().max(1));
+            let mut decoder = ChunkedDecoder::new();
+            let mut body = BytesMut::new();
+            let mut pending = Vec::new();
+            for piece in wire.chunks(step) {
+                pending.extend_from_slice(piece);
+                match decoder.decode(&pending, &mut body) {
+                    Ok(used) => {
+                        assert!(used <= pending.len(), "case {case}");
+                        pending.drain(..used);
+                    }
+                    Err(_) => break,
+                }
+                // Memory follows what arrived, never what a size line claims.
+                assert!(body.len() <= wire.len(), "case {case}");
+                assert!(decoder.line.len() <= MAX_LINE, "case {case}");
+                if decoder.is_done() {
+                    break;
+                }
+            }
+            if !decoder.is_done() {
+                // What the connection reports when it closes here: any state has an answer.
+                let _ = decoder.ended_early();
+            }
+        }
+    }
 }
