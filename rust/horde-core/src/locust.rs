@@ -304,9 +304,18 @@ fn http_user_text(e: &ClientError) -> Option<(&'static str, String)> {
             "IncompleteRead({read} bytes read, {} more expected)",
             expected - read
         )),
-        Cause::ChunkIncomplete { read, more } => broken(format!(
-            "IncompleteRead({read} bytes read, {more} more expected)"
-        )),
+        Cause::ChunkIncomplete { read, more } => {
+            // requests reads a body in pieces of 10 KiB, and urllib3 reads a chunk's data a piece
+            // at a time: the error counts within the piece that broke off, not the chunk.
+            const PIECE: u64 = 10 * 1024;
+            let start = read / PIECE * PIECE;
+            let asked = PIECE.min(read + more - start);
+            let got = read - start;
+            broken(format!(
+                "IncompleteRead({got} bytes read, {} more expected)",
+                asked - got
+            ))
+        }
         Cause::ChunkedEnded => ended("Response ended prematurely"),
         // urllib3 counts "bytes read" with tell(), which stays 0 while it reads chunks.
         Cause::BadChunkSize { line, .. } => broken(format!(
@@ -851,6 +860,14 @@ mod tests {
             (protocol(Cause::ChunkIncomplete { read: 3, more: 2 }),
              ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(3 bytes read, \
                                        2 more expected)', IncompleteRead(3 bytes read, 2 more expected)))"),
+             ("ConnectionError", "HTTPParseError('Incomplete response.')")),
+            (protocol(Cause::ChunkIncomplete { read: 3, more: u64::MAX - 3 }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(3 bytes read, \
+                                       10237 more expected)', IncompleteRead(3 bytes read, 10237 more expected)))"),
+             ("ConnectionError", "HTTPParseError('Incomplete response.')")),
+            (protocol(Cause::ChunkIncomplete { read: 25_000, more: 25_000 }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(4520 bytes read, \
+                                       5720 more expected)', IncompleteRead(4520 bytes read, 5720 more expected)))"),
              ("ConnectionError", "HTTPParseError('Incomplete response.')")),
             (protocol(Cause::ChunkedEnded),
              ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Response ended prematurely'))"),
