@@ -7,11 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-# One response, or a function that writes its own to the connection and says whether to keep it.
-Handler = Callable[[socket.socket, bytes], bool]
+from dataclasses import dataclass
 
 
 @dataclass
@@ -30,12 +26,11 @@ def reply(*parts: bytes, close: bool = False, pause: float = 0.0) -> Reply:
 
 @dataclass
 class RawServer:
-    """Answers each request by its path from ``routes`` (a ``Reply`` or a ``Handler``); unknown
-    paths get a 404. Keeps connections open between requests unless the reply closes them.
-    ``requests`` holds every request head received, in order."""
+    """Answers each request by its path from ``routes``; unknown paths get a 404. Keeps
+    connections open between requests unless the reply closes them; ``connections`` counts the
+    connections accepted."""
 
-    routes: dict[str, Reply | Handler]
-    requests: list[bytes] = field(default_factory=list)
+    routes: dict[str, Reply]
 
     def __post_init__(self) -> None:
         self._listener = socket.socket()
@@ -69,19 +64,13 @@ class RawServer:
                 head, pending = _read_request(conn, pending)
                 if head is None:
                     return
-                with self._lock:
-                    self.requests.append(head)
                 path = head.split(b" ", 2)[1].decode("latin-1").split("?")[0]
                 route = self.routes.get(path) or reply(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                if isinstance(route, Reply):
-                    for i, part in enumerate(route.parts):
-                        if i and route.pause:
-                            time.sleep(route.pause)
-                        conn.sendall(part)
-                    keep = not route.close
-                else:
-                    keep = route(conn, head)
-                if not keep:
+                for i, part in enumerate(route.parts):
+                    if i and route.pause:
+                        time.sleep(route.pause)
+                    conn.sendall(part)
+                if route.close:
                     return
         except OSError:
             return
@@ -121,10 +110,6 @@ def _read_request(conn: socket.socket, pending: bytes) -> tuple[bytes | None, by
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value.strip())
-    expects_continue = b"\r\nexpect: 100-continue" in head.lower()
-    if expects_continue and length and not rest:
-        # The client waits for a go-ahead before the body (servers answer 100 Continue here).
-        return head, rest
     while len(rest) < length:
         data = conn.recv(65536)
         if not data:
