@@ -13,15 +13,17 @@ from dataclasses import dataclass
 @dataclass
 class Reply:
     """What a path answers: ``parts`` written one after another (a pause between them makes the
-    client read them separately), then the connection closed if ``close``."""
+    client read them separately), then the connection closed if ``close``, or without notice
+    after every ``close_every``-th request on it."""
 
     parts: list[bytes]
     close: bool = False
     pause: float = 0.0
+    close_every: int = 0
 
 
-def reply(*parts: bytes, close: bool = False, pause: float = 0.0) -> Reply:
-    return Reply(list(parts), close, pause)
+def reply(*parts: bytes, close: bool = False, pause: float = 0.0, close_every: int = 0) -> Reply:
+    return Reply(list(parts), close, pause, close_every)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class RawServer:
     def _serve(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         pending = b""
+        served = 0
         try:
             while True:
                 head, pending = _read_request(conn, pending)
@@ -70,7 +73,8 @@ class RawServer:
                     if i and route.pause:
                         time.sleep(route.pause)
                     conn.sendall(part)
-                if route.close:
+                served += 1
+                if route.close or (route.close_every and served % route.close_every == 0):
                     return
         except OSError:
             return

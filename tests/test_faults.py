@@ -210,6 +210,19 @@ def test_keep_alive_closed_after_100_requests_fails_nothing(nginx, base):
     assert result.num_failures == 0, _errors(result)
 
 
+@pytest.mark.parametrize("base", [HttpUser, FastHttpUser])
+def test_keep_alive_closed_without_notice_fails_nothing(base):
+    # Every third response on a connection is its last, with no "Connection: close" to say so: the
+    # next request on it meets a closed connection before any byte and is sent again on a new one.
+    user = _bounded_user(base, ["/"], 60, users=2)
+    with RawServer({"/": reply(OK, close_every=3)}) as server:
+        result = horde.run(user, host=server.url, users=2, run_time=30, progress=False)
+    assert _counts(result) == {"/": 120}
+    assert result.num_failures == 0, _errors(result)
+    assert server.connections >= 120 // 3
+    assert result.exceptions.empty
+
+
 CLOSING_AND_INTERIM = {
     "/close": reply(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", close=True),
     "/close-no-length": reply(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", close=True),
