@@ -5,6 +5,7 @@ sockets and threads on 127.0.0.1, so the client under test meets the bytes exact
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -14,16 +15,17 @@ from dataclasses import dataclass
 class Reply:
     """What a path answers: ``parts`` written one after another (a pause between them makes the
     client read them separately), then the connection closed if ``close``, or without notice
-    after every ``close_every``-th request on it."""
+    after every ``close_every``-th request on it, or reset (RST) if ``reset``."""
 
     parts: list[bytes]
     close: bool = False
     pause: float = 0.0
     close_every: int = 0
+    reset: bool = False
 
 
-def reply(*parts: bytes, close: bool = False, pause: float = 0.0, close_every: int = 0) -> Reply:
-    return Reply(list(parts), close, pause, close_every)
+def reply(*parts: bytes, close: bool = False, pause: float = 0.0, close_every: int = 0, reset: bool = False) -> Reply:
+    return Reply(list(parts), close, pause, close_every, reset)
 
 
 @dataclass
@@ -74,6 +76,10 @@ class RawServer:
                         time.sleep(route.pause)
                     conn.sendall(part)
                 served += 1
+                if route.reset:
+                    # A zero linger time makes close() send RST instead of FIN.
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
                 if route.close or (route.close_every and served % route.close_every == 0):
                     return
         except OSError:
