@@ -42,6 +42,8 @@ class _Watcher(Protocol):
 
     def start(self, callback: Callable[[], Any], /) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class _Bridge:
     def __init__(self) -> None:
@@ -134,6 +136,21 @@ def bridge() -> _Bridge:
         b = _by_hub[hub] = _Bridge()
     _last[0], _last[1] = hub, b
     return b
+
+
+def release(hub: Any) -> None:
+    """Drops the bridge of ``hub``, which is about to be destroyed (a finished run's thread): its
+    queue's eventfd would otherwise stay open for as long as the process, one per run."""
+    if _last[0] is hub:
+        _last[0] = _last[1] = None
+    b = _by_hub.pop(hub, None)
+    if b is not None:
+        # The watchers' callbacks hold the bridge: closing them frees it, and with it the queue,
+        # now rather than at the next garbage collection.
+        b.watcher.close()
+        ticker = getattr(b, "ticker", None)
+        if ticker is not None:
+            ticker.close()
 
 
 def _forget_after_fork() -> None:

@@ -480,6 +480,8 @@ class RunHandle:
     def _main(self) -> None:
         import gevent
 
+        from horde import _bridge
+
         hub = gevent.get_hub()
         # Tags filter the classes' task lists in place and host= is set on the classes (as Locust
         # does, once per process); a library runs the same classes again, with other tags or
@@ -503,6 +505,7 @@ class RunHandle:
                 _restore_listeners(self._listeners)
             self._started.set()
             self._done.set()
+            _bridge.release(hub)
             hub.destroy(destroy_loop=True)
 
     def _run(self) -> None:

@@ -102,6 +102,11 @@ class ReadTimeout(Timeout):
     """The server sent nothing for longer than the read timeout."""
 
 
+class ChunkedEncodingError(RequestException):
+    """The body broke off or was malformed: the connection closed inside it, or a chunk's size
+    was not a number."""
+
+
 class TooManyRedirects(RequestException):
     """More redirects than the session allows."""
 

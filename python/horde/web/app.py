@@ -37,6 +37,8 @@ TEMPLATE_DIR = os.path.join(WEB_DIR, "templates")
 STATIC_DIR = os.path.join(WEB_DIR, "static")
 DEFAULT_PORT = 8089
 LOOPBACK = "127.0.0.1"
+#: The largest request body the UI reads (its forms and JSON are a few kilobytes).
+MAX_REQUEST_BODY = 256 * 1024
 
 
 def _number(value: Any) -> float | None:
@@ -138,6 +140,9 @@ class WebUI:
         template_folder = build_path or TEMPLATE_DIR
         # The static folder is served by the blueprint, under the base path, as Locust's /assets.
         self.app = Flask("horde.web", template_folder=template_folder, static_folder=None)
+        # Werkzeug bounds the memory of multipart forms only: without a limit, a urlencoded /swarm
+        # form (a huge host, say) is read whole. The UI's own bodies are a few kilobytes.
+        self.app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY
         self.asset_folders = [os.path.join(build_path, "assets")] if build_path else []
         self.asset_folders.append(STATIC_DIR)
 

@@ -221,6 +221,12 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
                     form.user_count = int(value)
                 except ValueError:
                     return _bad_form(f"Invalid user_count value: {value!r} (must be an integer)", environment.host)
+                if form.user_count > MAX_FORM_USERS:
+                    return _bad_form(
+                        f"Invalid user_count value: {value[:40]!r}{'...' if len(value) > 40 else ''} "
+                        f"(at most {MAX_FORM_USERS:,} users from the web UI)",
+                        environment.host,
+                    )
                 parsed["num_users"] = form.user_count
             elif key == "spawn_rate":
                 try:
@@ -655,6 +661,11 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
             response.headers["Content-Disposition"] = f"attachment;filename={download_name('', 'html')}"
         return response
 
+
+#: The most users a /swarm form may ask for. Far beyond what one machine's memory holds (each user
+#: is a greenlet with its own state), so it refuses only typos and hostile forms, whose spawning
+#: would otherwise go on until the process runs out of memory.
+MAX_FORM_USERS = 10_000_000
 
 #: The /swarm fields of the open model (horde's form sends them, empty in the closed model).
 _OPEN_MODEL_FIELDS = ("arrival_rate", "max_users", "arrival_distribution")

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::client::{ClientError, ErrorKind, Response};
+use crate::client::{fmt_secs, Cause, ClientError, ErrorKind, LengthProblem, Response, StatusLine};
 use crate::stats::{ErrorEntry, RequestRecord, StatsEntry};
 
 /// The two kinds of Locust HTTP user, whose clients differ in their defaults and in which
@@ -96,7 +96,7 @@ impl UserKind {
                 status: 0,
                 response_time_ms: e.elapsed.as_secs_f64() * 1000.0,
                 content_length: 0,
-                failure: Some(transport_failure(e)),
+                failure: Some(self.transport_failure(e)),
             },
         }
     }
@@ -136,11 +136,38 @@ impl UserKind {
     }
 }
 
-/// A request that got no usable response, as Locust's HttpUser records it: requests' exception
-/// class, and for refused or reset connections the OS error itself (Locust unwraps requests'
-/// exception down to it).
-pub fn transport_failure(e: &ClientError) -> Failure {
-    let exception = match e.kind {
+impl UserKind {
+    /// A request that got no usable response, as this kind of user's Locust client records it:
+    /// requests' exception class, and the text of the exception Locust keeps. HttpUser's Locust
+    /// unwraps requests' ConnectionError down to its cause (the OS error for a refused or reset
+    /// connection, urllib3's for a connect timeout); FastHttpUser's records geventhttpclient's
+    /// errors and llhttp's parse errors as they are. A failure that Locust's client does not have
+    /// (it accepts the response, or has no such limit) keeps horde's own words.
+    pub fn transport_failure(self, e: &ClientError) -> Failure {
+        let fast = self == UserKind::FastHttpUser;
+        let known = if fast {
+            fast_http_text(e)
+        } else {
+            http_user_text(e)
+        };
+        let (exception, text) = known.unwrap_or_else(|| {
+            let exception = exception_of(e.kind);
+            (
+                exception,
+                format!("{exception}({})", py_repr_str(&e.message)),
+            )
+        });
+        Failure {
+            exception,
+            message: e.message.clone(),
+            text,
+        }
+    }
+}
+
+/// requests' exception class for a kind of failure (`horde.exception` has each).
+fn exception_of(kind: ErrorKind) -> &'static str {
+    match kind {
         ErrorKind::InvalidUrl => "InvalidURL",
         ErrorKind::InvalidHeader => "InvalidHeader",
         ErrorKind::ConnectTimeout => "ConnectTimeout",
@@ -154,17 +181,252 @@ pub fn transport_failure(e: &ClientError) -> Failure {
         | ErrorKind::Reset
         | ErrorKind::Protocol
         | ErrorKind::Internal => "ConnectionError",
-    };
-    let text = match e.kind {
-        ErrorKind::ConnectRefused => "ConnectionRefusedError(111, 'Connection refused')".into(),
-        ErrorKind::Reset => "ConnectionResetError(104, 'Connection reset by peer')".into(),
-        _ => format!("{exception}({})", py_repr_str(&e.message)),
-    };
-    Failure {
-        exception,
-        message: e.message.clone(),
-        text,
     }
+}
+
+const REFUSED: &str = "ConnectionRefusedError(111, 'Connection refused')";
+const RESET: &str = "ConnectionResetError(104, 'Connection reset by peer')";
+
+/// The text both clients share: the OS's and the resolver's errors, which both let through.
+fn shared_text(e: &ClientError) -> Option<(&'static str, String)> {
+    if e.kind == ErrorKind::ConnectRefused {
+        return Some(("ConnectionError", REFUSED.to_owned()));
+    }
+    match &e.cause {
+        Cause::Resolve { code, text } => Some((
+            "ConnectionError",
+            format!("gaierror({code}, {})", py_repr_str(text)),
+        )),
+        _ => None,
+    }
+}
+
+/// HttpUser's text: requests' and urllib3's exceptions, after Locust's unwrapping.
+fn http_user_text(e: &ClientError) -> Option<(&'static str, String)> {
+    if let Some(shared) = shared_text(e) {
+        return Some(shared);
+    }
+    // urllib3 reads a body through requests' iter_content, which wraps its errors so.
+    let broken = |inner: String| {
+        let message = py_repr_str(&format!("Connection broken: {inner}"));
+        (
+            "ChunkedEncodingError",
+            format!("ChunkedEncodingError(ProtocolError({message}, {inner}))"),
+        )
+    };
+    let ended = |what: &str| {
+        (
+            "ChunkedEncodingError",
+            format!("ChunkedEncodingError(ProtocolError({}))", py_repr_str(what)),
+        )
+    };
+    Some(match &e.cause {
+        Cause::Reset { in_body: false } => ("ConnectionError", RESET.to_owned()),
+        Cause::Reset { in_body: true } => broken(RESET.to_owned()),
+        Cause::ConnectTimeout { timeout } => {
+            let (https, host, port) = pool_of(&e.url)?;
+            let class = if https {
+                "HTTPSConnection"
+            } else {
+                "HTTPConnection"
+            };
+            let message = format!(
+                "Connection to {host} timed out. (connect timeout={})",
+                fmt_secs(*timeout)
+            );
+            // urllib3 names the connection object by its address, which Locust does not mask
+            // (it masks only "object at 0x"): every connection would get a row of its own.
+            (
+                "ConnectTimeout",
+                format!(
+                    "ConnectTimeoutError(<{class}(host={}, port={port}) at 0x....>, {})",
+                    py_repr_str(&host),
+                    py_repr_str(&message)
+                ),
+            )
+        }
+        Cause::ReadTimeout { timeout, in_body } => {
+            let (https, host, port) = pool_of(&e.url)?;
+            let pool = if https {
+                "HTTPSConnectionPool"
+            } else {
+                "HTTPConnectionPool"
+            };
+            let pool = format!("{pool}(host={}, port={port})", py_repr_str(&host));
+            if *in_body {
+                // Raised while reading the body: requests turns it into a ConnectionError,
+                // which Locust unwraps.
+                let message = format!("{pool}: Read timed out.");
+                (
+                    "ConnectionError",
+                    format!("ReadTimeoutError({})", py_repr_str(&message)),
+                )
+            } else {
+                let message = format!(
+                    "{pool}: Read timed out. (read timeout={})",
+                    fmt_secs(*timeout)
+                );
+                (
+                    "ReadTimeout",
+                    format!("ReadTimeout(ReadTimeoutError({}))", py_repr_str(&message)),
+                )
+            }
+        }
+        Cause::ClosedBeforeResponse | Cause::ClosedInHead { .. } => (
+            "ConnectionError",
+            "RemoteDisconnected('Remote end closed connection without response')".to_owned(),
+        ),
+        Cause::BadStatusLine { line, problem } => {
+            // http.client decodes the status line as latin-1.
+            let text: String = line.iter().map(|&b| b as char).collect();
+            match problem {
+                StatusLine::Version { .. } => {
+                    let version = text.split_whitespace().next().unwrap_or("");
+                    (
+                        "ConnectionError",
+                        format!("UnknownProtocol({})", py_repr_str(version)),
+                    )
+                }
+                StatusLine::NotHttp | StatusLine::Status => (
+                    "ConnectionError",
+                    format!("BadStatusLine({})", py_repr_str(&text)),
+                ),
+            }
+        }
+        Cause::ContentLength(LengthProblem::Conflicting(values)) => {
+            let message = format!("Content-Length contained multiple unmatching values ({values})");
+            (
+                "InvalidHeader",
+                format!("InvalidHeader(InvalidHeader({}))", py_repr_str(&message)),
+            )
+        }
+        Cause::BodyIncomplete { read, expected } => broken(format!(
+            "IncompleteRead({read} bytes read, {} more expected)",
+            expected - read
+        )),
+        Cause::ChunkIncomplete { read, more } => {
+            // requests reads a body in pieces of 10 KiB, and urllib3 reads a chunk's data a piece
+            // at a time: the error counts within the piece that broke off, not the chunk.
+            const PIECE: u64 = 10 * 1024;
+            let start = read / PIECE * PIECE;
+            let asked = PIECE.min(read + more - start);
+            let got = read - start;
+            broken(format!(
+                "IncompleteRead({got} bytes read, {} more expected)",
+                asked - got
+            ))
+        }
+        Cause::ChunkedEnded => ended("Response ended prematurely"),
+        // urllib3 counts "bytes read" with tell(), which stays 0 while it reads chunks.
+        Cause::BadChunkSize { line, .. } => broken(format!(
+            "InvalidChunkLength(got length {}, 0 bytes read)",
+            py_repr_bytes(line)
+        )),
+        Cause::ChunkLineTooLong => {
+            ended("Response chunk size line exceeded maximum allowed length")
+        }
+        _ => return None,
+    })
+}
+
+/// FastHttpUser's text: geventhttpclient's exceptions and llhttp's parse errors (message and
+/// error number).
+fn fast_http_text(e: &ClientError) -> Option<(&'static str, String)> {
+    if let Some(shared) = shared_text(e) {
+        return Some(shared);
+    }
+    let parse = |message: &str, code: Option<u8>| {
+        let text = match code {
+            Some(code) => format!("HTTPParseError({}, {code})", py_repr_str(message)),
+            None => format!("HTTPParseError({})", py_repr_str(message)),
+        };
+        ("ConnectionError", text)
+    };
+    const CLOSED: &str = "HTTPConnectionClosed('connection closed.')";
+    Some(match &e.cause {
+        Cause::Reset { in_body: false } | Cause::ClosedBeforeResponse => {
+            ("ConnectionError", CLOSED.to_owned())
+        }
+        Cause::Reset { in_body: true } => ("ConnectionError", RESET.to_owned()),
+        // Locust's FastHttpSession retries nothing: the user agent gives up after attempt 0.
+        Cause::ConnectTimeout { .. } | Cause::ReadTimeout { in_body: false, .. } => (
+            exception_of(e.kind),
+            format!(
+                "RetriesExceeded({}, 0, original=timed out)",
+                py_repr_str(&e.url)
+            ),
+        ),
+        Cause::ReadTimeout { in_body: true, .. } => {
+            ("ReadTimeout", "TimeoutError('timed out')".to_owned())
+        }
+        Cause::ClosedInHead { status_line: true } => parse("Invalid EOF state", Some(14)),
+        Cause::ClosedInHead { status_line: false } => {
+            parse("connection closed before end of the headers", None)
+        }
+        Cause::BadStatusLine { problem, .. } => match problem {
+            StatusLine::NotHttp => parse("Expected HTTP/, RTSP/ or ICE/", Some(8)),
+            StatusLine::Version { dot: false } => parse("Expected dot", Some(9)),
+            StatusLine::Version { dot: true } => parse("Invalid HTTP version", Some(9)),
+            StatusLine::Status => parse("Invalid status code", Some(13)),
+        },
+        Cause::BadHeader => parse("Invalid header token", Some(10)),
+        Cause::ContentLength(problem) => match problem {
+            LengthProblem::Invalid => parse("Invalid character in Content-Length", Some(11)),
+            LengthProblem::Overflow => parse("Content-Length overflow", Some(11)),
+            LengthProblem::Conflicting(_) => parse("Duplicate Content-Length", Some(4)),
+        },
+        Cause::BodyIncomplete { .. } | Cause::ChunkIncomplete { .. } | Cause::ChunkedEnded => {
+            parse("Incomplete response.", None)
+        }
+        Cause::BadChunkSize { overflow: true, .. } => parse("Chunk size overflow", Some(12)),
+        Cause::BadChunkSize {
+            overflow: false, ..
+        } => parse("Invalid character in chunk size", Some(12)),
+        Cause::ChunkDataNotTerminated => parse("Expected LF after chunk data", Some(2)),
+        _ => return None,
+    })
+}
+
+/// Scheme, host (IPv6 without brackets) and port of a URL, as urllib3's pools name them.
+fn pool_of(url: &str) -> Option<(bool, String, u16)> {
+    let url = url::Url::parse(url).ok()?;
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Some((
+        url.scheme() == "https",
+        host.to_owned(),
+        url.port_or_known_default()?,
+    ))
+}
+
+/// Python's `repr()` of bytes: `b'...'`, printable ASCII as it is, the rest escaped.
+pub fn py_repr_bytes(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(b.len() + 3);
+    out.push('b');
+    out.push(quote);
+    for &c in b {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            c if c as char == quote => {
+                out.push('\\');
+                out.push(c as char);
+            }
+            0x20..=0x7e => out.push(c as char),
+            c => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 /// Python's `repr()` of a str: single quotes unless the text has one and no double quote.
@@ -186,7 +448,8 @@ pub fn py_repr_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            // Python's repr escapes what it does not print: C0 and C1 controls, NBSP, soft hyphen.
+            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
             }
             c => out.push(c),
@@ -551,13 +814,15 @@ mod tests {
 
     #[test]
     fn transport_failures_read_as_locust_records_them() {
-        let failure = |kind, message: &str| transport_failure(&ClientError::new(kind, message));
+        let failure = |kind, message: &str| {
+            UserKind::HttpUser.transport_failure(&ClientError::new(kind, message))
+        };
         #[rustfmt::skip]
         let cases = [
             (ErrorKind::ConnectRefused, "Connection refused", "ConnectionError",
              "ConnectionRefusedError(111, 'Connection refused')"),
             (ErrorKind::Reset, "Connection reset by peer", "ConnectionError",
-             "ConnectionResetError(104, 'Connection reset by peer')"),
+             "ConnectionError('Connection reset by peer')"),
             (ErrorKind::ReadTimeout, "Read timed out. (read timeout=0.5)", "ReadTimeout",
              "ReadTimeout('Read timed out. (read timeout=0.5)')"),
             (ErrorKind::Protocol, "bad", "ConnectionError", "ConnectionError('bad')"),
@@ -572,6 +837,130 @@ mod tests {
                 (exception, message, text)
             );
         }
+    }
+
+    /// Each cause in the words of Locust 2.47's two clients, as recorded from real Locust runs
+    /// against servers that misbehave so (requests 2.32, urllib3 2, geventhttpclient 2.3).
+    #[test]
+    fn causes_in_the_words_of_each_client() {
+        use std::time::Duration;
+        let url = "http://127.0.0.1:8089/q?x=1";
+        let error = |kind, cause| {
+            let mut e = ClientError::new(kind, "horde's words");
+            e.cause = cause;
+            e.url = url.to_owned();
+            e
+        };
+        let protocol = |cause| error(ErrorKind::Protocol, cause);
+        #[rustfmt::skip]
+        // (the error, HttpUser's (exception, text), FastHttpUser's (exception, text))
+        type Words<'a> = (&'a str, &'a str);
+        let cases: Vec<(ClientError, Words, Words)> = vec![
+            (error(ErrorKind::Connect, Cause::Resolve { code: -2, text: "Name or service not known".into() }),
+             ("ConnectionError", "gaierror(-2, 'Name or service not known')"),
+             ("ConnectionError", "gaierror(-2, 'Name or service not known')")),
+            (error(ErrorKind::ConnectTimeout, Cause::ConnectTimeout { timeout: Duration::from_millis(500) }),
+             ("ConnectTimeout", "ConnectTimeoutError(<HTTPConnection(host='127.0.0.1', port=8089) at 0x....>, \
+                                 'Connection to 127.0.0.1 timed out. (connect timeout=0.5)')"),
+             ("ConnectTimeout", "RetriesExceeded('http://127.0.0.1:8089/q?x=1', 0, original=timed out)")),
+            (error(ErrorKind::ReadTimeout, Cause::ReadTimeout { timeout: Duration::from_secs(1), in_body: false }),
+             ("ReadTimeout", "ReadTimeout(ReadTimeoutError(\"HTTPConnectionPool(host='127.0.0.1', port=8089): \
+                              Read timed out. (read timeout=1.0)\"))"),
+             ("ReadTimeout", "RetriesExceeded('http://127.0.0.1:8089/q?x=1', 0, original=timed out)")),
+            (error(ErrorKind::ReadTimeout, Cause::ReadTimeout { timeout: Duration::from_secs(1), in_body: true }),
+             ("ConnectionError", "ReadTimeoutError(\"HTTPConnectionPool(host='127.0.0.1', port=8089): Read timed out.\")"),
+             ("ReadTimeout", "TimeoutError('timed out')")),
+            (error(ErrorKind::Reset, Cause::Reset { in_body: false }),
+             ("ConnectionError", "ConnectionResetError(104, 'Connection reset by peer')"),
+             ("ConnectionError", "HTTPConnectionClosed('connection closed.')")),
+            (error(ErrorKind::Reset, Cause::Reset { in_body: true }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError(\"Connection broken: ConnectionResetError(104, \
+                                       'Connection reset by peer')\", ConnectionResetError(104, 'Connection reset by peer')))"),
+             ("ConnectionError", "ConnectionResetError(104, 'Connection reset by peer')")),
+            (protocol(Cause::ClosedBeforeResponse),
+             ("ConnectionError", "RemoteDisconnected('Remote end closed connection without response')"),
+             ("ConnectionError", "HTTPConnectionClosed('connection closed.')")),
+            (protocol(Cause::ClosedInHead { status_line: true }),
+             ("ConnectionError", "RemoteDisconnected('Remote end closed connection without response')"),
+             ("ConnectionError", "HTTPParseError('Invalid EOF state', 14)")),
+            (protocol(Cause::BadStatusLine { line: b"hello there\r\n".to_vec(), problem: StatusLine::NotHttp }),
+             ("ConnectionError", "BadStatusLine('hello there\\r\\n')"),
+             ("ConnectionError", "HTTPParseError('Expected HTTP/, RTSP/ or ICE/', 8)")),
+            (protocol(Cause::BadStatusLine { line: b"HTTP/1.1 abc OK\r\n".to_vec(), problem: StatusLine::Status }),
+             ("ConnectionError", "BadStatusLine('HTTP/1.1 abc OK\\r\\n')"),
+             ("ConnectionError", "HTTPParseError('Invalid status code', 13)")),
+            (protocol(Cause::BadStatusLine { line: b"HTTP/2 200\r\n".to_vec(), problem: StatusLine::Version { dot: false } }),
+             ("ConnectionError", "UnknownProtocol('HTTP/2')"),
+             ("ConnectionError", "HTTPParseError('Expected dot', 9)")),
+            (protocol(Cause::ContentLength(LengthProblem::Conflicting("2, 3".into()))),
+             ("InvalidHeader", "InvalidHeader(InvalidHeader('Content-Length contained multiple unmatching values (2, 3)'))"),
+             ("ConnectionError", "HTTPParseError('Duplicate Content-Length', 4)")),
+            (protocol(Cause::ContentLength(LengthProblem::Overflow)),
+             ("ConnectionError", "ConnectionError(\"horde's words\")"),
+             ("ConnectionError", "HTTPParseError('Content-Length overflow', 11)")),
+            (protocol(Cause::BodyIncomplete { read: 5, expected: 10 }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(5 bytes read, \
+                                       5 more expected)', IncompleteRead(5 bytes read, 5 more expected)))"),
+             ("ConnectionError", "HTTPParseError('Incomplete response.')")),
+            (protocol(Cause::ChunkIncomplete { read: 3, more: 2 }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(3 bytes read, \
+                                       2 more expected)', IncompleteRead(3 bytes read, 2 more expected)))"),
+             ("ConnectionError", "HTTPParseError('Incomplete response.')")),
+            (protocol(Cause::ChunkIncomplete { read: 3, more: u64::MAX - 3 }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(3 bytes read, \
+                                       10237 more expected)', IncompleteRead(3 bytes read, 10237 more expected)))"),
+             ("ConnectionError", "HTTPParseError('Incomplete response.')")),
+            (protocol(Cause::ChunkIncomplete { read: 25_000, more: 25_000 }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(4520 bytes read, \
+                                       5720 more expected)', IncompleteRead(4520 bytes read, 5720 more expected)))"),
+             ("ConnectionError", "HTTPParseError('Incomplete response.')")),
+            (protocol(Cause::ChunkedEnded),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Response ended prematurely'))"),
+             ("ConnectionError", "HTTPParseError('Incomplete response.')")),
+            (protocol(Cause::BadChunkSize { line: b"zz\r\n".to_vec(), overflow: false }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError(\"Connection broken: InvalidChunkLength(got length \
+                                       b'zz\\\\r\\\\n', 0 bytes read)\", InvalidChunkLength(got length b'zz\\r\\n', 0 bytes read)))"),
+             ("ConnectionError", "HTTPParseError('Invalid character in chunk size', 12)")),
+            (protocol(Cause::BadChunkSize { line: b"1ffffffffffffffff\r\n".to_vec(), overflow: true }),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError(\"Connection broken: InvalidChunkLength(got length \
+                                       b'1ffffffffffffffff\\\\r\\\\n', 0 bytes read)\", InvalidChunkLength(got length \
+                                       b'1ffffffffffffffff\\r\\n', 0 bytes read)))"),
+             ("ConnectionError", "HTTPParseError('Chunk size overflow', 12)")),
+            (protocol(Cause::ChunkLineTooLong),
+             ("ChunkedEncodingError", "ChunkedEncodingError(ProtocolError('Response chunk size line exceeded maximum allowed length'))"),
+             ("ConnectionError", "ConnectionError(\"horde's words\")")),
+            (protocol(Cause::ChunkDataNotTerminated),
+             ("ConnectionError", "ConnectionError(\"horde's words\")"),
+             ("ConnectionError", "HTTPParseError('Expected LF after chunk data', 2)")),
+        ];
+        // A `\` at a line's end above continues the string without the next line's indent.
+        for (e, http_user, fast_http_user) in cases {
+            for (kind, (exception, text)) in [
+                (UserKind::HttpUser, http_user),
+                (UserKind::FastHttpUser, fast_http_user),
+            ] {
+                let f = kind.transport_failure(&e);
+                assert_eq!(
+                    (f.exception, f.text.as_str()),
+                    (exception, text),
+                    "{kind:?} {:?}",
+                    e.cause
+                );
+                assert_eq!(f.message, "horde's words");
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_repr_like_python() {
+        assert_eq!(py_repr_bytes(b"zz\r\n"), "b'zz\\r\\n'");
+        assert_eq!(py_repr_bytes(b"it's"), "b\"it's\"");
+        assert_eq!(py_repr_bytes(b"a'b\"c"), "b'a\\'b\"c'");
+        assert_eq!(
+            py_repr_bytes(&[0, 0x7f, 0xff, b'\\']),
+            "b'\\x00\\x7f\\xff\\\\'"
+        );
+        assert_eq!(py_repr_str("\u{85}\u{a0}\u{e9}"), "'\\x85\\xa0\u{e9}'");
     }
 
     #[test]

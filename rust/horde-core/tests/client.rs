@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use horde_core::locust::transport_failure;
 use horde_core::stats::now_epoch_secs;
 use horde_core::{
     ErrorKind, Request, RequestStats, Session, SessionConfig, Timeouts, TlsMode, UserKind,
@@ -90,7 +89,7 @@ fn refused_connection_is_a_failed_request() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ConnectRefused);
     assert_eq!(
-        transport_failure(&err).text,
+        UserKind::HttpUser.transport_failure(&err).text,
         "ConnectionRefusedError(111, 'Connection refused')"
     );
 }
@@ -158,9 +157,13 @@ fn stalled_server_times_out() {
         }))
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ReadTimeout);
+    let port = url.rsplit(':').next().unwrap();
     assert_eq!(
-        transport_failure(&err).text,
-        "ReadTimeout('Read timed out. (read timeout=0.3)')"
+        UserKind::HttpUser.transport_failure(&err).text,
+        format!(
+            "ReadTimeout(ReadTimeoutError(\"HTTPConnectionPool(host='127.0.0.1', port={port}): Read timed \
+             out. (read timeout=0.3)\"))"
+        )
     );
     assert!(start.elapsed() < Duration::from_secs(10));
     assert!(err.elapsed >= Duration::from_millis(290));
@@ -357,7 +360,7 @@ fn redirects_followed_limited_or_not_at_all() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::TooManyRedirects);
     assert_eq!(
-        transport_failure(&err).text,
+        UserKind::HttpUser.transport_failure(&err).text,
         "TooManyRedirects('Exceeded 2 redirects.')"
     );
 }
@@ -556,5 +559,11 @@ fn connect_timeout_when_the_server_never_accepts() {
         }))
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ConnectTimeout, "{err}");
-    assert!(transport_failure(&err).text.starts_with("ConnectTimeout("));
+    assert_eq!(
+        UserKind::HttpUser.transport_failure(&err).text,
+        format!(
+            "ConnectTimeoutError(<HTTPConnection(host='127.0.0.1', port={port}) at 0x....>, \
+             'Connection to 127.0.0.1 timed out. (connect timeout=0.3)')"
+        )
+    );
 }

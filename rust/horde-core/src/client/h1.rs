@@ -19,12 +19,18 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::error::{fmt_secs, from_io, ClientError, ErrorKind};
+use super::chunked::ChunkedDecoder;
+use super::error::{
+    fmt_secs, from_io, resolve_error, Cause, ClientError, ErrorKind, LengthProblem, StatusLine,
+};
 use super::headers::Headers;
 use super::pool::Origin;
 
 const MAX_HEAD: usize = 256 * 1024;
 const MAX_HEADERS: usize = 128;
+/// The most memory reserved ahead for a body from its Content-Length: the rest grows as bytes
+/// arrive, so a server that announces a huge body and sends little costs little.
+const MAX_BODY_RESERVE: usize = 1024 * 1024;
 
 /// Read buffers between responses. A connection gives its buffer back when a response leaves
 /// it empty, so thousands of idle users hold none; the next read on this thread takes one back
@@ -144,9 +150,32 @@ impl Conn {
     ) -> Result<Conn, ClientError> {
         // Bracketed IPv6 literals come from URLs as "[::1]".
         let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
-        let tcp = TcpStream::connect((bare, origin.port))
+        // Resolved apart from connecting, so that a name that does not resolve is told from an
+        // address that cannot be reached. Each address is tried in turn, as TcpStream::connect does.
+        let addrs = tokio::net::lookup_host((bare, origin.port))
             .await
-            .map_err(|e| from_io(&e, true))?;
+            .map_err(|e| resolve_error(&e))?;
+        let mut last = None;
+        let mut tcp = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let tcp = match (tcp, last) {
+            (Some(tcp), _) => tcp,
+            (None, Some(e)) => return Err(from_io(&e, true)),
+            (None, None) => {
+                return Err(ClientError::new(
+                    ErrorKind::Connect,
+                    format!("no address for {bare:?}"),
+                ))
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let stream = if origin.https {
             let config =
@@ -211,39 +240,57 @@ impl Conn {
             });
         }
         self.buf.clear();
+        // Whether any byte of a response has come (interim 1xx responses count).
+        let mut answered = false;
         let head = loop {
             match self.parse_head()? {
                 Some(head) if (100..200).contains(&head.status) && head.status != 101 => {
+                    answered = true;
                     continue; // 100 Continue and friends precede the real response
                 }
                 Some(head) => break head,
                 None => {
                     if self.buf.len() > MAX_HEAD {
+                        self.reusable = false;
                         return Err(ClientError::new(
                             ErrorKind::Protocol,
                             "malformed HTTP response: header section too large",
                         )
+                        .because(Cause::HeadTooLarge)
                         .into());
                     }
-                    let nothing_yet = self.buf.is_empty();
+                    let nothing_yet = !answered && self.buf.is_empty();
                     let n = self.fill(read_timeout).await.map_err(|error| Failed {
                         retryable: nothing_yet && error.kind != ErrorKind::ReadTimeout,
                         error,
                     })?;
                     if n == 0 {
                         self.reusable = false;
+                        let cause = if nothing_yet {
+                            Cause::ClosedBeforeResponse
+                        } else {
+                            // Empty lines before a status line are skipped, as httparse does.
+                            let start = self.buf.iter().position(|&b| b != b'\r' && b != b'\n');
+                            Cause::ClosedInHead {
+                                status_line: start.is_some_and(|i| self.buf[i..].contains(&b'\n')),
+                            }
+                        };
                         return Err(Failed {
                             error: ClientError::new(
                                 ErrorKind::Protocol,
                                 "connection closed before the response was complete",
-                            ),
+                            )
+                            .because(cause),
                             retryable: nothing_yet,
                         });
                     }
                 }
             }
         };
-        let body = self.read_body(&head, head_request, read_timeout).await?;
+        let body = self
+            .read_body(&head, head_request, read_timeout)
+            .await
+            .map_err(in_body)?;
         if let Some(timer) = &mut self.timer {
             // The timer holds the waker of the last task that waited on it, and with it that
             // task's memory, until it fires: swap in a waker that holds nothing.
@@ -305,7 +352,11 @@ impl Conn {
                         return Err(ClientError::new(
                             ErrorKind::ReadTimeout,
                             format!("Read timed out. (read timeout={})", fmt_secs(t)),
-                        ));
+                        )
+                        .because(Cause::ReadTimeout {
+                            timeout: t,
+                            in_body: false,
+                        }));
                     }
                 }
             }
@@ -328,6 +379,15 @@ impl Conn {
             &self.buf,
             &mut slots,
         ) {
+            // The limit holds however the head arrived: in one read or in many.
+            Ok(httparse::Status::Complete(n)) if n > MAX_HEAD => {
+                self.reusable = false;
+                return Err(ClientError::new(
+                    ErrorKind::Protocol,
+                    "malformed HTTP response: header section too large",
+                )
+                .because(Cause::HeadTooLarge));
+            }
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => {
@@ -335,7 +395,8 @@ impl Conn {
                 return Err(ClientError::new(
                     ErrorKind::Protocol,
                     format!("malformed HTTP response: {e}"),
-                ));
+                )
+                .because(head_problem(&self.buf, e)));
             }
         };
         let status = parsed.code.unwrap_or(0);
@@ -389,34 +450,52 @@ impl Conn {
         if head_request || head.status == 204 || head.status == 304 {
             return Ok(Bytes::new());
         }
+        if head.status == 101 {
+            // The connection now speaks another protocol, which this client does not.
+            self.reusable = false;
+            return Ok(Bytes::new());
+        }
         let chunked = head
             .headers
             .get_all("transfer-encoding")
             .any(|v| has_token(v, b"chunked"));
         if chunked {
+            if head.headers.contains("content-length") {
+                // Both framings: chunked wins (RFC 9112, 6.3), but a connection whose framing
+                // was ambiguous is not trusted with another request.
+                self.reusable = false;
+            }
             // Boxed: chunked bodies are the rarer case, and their future would enlarge every request's.
             return Box::pin(self.read_chunked(read_timeout)).await;
         }
-        if let Some(len) = head.headers.get("content-length") {
-            let len = std::str::from_utf8(len)
-                .ok()
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or_else(|| {
-                    self.reusable = false;
-                    ClientError::new(
-                        ErrorKind::Protocol,
-                        "malformed HTTP response: bad Content-Length",
-                    )
-                })?;
-            if self.buf.len() < len {
-                self.buf.reserve(len - self.buf.len());
+        let declared = content_length(&head.headers).map_err(|problem| {
+            self.reusable = false;
+            ClientError::new(
+                ErrorKind::Protocol,
+                "malformed HTTP response: bad Content-Length",
+            )
+            .because(Cause::ContentLength(problem))
+        })?;
+        if let Some(len) = declared {
+            let missing = len.saturating_sub(self.buf.len() as u64);
+            if missing > 0 {
+                self.buf.reserve(
+                    usize::try_from(missing).map_or(MAX_BODY_RESERVE, |m| m.min(MAX_BODY_RESERVE)),
+                );
             }
-            while self.buf.len() < len {
+            while (self.buf.len() as u64) < len {
                 if self.fill(read_timeout).await? == 0 {
                     self.reusable = false;
-                    return Err(ended_early(self.buf.len(), Some(len)));
+                    let read = self.buf.len() as u64;
+                    return Err(ClientError::new(
+                        ErrorKind::Protocol,
+                        format!("response body ended early: connection closed after {read} of {len} bytes"),
+                    )
+                    .because(Cause::BodyIncomplete { read, expected: len }));
                 }
             }
+            // The whole body is in the buffer now, so it fits in memory: `len` is a usize.
+            let len = len as usize;
             if self.buf.len() > len {
                 self.reusable = false; // the server sent more than it announced
             }
@@ -441,67 +520,117 @@ impl Conn {
     }
 
     async fn read_chunked(&mut self, read_timeout: Option<Duration>) -> Result<Bytes, ClientError> {
+        let mut decoder = ChunkedDecoder::new();
         let mut body = BytesMut::new();
         loop {
-            let line_end = self.line(read_timeout).await?;
-            let size_text = std::str::from_utf8(&self.buf[..line_end])
-                .ok()
-                .map(|s| s.split(';').next().unwrap_or("").trim().to_owned())
-                .unwrap_or_default();
-            let size = usize::from_str_radix(&size_text, 16).map_err(|_| {
+            let used = decoder.decode(&self.buf, &mut body).map_err(|cause| {
                 self.reusable = false;
+                let what = match &cause {
+                    Cause::BadChunkSize { line, .. } => format!(
+                        "bad chunk size {:?}",
+                        String::from_utf8_lossy(line).trim_end()
+                    ),
+                    Cause::ChunkLineTooLong => "chunk size line too long".to_owned(),
+                    Cause::ChunkDataNotTerminated => "chunk not followed by CRLF".to_owned(),
+                    _ => "trailer section too large".to_owned(),
+                };
                 ClientError::new(
                     ErrorKind::Protocol,
-                    format!("malformed HTTP response: bad chunk size {size_text:?}"),
+                    format!("malformed HTTP response: {what}"),
                 )
+                .because(cause)
             })?;
-            self.buf.advance(line_end + 2);
-            if size == 0 {
-                // Trailer fields, if any, end with an empty line.
-                loop {
-                    let end = self.line(read_timeout).await?;
-                    self.buf.advance(end + 2);
-                    if end == 0 {
-                        return Ok(body.freeze());
-                    }
+            self.buf.advance(used);
+            if decoder.is_done() {
+                if !self.buf.is_empty() {
+                    self.reusable = false; // bytes after the body that no request asked for
                 }
-            }
-            while self.buf.len() < size + 2 {
-                if self.fill(read_timeout).await? == 0 {
-                    self.reusable = false;
-                    return Err(ended_early(body.len() + self.buf.len(), None));
-                }
-            }
-            body.extend_from_slice(&self.buf[..size]);
-            if &self.buf[size..size + 2] != b"\r\n" {
-                self.reusable = false;
-                return Err(ClientError::new(
-                    ErrorKind::Protocol,
-                    "malformed HTTP response: chunk not followed by CRLF",
-                ));
-            }
-            self.buf.advance(size + 2);
-        }
-    }
-
-    /// Waits until the buffer holds a CRLF-terminated line; returns the index of its CR.
-    async fn line(&mut self, read_timeout: Option<Duration>) -> Result<usize, ClientError> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                return Ok(i);
-            }
-            if self.buf.len() > MAX_HEAD {
-                self.reusable = false;
-                return Err(ClientError::new(
-                    ErrorKind::Protocol,
-                    "malformed HTTP response: chunk header too long",
-                ));
+                return Ok(body.freeze());
             }
             if self.fill(read_timeout).await? == 0 {
                 self.reusable = false;
-                return Err(ended_early(0, None));
+                if decoder.has_all_data() {
+                    // Closed inside the trailer fields, after the last chunk: the body is whole.
+                    return Ok(body.freeze());
+                }
+                return Err(ClientError::new(
+                    ErrorKind::Protocol,
+                    "response body ended early: connection closed inside a chunked body",
+                )
+                .because(decoder.ended_early()));
             }
         }
+    }
+}
+
+/// A failure while reading the body, told apart from the same failure before the head.
+fn in_body(mut e: ClientError) -> ClientError {
+    match &mut e.cause {
+        Cause::ReadTimeout { in_body, .. } | Cause::Reset { in_body } => *in_body = true,
+        _ => {}
+    }
+    e
+}
+
+/// The response's Content-Length: None without one; every field and list member must agree.
+fn content_length(headers: &Headers) -> Result<Option<u64>, LengthProblem> {
+    let mut found: Option<u64> = None;
+    for value in headers.get_all("content-length") {
+        for member in value.split(|&b| b == b',') {
+            let member = member.trim_ascii();
+            if member.is_empty() || !member.iter().all(u8::is_ascii_digit) {
+                return Err(LengthProblem::Invalid);
+            }
+            // Digits only: the parse fails only for a number too large.
+            let n = std::str::from_utf8(member)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(LengthProblem::Overflow)?;
+            if found.is_some_and(|first| first != n) {
+                // The fields as received, joined as urllib3 quotes them.
+                let all: Vec<String> = headers
+                    .get_all("content-length")
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .collect();
+                return Err(LengthProblem::Conflicting(all.join(", ")));
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+/// What httparse's refusal of a head means: a bad status line (with the line, for the error
+/// text) or a bad header field.
+fn head_problem(buf: &[u8], e: httparse::Error) -> Cause {
+    // http.client reads at most 64 KiB for the status line; the error text need not quote more.
+    let first = &buf[..buf.len().min(64 * 1024)];
+    let line = match first.iter().position(|&b| b == b'\n') {
+        Some(i) => &first[..=i],
+        None => first,
+    };
+    let text = line.strip_suffix(b"\n").unwrap_or(line);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    let problem = if !text.starts_with(b"HTTP/") {
+        Some(StatusLine::NotHttp)
+    } else if !(text.starts_with(b"HTTP/1.0 ") || text.starts_with(b"HTTP/1.1 ")) {
+        let dot = !(text.len() > 6 && text[5].is_ascii_digit() && text[6] != b'.');
+        Some(StatusLine::Version { dot })
+    } else if !(text.len() >= 12
+        && text[9..12].iter().all(u8::is_ascii_digit)
+        && matches!(text.get(12), None | Some(b' ')))
+    {
+        Some(StatusLine::Status)
+    } else {
+        None
+    };
+    match (problem, e) {
+        (Some(problem), _) => Cause::BadStatusLine {
+            line: line.to_vec(),
+            problem,
+        },
+        (None, httparse::Error::TooManyHeaders) => Cause::HeadTooLarge,
+        (None, _) => Cause::BadHeader,
     }
 }
 
@@ -513,14 +642,6 @@ fn noop_waker() -> &'static Waker {
     }
     static NOOP: OnceLock<Waker> = OnceLock::new();
     NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
-}
-
-fn ended_early(got: usize, expected: Option<usize>) -> ClientError {
-    let message = match expected {
-        Some(n) => format!("response body ended early: connection closed after {got} of {n} bytes"),
-        None => "response body ended early: connection closed inside a chunked body".to_owned(),
-    };
-    ClientError::new(ErrorKind::Protocol, message)
 }
 
 /// Whether a comma-separated header value contains `token` (case-insensitive).

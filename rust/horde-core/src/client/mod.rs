@@ -4,6 +4,7 @@
 //! and knows nothing of Locust: what a result means to Locust is decided in `crate::locust`.
 //! Every failure comes back as a `ClientError` value; nothing here panics on bad input.
 
+mod chunked;
 mod error;
 mod h1;
 mod headers;
@@ -18,12 +19,12 @@ use bytes::Bytes;
 use http::Method;
 use url::Url;
 
-pub use error::{ClientError, ErrorKind};
+pub use error::{Cause, ClientError, ErrorKind, LengthProblem, StatusLine};
 pub use headers::Headers;
 pub use tls::TlsMode;
 
 use crate::lock;
-use error::fmt_secs;
+pub(crate) use error::fmt_secs;
 use pool::{Origin, Pool};
 
 /// Connect, read (idle time between bytes) and total limits. `None` waits forever, as requests does.
@@ -218,7 +219,8 @@ impl Session {
                 &body,
                 timeouts,
             ))
-            .await?;
+            .await
+            .map_err(|e| e.at(&url))?;
             if head.headers.contains("set-cookie") {
                 self.store_cookies(&head.headers, &url);
             }
@@ -383,7 +385,8 @@ impl Session {
                         origin.host,
                         fmt_secs(t)
                     ),
-                ))
+                )
+                .because(Cause::ConnectTimeout { timeout: t }))
             }),
             None => open.await,
         }
