@@ -20,12 +20,22 @@ OpenTelemetry SDK, and the shutdown are left out): the requests/s (from the --cs
 horde process's CPU time per request (/proc/PID/stat, all its threads); also the whole run's CPU per
 request (os.wait4), start-up included. Per round, each mode relative to plain; at the end, the
 medians. The machine is shared: the CPU per request is steadier than the rate.
+
+    python benches/metrics_overhead.py --instructions [--every 2000] [--small 2000] [--large 12000]
+
+counts instead the userspace instructions per request of each mode with valgrind's callgrind (as
+instructions_per_request.py does: two runs of --small and --large requests, the difference divided
+by the difference of requests), which repeat whatever else the machine does. The same users run
+from the library; otel exports (to the receiver here) and prometheus renders /metrics once every
+--every requests, counted, in place of once a second (at 2,000 requests per export, a second's
+worth at 2,000 req/s; at the tens of thousands of req/s of workload a) they come that much rarer).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -178,6 +188,110 @@ def run(
     }
 
 
+def measured_program(mode: str, host: str, users: int, requests: int, every: int) -> None:
+    """Under callgrind: ``users`` users of workload a) until ``requests`` requests are done, with
+    the exporter of ``mode`` run every ``every`` requests."""
+    import gevent
+    import gevent.event
+
+    from horde import FastHttpUser, constant, task
+    from horde.env import Environment
+
+    done = [0]
+    finished = gevent.event.Event()
+    export = None
+
+    class Hello(FastHttpUser):
+        wait_time = constant(0)
+
+        @task
+        def index(self) -> None:
+            self.client.get("/")
+            done[0] += 1
+            if export is not None and done[0] % every == 0:
+                export()
+            if done[0] >= requests:
+                finished.set()
+
+    Hello.host = host
+    environment = Environment(user_classes=[Hello])
+    runner = environment.create_local_runner()
+    if mode == "otel":
+        from horde.otel import setup_opentelemetry
+
+        telemetry = setup_opentelemetry("workload_a.py", None)
+        assert telemetry is not None
+        telemetry.watch(runner)
+
+        def export() -> None:
+            telemetry.export(5.0)
+
+    elif mode == "prometheus":
+        from horde.prometheus import Exposition
+
+        exposition = Exposition(environment)
+
+        def export() -> None:
+            exposition.render()
+
+    running = [gevent.spawn(Hello(environment).run) for _ in range(users)]
+    finished.wait()
+    gevent.killall(running)
+    if mode == "otel":
+        telemetry.shutdown()
+
+
+def count_instructions(mode: str, host: str, sink: OtlpSink, args: argparse.Namespace, requests: int) -> int:
+    """Userspace instructions of one measured run, whole process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={os.path.join(tmp, 'callgrind.out')}"]
+        cmd += [sys.executable, __file__, "--measured", mode, "--host", host, "--users", str(args.users)]
+        cmd += ["--requests", str(requests), "--every", str(args.every)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "HORDE_", "OTEL_"))}
+        # The engine on the Python thread, as on one core; the periodic export is ours to call.
+        env.update(
+            HORDE_RUNTIME_THREADS="0",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=sink.url,
+            OTEL_METRIC_EXPORT_INTERVAL=str(10**9),
+        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"the {mode} run under valgrind failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def instructions(args: argparse.Namespace) -> None:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    if args.large <= args.small:
+        raise SystemExit("--large must be more requests than --small")
+    workdir = Path(tempfile.mkdtemp(prefix="horde-metrics-bench-"))
+    sink = OtlpSink()
+    per_request = {}
+    try:
+        port = vs.free_port()
+        start_demo(workdir, port, sorted(os.sched_getaffinity(0))[-1])
+        host = f"http://127.0.0.1:{port}"
+        for mode in args.modes:
+            small = count_instructions(mode, host, sink, args, args.small)
+            large = count_instructions(mode, host, sink, args, args.large)
+            per_request[mode] = (large - small) / (args.large - args.small)
+            extra = ""
+            if "plain" in per_request and mode != "plain":
+                extra = f" ({per_request[mode] / per_request['plain']:.4f}× plain)"
+            print(f"{mode:10}: {per_request[mode]:9,.0f} userspace instructions per request{extra}", flush=True)
+    finally:
+        vs.end_all()
+        sink.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(
+        f"{args.users} FastHttpUsers, GET /, one core; otel exported and prometheus rendered once every "
+        f"{args.every} requests; {sink.exports} OTLP exports received"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
@@ -189,7 +303,23 @@ def main() -> None:
         "--otel-interval-ms", type=int, default=1000, help="OTEL_METRIC_EXPORT_INTERVAL of the otel runs"
     )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, CSV)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind instead")
+    parser.add_argument("--every", type=int, default=2000, help="--instructions: requests per export or scrape")
+    parser.add_argument("--small", type=int, default=2000, help="--instructions: requests in the short run")
+    parser.add_argument("--large", type=int, default=12000, help="--instructions: requests in the long run")
+    parser.add_argument(
+        "--modes", type=lambda text: text.split(","), default=list(MODES), help="--instructions: modes to count"
+    )
+    parser.add_argument("--measured", choices=MODES, help=argparse.SUPPRESS)  # internal: the measured program
+    parser.add_argument("--host", help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measured is not None:
+        measured_program(args.measured, args.host, args.users, args.requests, args.every)
+        return
+    if args.instructions:
+        instructions(args)
+        return
     if args.duration - 1.0 - args.settle < 3:
         raise SystemExit("--duration must leave a steady window of 3 s or more after --settle")
     if shutil.which("taskset") is None:

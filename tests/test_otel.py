@@ -144,7 +144,9 @@ def receiver():
     r.close()
 
 
-def _run(tmp_path: Path, demo, env: dict, user: str = "HttpUser", users: int = 4, timeout: float = 120):
+def _run(
+    tmp_path: Path, demo, env: dict, user: str = "HttpUser", users: int = 4, timeout: float = 120, extra: tuple = ()
+):
     """Runs the locustfile with ``--otel``: ``users`` - 1 users of ``user`` make 20 requests each."""
     locustfile = tmp_path / "counted.py"
     locustfile.write_text(LOCUSTFILE.format(user=user))
@@ -152,7 +154,7 @@ def _run(tmp_path: Path, demo, env: dict, user: str = "HttpUser", users: int = 4
     full_env.update({"PYTHONWARNINGS": "ignore", "OTEL_METRIC_EXPORT_INTERVAL": "1000", **env})
     done = subprocess.run(
         [sys.executable, "-m", "horde", "-f", str(locustfile), "--otel", "--json-file", str(tmp_path / "stats"),
-         "--headless", "-u", str(users), "-r", str(users), "-t", "4s", "-H", demo.url],
+         "--headless", "-u", str(users), "-r", str(users), "-t", "4s", "-H", demo.url, *extra],
         capture_output=True, text=True, timeout=timeout, env=full_env,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # the 503s are failures
@@ -290,6 +292,35 @@ def test_otlp_over_grpc_under_gevent(demo, tmp_path):
         (("name", "/"),): by_name["/"],
         (("error.type", "HTTPError"), ("name", "/status/503")): by_name["/status/503"],
     }
+
+
+def test_distributed_run_each_worker_exports_its_requests_and_the_master_the_users(receiver, demo, tmp_path):
+    # As in Locust: every process records the requests it makes, the master alone observes the users.
+    env = _otlp_env(receiver, OTEL_TRACES_EXPORTER="none", OTEL_LOGS_EXPORTER="none")
+    extra = ("--processes", "2", "--master-bind-port", str(free_port()))
+    _, stats, done = _run(tmp_path, demo, env, users=5, extra=extra)
+    # Each process's series are cumulative from its own start: the last value of each, summed.
+    last: dict[tuple, int] = {}
+    users_exports = 0
+    for _, _, metric in receiver.metrics():
+        if metric.name == "locust.users.count":
+            users_exports += 1
+        if metric.name != "locust.client.duration":
+            continue
+        for point in metric.histogram.data_points:
+            key = (point.start_time_unix_nano, tuple(sorted(_attributes(point.attributes).items())))
+            last[key] = max(last.get(key, 0), point.count)
+    assert len({start for start, _ in last}) == 2, done.stderr  # the two workers
+    totals: dict[tuple, int] = {}
+    for (_, attributes), count in last.items():
+        totals[attributes] = totals.get(attributes, 0) + count
+    by_name = {row["name"]: row["num_requests"] for row in stats}
+    assert (by_name["/"], by_name["/status/503"]) == (60, 20)
+    assert totals == {
+        (("name", "/"),): by_name["/"],
+        (("error.type", "HTTPError"), ("name", "/status/503")): by_name["/status/503"],
+    }
+    assert users_exports > 0
 
 
 def test_spans_follow_the_standard_sampler_variables(receiver, demo, tmp_path):

@@ -194,23 +194,28 @@ def test_headless_endpoint_matches_the_final_stats(demo, tmp_path):
     assert "Waiting up to" in stderr  # for the final scrape, which the last one here is
 
 
-def test_distributed_run_exports_the_merged_figures_under_the_same_names(demo, tmp_path):
+@pytest.mark.parametrize("layout", ["master and two workers", "--processes 2"])
+def test_distributed_run_exports_the_merged_figures_under_the_same_names(demo, tmp_path, layout):
     port, master_port = free_port(), free_port()
     locustfile = _locustfile(tmp_path)
-    worker_logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "horde", "-f", str(locustfile), "--worker", "--master-port", str(master_port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=_env(),
-        )  # fmt: skip
-        for log in worker_logs
-    ]
-    args = [
-        "--master", "--master-bind-port", str(master_port), "--expect-workers", "2", "--headless",
-        "-u", "5", "-r", "5", "-t", "8s", "-H", demo.url, "--prometheus-port", str(port),
-    ]  # fmt: skip
+    worker_logs = []
+    workers = []
+    if layout == "--processes 2":
+        # The forked workers must not try to serve --prometheus-port too.
+        args = ["--processes", "2", "--master-bind-port", str(master_port)]
+    else:
+        worker_logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "horde", "-f", str(locustfile), "--worker", "--master-port", str(master_port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_env(),
+            )  # fmt: skip
+            for log in worker_logs
+        ]
+        args = ["--master", "--master-bind-port", str(master_port), "--expect-workers", "2"]
+    args += ["--headless", "-u", "5", "-r", "5", "-t", "8s", "-H", demo.url, "--prometheus-port", str(port)]
     try:
         scrapes, stats, stderr = _run_and_scrape(args, f"http://127.0.0.1:{port}/metrics", tmp_path)
         for worker in workers:
@@ -225,6 +230,7 @@ def test_distributed_run_exports_the_merged_figures_under_the_same_names(demo, t
     assert _saw(scrapes, "horde_workers", 2, state="running"), stderr
     assert _saw(scrapes, "horde_users", 1, user_class="Idle")
     assert {s.labels["state"] for s in families["horde_workers"].samples} >= {"ready", "running", "missing"}
+    assert "cannot listen" not in stderr
 
 
 def test_open_model_exports_dropped_iterations(demo, tmp_path):
