@@ -138,6 +138,17 @@ def test_library_dropped_iterations_add_up(demo):
         result.assert_slo(dropped_iterations=0)
 
 
+def test_arrivals_add_up_when_the_run_stops_with_a_backlog(demo):
+    # A rate far above what 2 users can take: thousands of arrivals wait for a user when the run
+    # stops. The scheduler, woken by its timer before its kill lands, must not hand out more after
+    # the stop counted the backlog as dropped.
+    for _ in range(3):
+        result = horde.run(Slow, host=demo.url, users=2, run_time=1.0, arrival_rate=5000, progress=False)
+        arrivals = result.meta["arrivals"]
+        assert arrivals["dropped"] > 0
+        assert arrivals["started"] + arrivals["dropped"] == arrivals["scheduled"], arrivals
+
+
 def test_library_drops_at_once_without_a_wait(demo):
     result = horde.run(Slow, host=demo.url, users=5, run_time=1.5, arrival_rate=200, arrival_max_wait=0, progress=False)
     arrivals = result.meta["arrivals"]

@@ -224,9 +224,13 @@ class Arrivals:
     def _run(self) -> None:
         self._wait_for_pool()
         schedule = self.schedule = Schedule(self.rate, self.distribution)
-        while True:
+        # stop() kills this greenlet without blocking; a timer that woke it first still lets it
+        # run a pass, which must then hand out nothing (stop has counted the backlog already).
+        while not self.stopped:
             now = time.perf_counter()
             for scheduled in schedule.due(now + SLACK):
+                if self.stopped:
+                    return
                 self.scheduled += 1
                 self._assign(scheduled)
             if self._backlog:
