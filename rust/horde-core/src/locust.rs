@@ -65,19 +65,21 @@ impl Outcome {
 
 impl UserKind {
     /// The headers a new session of this kind sends with every request, in this order: requests'
-    /// defaults for HttpUser; for FastHttpUser the two geventhttpclient sends. Accept-Encoding
-    /// names only what the client decodes.
+    /// defaults for HttpUser; for FastHttpUser geventhttpclient's User-Agent and the
+    /// Accept-Encoding Locust's FastHttpSession adds. Both of Locust's clients ask for brotli
+    /// (requests does when the `brotli` package is installed, which Locust's geventhttpclient
+    /// requires). The one difference is the User-Agent, which names horde.
     pub fn default_headers(self) -> &'static [(&'static str, &'static str)] {
         match self {
             UserKind::HttpUser => &[
                 ("User-Agent", USER_AGENT),
-                ("Accept-Encoding", "gzip, deflate"),
+                ("Accept-Encoding", "gzip, deflate, br"),
                 ("Accept", "*/*"),
                 ("Connection", "keep-alive"),
             ],
             UserKind::FastHttpUser => &[
                 ("User-Agent", USER_AGENT),
-                ("Accept-Encoding", "gzip, deflate"),
+                ("Accept-Encoding", "gzip, deflate, br"),
             ],
         }
     }
@@ -141,6 +143,8 @@ impl UserKind {
 /// exception down to it).
 pub fn transport_failure(e: &ClientError) -> Failure {
     let exception = match e.kind {
+        // requests raises ProxyError for whatever went wrong in reaching the origin through a proxy.
+        _ if e.via_proxy => "ProxyError",
         ErrorKind::InvalidUrl => "InvalidURL",
         ErrorKind::InvalidHeader => "InvalidHeader",
         ErrorKind::ConnectTimeout => "ConnectTimeout",
@@ -153,10 +157,13 @@ pub fn transport_failure(e: &ClientError) -> Failure {
         | ErrorKind::Connect
         | ErrorKind::Reset
         | ErrorKind::Protocol
+        | ErrorKind::ProxyTunnel
         | ErrorKind::Internal => "ConnectionError",
     };
     let text = match e.kind {
         ErrorKind::ConnectRefused => "ConnectionRefusedError(111, 'Connection refused')".into(),
+        // What Locust unwraps requests' ProxyError to: the OSError urllib3 raised for the answer.
+        ErrorKind::ProxyTunnel => format!("OSError({})", py_repr_str(&e.message)),
         ErrorKind::Reset => "ConnectionResetError(104, 'Connection reset by peer')".into(),
         _ => format!("{exception}({})", py_repr_str(&e.message)),
     };

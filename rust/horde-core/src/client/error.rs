@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Protocol,
     TooManyRedirects,
     Decode,
+    /// The proxy refused to open a tunnel to the origin (its answer to CONNECT was not 2xx).
+    ProxyTunnel,
     /// A bug in the engine (a panic while running the request), reported as a failed request.
     Internal,
 }
@@ -33,6 +35,9 @@ pub struct ClientError {
     pub message: String,
     /// Time from the start of the request to the failure.
     pub elapsed: Duration,
+    /// The failure was in reaching or using a proxy rather than the origin (requests then raises
+    /// its ProxyError).
+    pub via_proxy: bool,
 }
 
 impl ClientError {
@@ -41,6 +46,7 @@ impl ClientError {
             kind,
             message: message.into(),
             elapsed: Duration::ZERO,
+            via_proxy: false,
         }
     }
 }

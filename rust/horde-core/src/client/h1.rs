@@ -137,17 +137,33 @@ pub(crate) struct Conn {
     pub reusable: bool,
 }
 
+/// A TCP connection to `host` (as in a URL: IPv6 literals in brackets) and `port`.
+pub(crate) async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ClientError> {
+    // Bracketed IPv6 literals come from URLs as "[::1]".
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    TcpStream::connect((bare, port))
+        .await
+        .map_err(|e| from_io(&e, true))
+}
+
 impl Conn {
     pub async fn open(
         origin: &Origin<'_>,
         tls: Option<&Arc<rustls::ClientConfig>>,
     ) -> Result<Conn, ClientError> {
-        // Bracketed IPv6 literals come from URLs as "[::1]".
-        let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
-        let tcp = TcpStream::connect((bare, origin.port))
-            .await
-            .map_err(|e| from_io(&e, true))?;
+        let tcp = connect_tcp(origin.host, origin.port).await?;
+        Conn::establish(tcp, origin, tls).await
+    }
+
+    /// A connection to `origin` over `tcp`, which leads there (directly or through a proxy's
+    /// tunnel): TLS is set up here for https.
+    pub async fn establish(
+        tcp: TcpStream,
+        origin: &Origin<'_>,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, ClientError> {
         let _ = tcp.set_nodelay(true);
+        let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
         let stream = if origin.https {
             let config =
                 tls.ok_or_else(|| ClientError::new(ErrorKind::Tls, "TLS is not configured"))?;

@@ -1,13 +1,15 @@
 //! A plain HTTP/1.1 client with a simulated user's session state, like a `requests.Session`: its
-//! own keep-alive connections and cookie jar, redirects followed up to a limit, timeouts and
-//! gzip/deflate decoding. It sends the headers it is given (plus Host, Cookie and Content-Length)
-//! and knows nothing of Locust: what a result means to Locust is decided in `crate::locust`.
+//! own keep-alive connections and cookie jar, redirects followed up to a limit, timeouts,
+//! gzip/deflate/brotli decoding and HTTP proxies. It sends the headers it is given (plus Host,
+//! Cookie and Content-Length) and knows nothing of Locust: what a result means to Locust is
+//! decided in `crate::locust`.
 //! Every failure comes back as a `ClientError` value; nothing here panics on bad input.
 
 mod error;
 mod h1;
 mod headers;
 mod pool;
+mod proxy;
 mod tls;
 
 use std::io::Read;
@@ -20,6 +22,7 @@ use url::Url;
 
 pub use error::{ClientError, ErrorKind};
 pub use headers::Headers;
+pub use proxy::{Proxies, Proxy};
 pub use tls::TlsMode;
 
 use crate::lock;
@@ -39,7 +42,7 @@ pub struct SessionConfig {
     pub tls: TlsMode,
     pub max_redirects: u32,
     pub timeouts: Timeouts,
-    /// Decode gzip/deflate bodies (asking for them is up to the request's headers).
+    /// Decode gzip/deflate/brotli bodies (asking for them is up to the request's headers).
     pub decompress: bool,
 }
 
@@ -72,6 +75,11 @@ pub struct Request {
     pub allow_redirects: bool,
     /// Overrides the session's timeouts when set.
     pub timeouts: Option<Timeouts>,
+    /// The proxies this request may go through (each hop of a redirect chooses again); None
+    /// goes direct.
+    pub proxies: Option<Arc<Proxies>>,
+    /// Overrides the session's redirect limit when set.
+    pub max_redirects: Option<u32>,
 }
 
 impl Request {
@@ -88,6 +96,8 @@ impl Request {
             body: None,
             allow_redirects: true,
             timeouts: None,
+            proxies: None,
+            max_redirects: None,
         }
     }
 }
@@ -148,8 +158,15 @@ struct Inner {
 pub struct CookieInfo {
     pub name: String,
     pub value: String,
+    /// The host it was set by, or for a Domain cookie the domain without a leading dot.
     pub domain: String,
+    /// Whether the cookie names its domain (sent to subdomains too), not only the host that set it.
+    pub domain_specified: bool,
     pub path: String,
+    pub secure: bool,
+    pub http_only: bool,
+    /// Expiry in seconds since the epoch; None for a session cookie.
+    pub expires: Option<i64>,
 }
 
 impl Session {
@@ -207,12 +224,17 @@ impl Session {
         let mut history = Vec::new();
         loop {
             let target = Target::parse(&url)?;
+            let proxy = match &request.proxies {
+                Some(proxies) => proxies.select(&target)?,
+                None => None,
+            };
             // Boxed (as is the roundtrip in `send`): kept inline, the request's future grew to 2 KiB,
             // which was copied whole each time it moved into its task and was too big for the
             // allocator's small-block caches. Each part now stays under 1 KiB.
             let (head, raw_body) = Box::pin(self.send(
                 &method,
                 &target,
+                proxy,
                 &headers,
                 &request.cookies,
                 &body,
@@ -254,10 +276,13 @@ impl Session {
                         format!("Invalid redirect location {location:?}: {e}"),
                     )
                 })?;
-            if history.len() as u32 >= self.inner.config.max_redirects {
+            let max_redirects = request
+                .max_redirects
+                .unwrap_or(self.inner.config.max_redirects);
+            if history.len() as u32 >= max_redirects {
                 return Err(ClientError::new(
                     ErrorKind::TooManyRedirects,
-                    format!("Exceeded {} redirects.", self.inner.config.max_redirects),
+                    format!("Exceeded {max_redirects} redirects."),
                 ));
             }
             // requests' rules: 303 turns anything but HEAD into GET; 301/302 turn POST into GET.
@@ -289,18 +314,41 @@ impl Session {
     }
 
     /// One request/response exchange on a pooled or new connection; the body is read in full.
+    /// Through a proxy, an http:// URL is asked of the proxy itself (its connections serve any
+    /// origin) and an https:// one goes through a tunnel to its origin (a connection per origin).
+    #[allow(clippy::too_many_arguments)] // one call site, the hop's parts as `run` holds them
     async fn send(
         &self,
         method: &Method,
         target: &Target<'_>,
+        proxy: Option<&Proxy>,
         headers: &[(String, String)],
         request_cookies: &[(String, String)],
         body: &Bytes,
         timeouts: Timeouts,
     ) -> Result<(h1::Head, Bytes), ClientError> {
-        let head_bytes = self.serialize(method, target, headers, request_cookies, body)?;
+        let (origin, forward) = match proxy {
+            None => (target.origin, None),
+            Some(p) if !target.origin.https => (
+                Origin {
+                    https: false,
+                    host: &p.host,
+                    port: p.port,
+                    via: None,
+                },
+                Some(p),
+            ),
+            Some(p) => (
+                Origin {
+                    via: Some(p),
+                    ..target.origin
+                },
+                None,
+            ),
+        };
+        let head_bytes = self.serialize(method, target, forward, headers, request_cookies, body)?;
         let is_head = *method == Method::HEAD;
-        let origin = &target.origin;
+        let origin = &origin;
 
         // A pooled connection may have been closed by the server while idle; if it fails before
         // any response arrived, the request is sent once more on a fresh connection.
@@ -308,12 +356,12 @@ impl Session {
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,
-            None => Box::pin(self.connect(origin, timeouts)).await?,
+            None => Box::pin(self.connect(origin, timeouts, forward.is_some())).await?,
         };
         let mut result = Box::pin(conn.roundtrip(&head_bytes, body, is_head, timeouts.read)).await;
         if let Err(failed) = &result {
             if reused && failed.retryable {
-                conn = Box::pin(self.connect(origin, timeouts)).await?;
+                conn = Box::pin(self.connect(origin, timeouts, forward.is_some())).await?;
                 result = Box::pin(conn.roundtrip(&head_bytes, body, is_head, timeouts.read)).await;
             }
         }
@@ -325,11 +373,13 @@ impl Session {
     }
 
     /// The request head, written straight into bytes: request line, Host, the request's headers,
-    /// cookies, length.
+    /// cookies, length. To a `forward` proxy the request line carries the absolute URL, and the
+    /// proxy's credentials go along.
     fn serialize(
         &self,
         method: &Method,
         target: &Target<'_>,
+        forward: Option<&Proxy>,
         headers: &[(String, String)],
         request_cookies: &[(String, String)],
         body: &Bytes,
@@ -337,6 +387,10 @@ impl Session {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(method.as_str().as_bytes());
         out.push(b' ');
+        if forward.is_some() {
+            out.extend_from_slice(b"http://");
+            out.extend_from_slice(target.host_header.as_bytes());
+        }
         out.extend_from_slice(target.path_and_query.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
@@ -348,6 +402,11 @@ impl Session {
         for (k, v) in headers {
             check_header(k, v)?;
             push_header(&mut out, k, v);
+        }
+        if let Some(auth) = forward.and_then(|p| p.authorization.as_deref()) {
+            if !has("proxy-authorization") {
+                push_header(&mut out, "Proxy-Authorization", auth);
+            }
         }
         if !has("cookie") {
             if let Some(cookie) = self.cookie_header(target.url, request_cookies) {
@@ -366,14 +425,34 @@ impl Session {
         Ok(out)
     }
 
-    /// Opening a connection (DNS, TCP, TLS handshake) needs a large future; callers box it so
-    /// that every request's future, which is allocated and moved per request, stays small.
+    /// Opening a connection (DNS, TCP, a proxy's tunnel, TLS handshake) needs a large future;
+    /// callers box it so that every request's future, which is allocated and moved per request,
+    /// stays small. `to_proxy`: the origin is a proxy that takes the requests themselves.
     async fn connect(
         &self,
         origin: &Origin<'_>,
         timeouts: Timeouts,
+        to_proxy: bool,
     ) -> Result<h1::Conn, ClientError> {
-        let open = h1::Conn::open(origin, self.inner.tls.as_ref());
+        let tls = self.inner.tls.as_ref();
+        let open = async {
+            let proxy_failed = |mut e: ClientError| {
+                e.via_proxy = true;
+                e
+            };
+            match origin.via {
+                None if to_proxy => h1::Conn::open(origin, tls).await.map_err(proxy_failed),
+                None => h1::Conn::open(origin, tls).await,
+                Some(proxy) => {
+                    let tcp = h1::connect_tcp(&proxy.host, proxy.port)
+                        .await
+                        .map_err(proxy_failed)?;
+                    let authority = format!("{}:{}", origin.host, origin.port);
+                    let tcp = proxy::tunnel(tcp, &authority, proxy).await?;
+                    h1::Conn::establish(tcp, origin, tls).await
+                }
+            }
+        };
         match timeouts.connect {
             Some(t) => tokio::time::timeout(t, open).await.unwrap_or_else(|_| {
                 Err(ClientError::new(
@@ -425,6 +504,9 @@ impl Session {
         }
     }
 
+    /// The body as sent before its content codings: each of gzip, deflate and br undone, last
+    /// applied first (as urllib3 does for `Content-Encoding: gzip, br`). A coding the engine does
+    /// not know leaves the body as it came, as requests does.
     fn decode(&self, headers: &Headers, body: Bytes) -> Result<Bytes, ClientError> {
         if !self.inner.config.decompress || body.is_empty() {
             return Ok(body);
@@ -434,27 +516,28 @@ impl Session {
         };
         let encoding = std::str::from_utf8(encoding)
             .unwrap_or("")
-            .trim()
             .to_ascii_lowercase();
-        let mut out = Vec::with_capacity(body.len() * 4);
-        let result = match encoding.as_str() {
-            "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
-            // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
-            "deflate" => flate2::read::ZlibDecoder::new(&body[..])
-                .read_to_end(&mut out)
-                .or_else(|_| {
-                    out.clear();
-                    flate2::read::DeflateDecoder::new(&body[..]).read_to_end(&mut out)
-                }),
-            _ => return Ok(body),
-        };
-        result.map_err(|e| {
-            ClientError::new(
-                ErrorKind::Decode,
-                format!("Received response with content-encoding: {encoding}, but failed to decode it: {e}"),
-            )
-        })?;
-        Ok(Bytes::from(out))
+        let codings: Vec<&str> = encoding
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && *c != "identity")
+            .collect();
+        if codings
+            .iter()
+            .any(|c| !matches!(*c, "gzip" | "x-gzip" | "deflate" | "br"))
+        {
+            return Ok(body);
+        }
+        let mut body = body;
+        for coding in codings.iter().rev() {
+            body = decode_one(coding, &body).map_err(|e| {
+                ClientError::new(
+                    ErrorKind::Decode,
+                    format!("Received response with content-encoding: {encoding}, but failed to decode it: {e}"),
+                )
+            })?;
+        }
+        Ok(body)
     }
 
     /// The jar's cookies, optionally only those sent to `url`.
@@ -469,7 +552,14 @@ impl Session {
                     .as_cow()
                     .map(|d| d.into_owned())
                     .unwrap_or_default(),
+                domain_specified: matches!(c.domain, cookie_store::CookieDomain::Suffix(_)),
                 path: String::from(&c.path),
+                secure: c.secure().unwrap_or(false),
+                http_only: c.http_only().unwrap_or(false),
+                expires: match &c.expires {
+                    cookie_store::CookieExpiration::AtUtc(at) => Some(at.unix_timestamp()),
+                    cookie_store::CookieExpiration::SessionEnd => None,
+                },
             })
             .collect()
     }
@@ -488,29 +578,34 @@ impl Session {
         Ok(())
     }
 
-    /// Removes cookies by name (any domain and path), or all when `name` is None.
-    pub fn clear_cookies(&self, name: Option<&str>) {
+    /// Removes the cookies that match every filter given (name, domain as `cookies()` gives it,
+    /// path); all of them when none is.
+    pub fn clear_cookies(&self, name: Option<&str>, domain: Option<&str>, path: Option<&str>) {
         let mut jar = lock(&self.inner.jar);
-        match name {
-            None => jar.clear(),
-            Some(name) => {
-                let doomed: Vec<(String, String)> = jar
-                    .iter_any()
-                    .filter(|c| c.name() == name)
-                    .map(|c| {
-                        (
-                            c.domain
-                                .as_cow()
-                                .map(|d| d.into_owned())
-                                .unwrap_or_default(),
-                            String::from(&c.path),
-                        )
-                    })
-                    .collect();
-                for (domain, path) in doomed {
-                    jar.remove(&domain, &path, name);
-                }
-            }
+        if name.is_none() && domain.is_none() && path.is_none() {
+            jar.clear();
+            return;
+        }
+        let doomed: Vec<(String, String, String)> = jar
+            .iter_any()
+            .map(|c| {
+                (
+                    c.domain
+                        .as_cow()
+                        .map(|d| d.into_owned())
+                        .unwrap_or_default(),
+                    String::from(&c.path),
+                    c.name().to_owned(),
+                )
+            })
+            .filter(|(d, p, n)| {
+                name.is_none_or(|x| x == n)
+                    && domain.is_none_or(|x| x == d)
+                    && path.is_none_or(|x| x == p)
+            })
+            .collect();
+        for (domain, path, name) in doomed {
+            jar.remove(&domain, &path, &name);
         }
     }
 
@@ -518,6 +613,24 @@ impl Session {
     pub fn close(&self) {
         lock(&self.inner.pool).clear();
     }
+}
+
+/// Undoes one content coding (one of those `Session::decode` accepts).
+fn decode_one(coding: &str, body: &[u8]) -> std::io::Result<Bytes> {
+    let mut out = Vec::with_capacity(body.len() * 4);
+    match coding {
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(body).read_to_end(&mut out),
+        // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
+        "deflate" => flate2::read::ZlibDecoder::new(body)
+            .read_to_end(&mut out)
+            .or_else(|_| {
+                out.clear();
+                flate2::read::DeflateDecoder::new(body).read_to_end(&mut out)
+            }),
+        // 4 KiB: the decoder's input buffer, as its own examples use.
+        _ => brotli_decompressor::Decompressor::new(body, 4096).read_to_end(&mut out),
+    }?;
+    Ok(Bytes::from(out))
 }
 
 fn push_cookie(out: &mut String, name: &str, value: &str) {
@@ -614,7 +727,12 @@ impl<'a> Target<'a> {
         };
         Ok(Target {
             url,
-            origin: Origin { https, host, port },
+            origin: Origin {
+                https,
+                host,
+                port,
+                via: None,
+            },
             host_header,
             path_and_query,
         })
