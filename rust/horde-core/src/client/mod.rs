@@ -504,40 +504,15 @@ impl Session {
         }
     }
 
-    /// The body as sent before its content codings: each of gzip, deflate and br undone, last
-    /// applied first (as urllib3 does for `Content-Encoding: gzip, br`). A coding the engine does
-    /// not know leaves the body as it came, as requests does.
+    /// The body as sent before its content codings (see `decode_content`).
     fn decode(&self, headers: &Headers, body: Bytes) -> Result<Bytes, ClientError> {
         if !self.inner.config.decompress || body.is_empty() {
             return Ok(body);
         }
-        let Some(encoding) = headers.get("content-encoding") else {
-            return Ok(body);
-        };
-        let encoding = std::str::from_utf8(encoding)
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let codings: Vec<&str> = encoding
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty() && *c != "identity")
-            .collect();
-        if codings
-            .iter()
-            .any(|c| !matches!(*c, "gzip" | "x-gzip" | "deflate" | "br"))
-        {
-            return Ok(body);
+        match headers.get("content-encoding") {
+            Some(encoding) => decode_content(std::str::from_utf8(encoding).unwrap_or(""), body),
+            None => Ok(body),
         }
-        let mut body = body;
-        for coding in codings.iter().rev() {
-            body = decode_one(coding, &body).map_err(|e| {
-                ClientError::new(
-                    ErrorKind::Decode,
-                    format!("Received response with content-encoding: {encoding}, but failed to decode it: {e}"),
-                )
-            })?;
-        }
-        Ok(body)
     }
 
     /// The jar's cookies, optionally only those sent to `url`.
@@ -615,7 +590,36 @@ impl Session {
     }
 }
 
-/// Undoes one content coding (one of those `Session::decode` accepts).
+/// The body as sent before the content codings `encoding` (a Content-Encoding value) names:
+/// each of gzip, deflate and br undone, last applied first (as urllib3 does for
+/// `Content-Encoding: gzip, br`). A coding the engine does not know leaves the body as it came,
+/// as requests does.
+fn decode_content(encoding: &str, body: Bytes) -> Result<Bytes, ClientError> {
+    let encoding = encoding.to_ascii_lowercase();
+    let codings: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && *c != "identity")
+        .collect();
+    if codings
+        .iter()
+        .any(|c| !matches!(*c, "gzip" | "x-gzip" | "deflate" | "br"))
+    {
+        return Ok(body);
+    }
+    let mut body = body;
+    for coding in codings.iter().rev() {
+        body = decode_one(coding, &body).map_err(|e| {
+            ClientError::new(
+                ErrorKind::Decode,
+                format!("Received response with content-encoding: {encoding}, but failed to decode it: {e}"),
+            )
+        })?;
+    }
+    Ok(body)
+}
+
+/// Undoes one content coding (one of those `decode_content` accepts).
 fn decode_one(coding: &str, body: &[u8]) -> std::io::Result<Bytes> {
     let mut out = Vec::with_capacity(body.len() * 4);
     match coding {
@@ -795,7 +799,49 @@ fn check_header(name: &str, value: &str) -> Result<(), ClientError> {
 
 #[cfg(test)]
 mod tests {
-    use super::Target;
+    use std::io::Write;
+
+    use bytes::Bytes;
+
+    use super::{decode_content, ErrorKind, Target};
+
+    /// "horde decodes brotli" twenty times, as Python's brotli compresses it.
+    const BROTLI: &[u8] = &[
+        0x1b, 0x8f, 0x01, 0xf8, 0xc5, 0x6d, 0x6c, 0x5d, 0xf7, 0x2e, 0x85, 0x82, 0x40, 0xa8, 0x82,
+        0xc2, 0x18, 0x41, 0x36, 0xe5, 0xa5, 0x40, 0xa5, 0xa9, 0x43, 0xac, 0x7f, 0x1a,
+    ];
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn content_codings_are_undone_last_first() {
+        let plain = "horde decodes brotli".repeat(20);
+        let br = decode_content("br", Bytes::from_static(BROTLI)).unwrap();
+        assert_eq!(br, plain.as_bytes());
+        // Brotli applied first, then gzip: gzip is undone first.
+        let stacked = Bytes::from(gzip(BROTLI));
+        assert_eq!(
+            decode_content("BR, gzip", stacked).unwrap(),
+            plain.as_bytes()
+        );
+        let identity = Bytes::from_static(b"as is");
+        assert_eq!(
+            decode_content("identity", identity.clone()).unwrap(),
+            identity
+        );
+        // A coding the client does not know: the body stays as it came, all of it.
+        let zstd = Bytes::from(gzip(b"x"));
+        assert_eq!(decode_content("gzip, zstd", zstd.clone()).unwrap(), zstd);
+        let broken = decode_content("br", Bytes::from_static(b"not brotli at all")).unwrap_err();
+        assert_eq!(broken.kind, ErrorKind::Decode);
+        assert!(broken
+            .message
+            .starts_with("Received response with content-encoding: br, but failed to decode it"));
+    }
 
     #[test]
     fn target_splits_host_port_and_path() {
