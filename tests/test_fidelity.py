@@ -168,6 +168,23 @@ def test_request_meta_is_locusts(httpbin):
     assert r.request_meta == seen[-1] and r.request_meta["exception"] is not None
 
 
+def test_streamed_responses_count_their_content_length(httpbin):
+    # Locust counts a stream=True response by its Content-Length header (0 without one).
+    env = run_env()
+
+    class Streaming(HttpUser):
+        host = httpbin
+
+    client = Streaming(env).client
+    client.get("/bytes/100", name="sized", stream=True)
+    r = client.get("/stream-bytes/100?chunk_size=10", name="chunked", stream=True)
+    assert len(r.content) == 100 and "content-length" not in r.headers
+    client.get("/bytes/100", name="read")
+    entries, _total, _errors, _start = env.stats.snapshot()
+    lengths = {e.name: e.total_content_length for e in entries}
+    assert lengths == {"sized": 100, "chunked": 0, "read": 100}
+
+
 def test_raw_links_apparent_encoding_and_permanent_redirects(client):
     link = '<https://a.example/p/2>; rel="next", <https://a.example/p/9>; rel=last'
     r = client.get("/response-headers", params={"Link": link})

@@ -449,14 +449,14 @@ class Response:
             user = session.user if session is not None else None
             meta = self._meta = {
                 "request_type": first_method,
-                "name": self._name,
                 "response_time": result.response_time,
-                "response_length": result.content_length,
-                "response": self,
+                "name": self._name,
                 "context": {**(user.context() if user is not None else {}), **(self._context or {})},
+                "response": self,
                 "exception": self._outcome(),
                 "start_time": result.start_time,
                 "url": first_url,
+                "response_length": result.content_length,
             }
         return meta
 
@@ -1064,6 +1064,7 @@ class HttpSession:
             proxies=rules,
             hooks=run_hooks,
             max_redirects=max_redirects,
+            stream=stream,
         )
 
     def _proxy_rules(self, proxies: Mapping[str, str | None] | None) -> Any:
@@ -1123,6 +1124,7 @@ class HttpSession:
         proxies: Any = None,
         hooks: tuple[list[Any], dict[str, Any]] | None = None,
         max_redirects: int | None = None,
+        stream: bool = False,
     ) -> Response:
         """Sends one prepared request and turns the engine's result into the response: the one
         path every request method ends in. Runs the response hooks, then reports the request
@@ -1136,7 +1138,9 @@ class HttpSession:
         log = False
         report = catch_response
         if listeners:
-            if len(listeners) == 1 and listeners[0].__class__ is StatsListener:
+            # With stream=True Locust counts the Content-Length as the response's length, which
+            # the request event then carries (the engine would count the body it read).
+            if len(listeners) == 1 and listeners[0].__class__ is StatsListener and not stream:
                 stats = listeners[0].stats
                 log = not catch_response
             else:
@@ -1192,17 +1196,20 @@ class HttpSession:
         if not report:
             return response
 
+        # In the order Locust builds it, for locustfiles that print it.
         meta = {
             "request_type": method,
-            "name": name,
             "response_time": result.response_time,
-            "response_length": result.content_length,
-            "response": response,
+            "name": name,
             "context": {**(self.user.context() if self.user is not None else {}), **(context or {})},
+            "response": response,
             "exception": None,
             "start_time": result.start_time,
             "url": full_url,
+            "response_length": result.content_length,
         }
+        if stream:
+            meta["response_length"] = int(response.headers.get("content-length") or 0) if status else 0
         if catch_response:
             response._meta, response._manual_result, response._entered = meta, None, False
             return response
