@@ -112,6 +112,11 @@ def test_session_cookies_have_the_same_api_and_reach_the_server(client):
     assert jar.get_dict() == {"flavour": "oat", "size": "big"}
     jar.clear()
     assert len(jar) == 0 and client.get("/cookies").json()["cookies"] == {}
+    # Assigning a jar or a dict replaces the session's cookies, as in requests.
+    client.cookies = client.get("/cookies/set?from=jar", allow_redirects=False).cookies
+    assert client.get("/cookies").json()["cookies"] == {"from": "jar"}
+    client.cookies = {"from": "dict"}
+    assert client.get("/cookies").json()["cookies"] == {"from": "dict"} and client.cookies is jar
 
 
 def test_session_cookie_attributes_survive_a_rebuilt_engine(client):

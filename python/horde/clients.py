@@ -865,7 +865,20 @@ class HttpSession:
         self._verify = verify
         self._max_redirects = max_redirects
         self._engine = self._new_engine(verify)
-        self.cookies = SessionCookieJar(self)
+        self._cookies = SessionCookieJar(self)
+
+    @property
+    def cookies(self) -> SessionCookieJar:
+        """The session's cookies: a jar with ``requests.cookies.RequestsCookieJar``'s API over the
+        cookies the engine keeps and sends."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, value: Any) -> None:
+        # requests lets a jar or a dict be assigned; its cookies then replace the session's.
+        if value is not self._cookies:
+            self._cookies.clear()
+            self._cookies.update(value)
 
     @property
     def request_event(self) -> Any:
