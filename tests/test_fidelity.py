@@ -274,6 +274,22 @@ def test_unknown_keyword_arguments_raise_and_fail_the_task(httpbin):
     assert "careless" in row["Traceback"]
 
 
+def test_response_hooks_run_on_every_response(client):
+    seen: list[tuple[int, str]] = []
+
+    def note(response, **settings):
+        assert set(settings) == {"timeout", "verify", "proxies", "stream", "cert"}
+        seen.append((response.status_code, response.url.rsplit("/", 1)[1]))
+
+    client.get("/redirect/2", hooks={"response": note})
+    assert [status for status, _ in seen] == [302, 302, 200]
+    # Session hooks apply to requests that name none; a hook's return value replaces the response.
+    client.hooks["response"].append(lambda response, **_: "replaced")
+    assert client.get("/get") == "replaced"
+    seen.clear()
+    assert client.get("/get", hooks={"response": [note]}).status_code == 200 and len(seen) == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Brotli
 
