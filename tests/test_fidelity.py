@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 from http.cookiejar import Cookie
 from pathlib import Path
@@ -380,17 +381,64 @@ def test_plain_http_through_a_request_proxy(client, httpbin, tinyproxy):
     assert r.json()["cookies"] == {"through": "proxy"} and len(r.history) == 1
 
 
-def test_https_through_a_connect_tunnel(demo_tls, tinyproxy):
-    client = HttpSession(demo_tls.url, verify=False)
+# An HTTPS server of Python's own (http.server and ssl), answering every GET with its path.
+TLS_SERVER = """
+import http.server, ssl, sys
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"TLS {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Echo)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[2], sys.argv[3])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def python_tls(tmp_path_factory):
+    """Python's HTTPS server with a self-signed certificate for 127.0.0.1; yields its base URL."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate for the TLS server")
+    workdir = tmp_path_factory.mktemp("python-tls")
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", TLS_SERVER, str(port), str(cert), str(key)])
+    try:
+        wait_for_port(port, proc)
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_https_through_a_connect_tunnel(python_tls, tinyproxy):
+    client = HttpSession(python_tls, verify=False)
     client.trust_env = False
-    authority = demo_tls.url.removeprefix("https://")
     for n in range(2):
-        r = client.get(f"/echo?n={n}", proxies={"https": tinyproxy.url})
-        assert r.status_code == 200 and r.json()["path"] == "/echo"
-    # Both went through one tunnel to the TLS server: the proxy saw CONNECT, never the requests.
+        r = client.get(f"/tunnelled?n={n}", proxies={"https": tinyproxy.url})
+        assert (r.status_code, r.text) == (200, f"TLS /tunnelled?n={n}")
+    # The proxy saw CONNECT to the TLS server, never the requests inside the tunnel.
     seen = tinyproxy.requests_seen()
-    assert f"CONNECT {authority} HTTP/1.1" in seen
-    assert not [line for line in seen if "/echo?n=" in line]
+    assert f"CONNECT {python_tls.removeprefix('https://')} HTTP/1.1" in seen
+    assert not [line for line in seen if "/tunnelled" in line]
 
 
 def test_trust_env_uses_the_proxy_variables(httpbin, tinyproxy, monkeypatch):
