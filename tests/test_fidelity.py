@@ -173,6 +173,12 @@ def test_request_meta_is_locusts(httpbin):
     r = user.client.get("/status/404")
     assert r.request_meta == seen[-1] and r.request_meta["exception"] is not None
 
+    # FastHttpSession's catch_response responses have it too.
+    fast = FastHttpSession(httpbin, env.events.request, user=None)
+    with fast.get("/get", name="fast", catch_response=True) as r:
+        assert (r.request_meta["name"], r.request_meta["url"]) == ("fast", f"{httpbin}/get")
+    assert seen[-1]["name"] == "fast" and seen[-1]["exception"] is None
+
 
 def test_streamed_responses_count_their_content_length(httpbin):
     # Locust counts a stream=True response by its Content-Length header (0 without one).
