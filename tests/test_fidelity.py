@@ -460,9 +460,15 @@ def test_trust_env_uses_the_proxy_variables(httpbin, tinyproxy, monkeypatch):
     session.trust_env = True
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     assert via(session) is None
+    monkeypatch.delenv("NO_PROXY")
+    # As urllib reads them: the lower-case variable wins, and an empty one unsets the proxy.
+    monkeypatch.setenv("http_proxy", "")
+    assert via(session) is None
+    monkeypatch.setenv("http_proxy", tinyproxy.url)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    assert "tinyproxy" in via(session)
 
     # HttpUser turns trust_env off, as Locust does: the variables do not apply to its client.
-    monkeypatch.delenv("NO_PROXY")
 
     class Plain(HttpUser):
         host = httpbin

@@ -20,6 +20,7 @@ import importlib
 import io
 import json as _json
 import logging
+import os
 import re
 import time
 import uuid
@@ -27,7 +28,6 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
-from urllib.request import getproxies_environment
 
 from greenlet import getcurrent
 
@@ -1092,7 +1092,7 @@ class HttpSession:
         """
         merged = {**self.proxies, **proxies} if proxies else self.proxies
         explicit = tuple((k, v) for k, v in merged.items() if v is not None and k != "no_proxy")
-        environment = getproxies_environment() if self.trust_env else {}
+        environment = _environment_proxies() if self.trust_env else {}
         environment_no_proxy = environment.pop("no", None)
         no_proxy = merged.get("no_proxy") or environment_no_proxy
         if not explicit and not environment:
@@ -1263,7 +1263,7 @@ class HttpSession:
             and not self.params
             and self.auth is None
             and not self.proxies
-            and not self.trust_env
+            and not (self.trust_env and _environment_proxies())
             and self._hooks is None
         ):
             return self._send(
@@ -1324,6 +1324,23 @@ class HttpSession:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _environment_proxies() -> dict[str, str]:
+    """The environment's proxy variables for http, https, all and no (``no_proxy``), as urllib's
+    ``getproxies_environment`` reads them for requests: the lower-case name over the upper-case
+    one (an empty lower-case one unsets), and no ``HTTP_PROXY`` in a CGI script (httpoxy). Only the
+    names that matter are looked up: urllib's scan of the whole environment cost more than a
+    request."""
+    environ = os.environ
+    found = {}
+    for scheme in ("http", "https", "all", "no"):
+        value = environ.get(f"{scheme}_proxy")
+        if value is None and not (scheme == "http" and "REQUEST_METHOD" in environ):
+            value = environ.get(f"{scheme.upper()}_PROXY")
+        if value:
+            found[scheme] = value
+    return found
 
 
 def _is_default_adapter(adapter: Any) -> bool:
