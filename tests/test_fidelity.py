@@ -332,24 +332,16 @@ class TinyProxy:
         return [line.split("): ", 1)[1] for line in self.log.read_text().splitlines() if marker in line]
 
 
-@pytest.fixture(scope="module")
-def tinyproxy(tmp_path_factory):
+def start_tinyproxy(workdir: Path, *settings: str) -> tuple[subprocess.Popen, TinyProxy]:
+    """Debian's tinyproxy on a free 127.0.0.1 port with these extra config lines."""
     binary = shutil.which("tinyproxy") or ("/usr/bin/tinyproxy" if os.path.exists("/usr/bin/tinyproxy") else None)
     if binary is None:
         pytest.skip("tinyproxy is not installed (apt-get install -y tinyproxy): no real proxy to test through")
     port = free_port()
-    workdir = tmp_path_factory.mktemp("tinyproxy")
-    config = [
-        f"Port {port}",
-        "Listen 127.0.0.1",
-        "Timeout 30",
-        "LogLevel Connect",
-        "MaxClients 50",
-        "Allow 127.0.0.1",
-    ]
+    config = [f"Port {port}", "Listen 127.0.0.1", "Timeout 30", "LogLevel Connect", "MaxClients 50", "Allow 127.0.0.1"]
     if os.geteuid() == 0:
         config += ["User nobody", "Group nogroup"]  # tinyproxy drops root itself
-    (workdir / "tinyproxy.conf").write_text("\n".join(config) + "\n")
+    (workdir / "tinyproxy.conf").write_text("\n".join([*config, *settings]) + "\n")
     log = workdir / "tinyproxy.log"
     with open(log, "wb") as out:
         # -d: stay in the foreground and log to stderr, which goes to the log file.
@@ -359,7 +351,22 @@ def tinyproxy(tmp_path_factory):
     except RuntimeError as e:
         proc.kill()
         raise RuntimeError(f"tinyproxy did not start: {e}\n{log.read_text()}") from e
-    yield TinyProxy(port, log)
+    return proc, TinyProxy(port, log)
+
+
+@pytest.fixture(scope="module")
+def tinyproxy(tmp_path_factory):
+    proc, proxy = start_tinyproxy(tmp_path_factory.mktemp("tinyproxy"))
+    yield proxy
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tinyproxy_with_auth(tmp_path_factory):
+    """tinyproxy asking for basic credentials: user ``scout``, password ``s3cret``."""
+    proc, proxy = start_tinyproxy(tmp_path_factory.mktemp("tinyproxy-auth"), "BasicAuth scout s3cret")
+    yield proxy
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -445,6 +452,23 @@ def test_https_through_a_connect_tunnel(python_tls, tinyproxy):
     seen = tinyproxy.requests_seen()
     assert f"CONNECT {python_tls.removeprefix('https://')} HTTP/1.1" in seen
     assert not [line for line in seen if "/tunnelled" in line]
+
+
+def test_proxy_credentials_from_the_proxy_url(httpbin, python_tls, tinyproxy_with_auth):
+    client = HttpSession(httpbin)
+    client.trust_env = False
+    client.proxies = {"http": tinyproxy_with_auth.url}
+    # Without credentials tinyproxy answers 407 itself.
+    assert client.get("/get").status_code == 407
+    # Credentials in the proxy URL (percent-decoded) go in Proxy-Authorization, for plain requests
+    # and for CONNECT.
+    authed = tinyproxy_with_auth.url.replace("http://", "http://scout:s%33cret@")
+    assert "tinyproxy" in via(client, proxies={"http": authed})
+    tls = HttpSession(python_tls, verify=False)
+    tls.trust_env = False
+    assert tls.get("/secret", proxies={"https": authed}).text == "TLS /secret"
+    refused = tls.get("/secret", proxies={"https": tinyproxy_with_auth.url})
+    assert isinstance(refused.error, ProxyError) and "407" in str(refused.error)
 
 
 def test_trust_env_uses_the_proxy_variables(httpbin, tinyproxy, monkeypatch):
