@@ -469,6 +469,17 @@ def test_proxy_credentials_from_the_proxy_url(httpbin, python_tls, tinyproxy_wit
     assert tls.get("/secret", proxies={"https": authed}).text == "TLS /secret"
     refused = tls.get("/secret", proxies={"https": tinyproxy_with_auth.url})
     assert isinstance(refused.error, ProxyError) and "407" in str(refused.error)
+    # FastHttpSession takes them as geventhttpclient does.
+    fast = FastHttpSession(
+        python_tls,
+        run_env().events.request,
+        user=None,
+        proxy_host="127.0.0.1",
+        proxy_port=tinyproxy_with_auth.port,
+        proxy_user="scout",
+        proxy_password="s3cret",
+    )
+    assert fast.get("/fast").text == "TLS /fast"
 
 
 def test_trust_env_uses_the_proxy_variables(httpbin, tinyproxy, monkeypatch):

@@ -9,6 +9,7 @@ import io
 import json as _json
 from collections.abc import Callable, Iterator
 from typing import Any, cast
+from urllib.parse import quote
 
 from horde.clients import (
     _MISSING,
@@ -206,6 +207,8 @@ class FastHttpSession(HttpSession):
         headers: Headers sent with every request.
         proxy_host: An HTTP proxy every request goes through (a CONNECT tunnel for https://).
         proxy_port: The proxy's port (required with ``proxy_host``).
+        proxy_user: The proxy's user name, sent to it as basic credentials (geventhttpclient's).
+        proxy_password: The proxy user's password.
     """
 
     _kind = "FastHttpUser"
@@ -238,6 +241,8 @@ class FastHttpSession(HttpSession):
         headers: dict[str, str] | None = None,
         proxy_host: str | None = None,
         proxy_port: int | None = None,
+        proxy_user: str | None = None,
+        proxy_password: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -267,7 +272,10 @@ class FastHttpSession(HttpSession):
             if proxy_port is None:
                 raise ValueError("you have to provide proxy_port if you set proxy_host")
             host = f"[{proxy_host}]" if ":" in proxy_host and not proxy_host.startswith("[") else proxy_host
-            self.proxies = {"all": f"http://{host}:{proxy_port}"}
+            credentials = ""
+            if proxy_user is not None or proxy_password is not None:
+                credentials = f"{quote(proxy_user or '', safe='')}:{quote(proxy_password or '', safe='')}@"
+            self.proxies = {"all": f"http://{credentials}{host}:{proxy_port}"}
         for k, v in (headers or {}).items():
             self.headers[k] = v
         # FastHttpSession keeps credentials from the base URL as a ready header, not as `auth`.
