@@ -231,16 +231,13 @@ impl Session {
             // Boxed (as is the roundtrip in `send`): kept inline, the request's future grew to 2 KiB,
             // which was copied whole each time it moved into its task and was too big for the
             // allocator's small-block caches. Each part now stays under 1 KiB.
-            let (head, raw_body) = Box::pin(self.send(
-                &method,
-                &target,
-                proxy,
-                &headers,
-                &request.cookies,
-                &body,
-                timeouts,
-            ))
-            .await?;
+            let outgoing = Outgoing {
+                method: &method,
+                headers: &headers,
+                cookies: &request.cookies,
+                body: &body,
+            };
+            let (head, raw_body) = Box::pin(self.send(&outgoing, &target, proxy, timeouts)).await?;
             if head.headers.contains("set-cookie") {
                 self.store_cookies(&head.headers, &url);
             }
@@ -316,15 +313,11 @@ impl Session {
     /// One request/response exchange on a pooled or new connection; the body is read in full.
     /// Through a proxy, an http:// URL is asked of the proxy itself (its connections serve any
     /// origin) and an https:// one goes through a tunnel to its origin (a connection per origin).
-    #[allow(clippy::too_many_arguments)] // one call site, the hop's parts as `run` holds them
     async fn send(
         &self,
-        method: &Method,
+        outgoing: &Outgoing<'_>,
         target: &Target<'_>,
         proxy: Option<&Proxy>,
-        headers: &[(String, String)],
-        request_cookies: &[(String, String)],
-        body: &Bytes,
         timeouts: Timeouts,
     ) -> Result<(h1::Head, Bytes), ClientError> {
         let (origin, forward) = match proxy {
@@ -346,8 +339,9 @@ impl Session {
                 None,
             ),
         };
-        let head_bytes = self.serialize(method, target, forward, headers, request_cookies, body)?;
-        let is_head = *method == Method::HEAD;
+        let head_bytes = self.serialize(outgoing, target, forward)?;
+        let body = outgoing.body;
+        let is_head = *outgoing.method == Method::HEAD;
         let origin = &origin;
 
         // A pooled connection may have been closed by the server while idle; if it fails before
@@ -377,13 +371,16 @@ impl Session {
     /// proxy's credentials go along.
     fn serialize(
         &self,
-        method: &Method,
+        outgoing: &Outgoing<'_>,
         target: &Target<'_>,
         forward: Option<&Proxy>,
-        headers: &[(String, String)],
-        request_cookies: &[(String, String)],
-        body: &Bytes,
     ) -> Result<Vec<u8>, ClientError> {
+        let Outgoing {
+            method,
+            headers,
+            cookies: request_cookies,
+            body,
+        } = *outgoing;
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(method.as_str().as_bytes());
         out.push(b' ');
@@ -617,6 +614,16 @@ fn decode_content(encoding: &str, body: Bytes) -> Result<Bytes, ClientError> {
         })?;
     }
     Ok(body)
+}
+
+/// What one hop of a request sends, as `Session::run` holds it for the current URL.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    method: &'a Method,
+    headers: &'a [(String, String)],
+    /// The request's own cookies, sent with the jar's.
+    cookies: &'a [(String, String)],
+    body: &'a Bytes,
 }
 
 /// Undoes one content coding (one of those `decode_content` accepts).
