@@ -980,6 +980,7 @@ class HttpSession:
         stream: bool = False,
         verify: Any = None,
         cert: Any = None,
+        _max_redirects: int | None = None,
     ) -> Response:
         """Sends a request and returns its response (never raises for transport errors; see
         ``response.error``). With ``catch_response=True`` use the result in a ``with`` block.
@@ -988,53 +989,8 @@ class HttpSession:
         as there. ``proxies`` go over the session's (and, with ``trust_env``, the environment's);
         ``hooks={"response": fn}`` runs ``fn(response, **settings)`` on each response, as
         requests does. ``cert`` (TLS client certificates) is not supported: it is logged once.
+        ``_max_redirects`` is FastHttpSession's per-request limit, not part of the API.
         """
-        return self._request(
-            method,
-            url,
-            name,
-            catch_response,
-            context,
-            params,
-            data,
-            json,
-            headers,
-            cookies,
-            files,
-            auth,
-            timeout,
-            allow_redirects,
-            proxies,
-            hooks,
-            stream,
-            verify,
-            cert,
-        )
-
-    def _request(
-        self,
-        method: str,
-        url: str,
-        name: str | None,
-        catch_response: bool,
-        context: dict | None,
-        params: Any,
-        data: Any,
-        json: Any,
-        headers: Mapping[str, Any] | None,
-        cookies: Mapping[str, str] | None,
-        files: Any,
-        auth: Any,
-        timeout: Any,
-        allow_redirects: bool,
-        proxies: Mapping[str, str | None] | None,
-        hooks: Mapping[str, Any] | None,
-        stream: bool,
-        verify: Any,
-        cert: Any,
-        max_redirects: int | None = None,
-    ) -> Response:
-        """request()'s work, which FastHttpSession also calls with its own ``max_redirects``."""
         method = method.upper()
         full_url = self._build_url(url)
         if params is not None or self.params:
@@ -1055,12 +1011,12 @@ class HttpSession:
         if cert is not None or self.cert is not None:
             _warn_once("cert", "horde does not send TLS client certificates: cert= is ignored")
         rules = self._proxy_rules(proxies) if proxies or self.proxies or self.trust_env else None
-        hook_list = _response_hooks(hooks, self._hooks)
-        if hook_list:
-            settings = {"timeout": timeout, "verify": verify, "proxies": proxies, "stream": stream, "cert": cert}
-            run_hooks: tuple[list[Any], dict[str, Any]] | None = (hook_list, settings)
-        else:
-            run_hooks = None
+        run_hooks: tuple[list[Any], dict[str, Any]] | None = None
+        if hooks or self._hooks:
+            hook_list = _response_hooks(hooks, self._hooks)
+            if hook_list:
+                settings = {"timeout": timeout, "verify": verify, "proxies": proxies, "stream": stream, "cert": cert}
+                run_hooks = (hook_list, settings)
         return self._send(
             method,
             url,
@@ -1076,7 +1032,7 @@ class HttpSession:
             context,
             proxies=rules,
             hooks=run_hooks,
-            max_redirects=max_redirects,
+            max_redirects=_max_redirects,
             stream=stream,
         )
 

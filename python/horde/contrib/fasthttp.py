@@ -369,27 +369,19 @@ class FastHttpSession(HttpSession):
             _warn_once("max_retries", "horde does not retry failed requests: max_retries is ignored")
         if debug_stream is not None or to_string:
             _warn_once("debug_stream", "horde's FastHttpSession ignores debug_stream= and to_string=")
-        response = self._request(
+        response = super().request(
             method,
             url,
             name,
             catch_response,
             context,
-            params,
-            data,
-            None,
-            hdrs,
-            None,
-            files,
-            None,
-            None,
-            allow_redirects,
-            None,
-            None,
-            stream,
-            None,
-            None,
-            max_redirects,
+            params=params,
+            data=data,
+            headers=hdrs,
+            files=files,
+            allow_redirects=allow_redirects,
+            stream=stream,
+            _max_redirects=max_redirects,
         )
         if isinstance(data, str):
             cast(FastResponse, response)._payload = data
