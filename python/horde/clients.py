@@ -807,6 +807,16 @@ class HttpSession:
         verify: Check TLS certificates (True), skip the check (False) or trust the PEM bundle at a path.
         max_redirects: Most redirects followed for one request.
         pool_manager: Accepted for compatibility with Locust; the engine pools connections itself.
+
+    Attributes:
+        headers: Headers sent with every request (a case-insensitive mapping).
+        cookies: The session's cookie jar (``requests.cookies.RequestsCookieJar``'s API).
+        proxies: requests' proxies mapping (``{"http": "http://127.0.0.1:3128"}``, keys
+            ``scheme``, ``scheme://host``, ``all``, ``all://host``, ``no_proxy``); http:// proxies
+            only, which https:// URLs go through with CONNECT.
+        trust_env: Also use the ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY``
+            variables (True, as in requests; an ``HttpUser``'s client sets it False, as Locust's).
+        hooks: requests' event hooks (``{"response": [callables]}``).
     """
 
     # As requests.Session: the environment's proxy variables apply (HttpUser turns this off, as
