@@ -503,6 +503,15 @@ def test_trust_env_uses_the_proxy_variables(httpbin, tinyproxy, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
     assert "tinyproxy" in via(session)
 
+    # As requests merges them: a variable beats the session's proxies, the request's beat both.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")
+    session.proxies = {"http": tinyproxy.url}
+    assert session.get("/get").status_code == 0
+    assert "tinyproxy" in via(session, proxies={"http": tinyproxy.url})
+    monkeypatch.delenv("http_proxy")
+    monkeypatch.delenv("HTTP_PROXY")
+    assert "tinyproxy" in via(session)
+
     # HttpUser turns trust_env off, as Locust does: the variables do not apply to its client.
 
     class Plain(HttpUser):

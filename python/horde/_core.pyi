@@ -76,8 +76,9 @@ class Session:
 class Proxies:
     def __new__(
         cls,
-        explicit: Sequence[tuple[str, str]],
+        request: Sequence[tuple[str, str | None]],
         environment: Sequence[tuple[str, str]] = ...,
+        session: Sequence[tuple[str, str]] = ...,
         no_proxy: str | None = None,
     ) -> Proxies: ...
     @property

@@ -1047,27 +1047,28 @@ class HttpSession:
         )
 
     def _proxy_rules(self, proxies: Mapping[str, str | None] | None) -> Any:
-        """The engine's proxies for a request (None: go direct), by requests' rules: the request's
-        ``proxies`` over the session's (a None value removes one), and with ``trust_env`` the
-        environment's ``*_proxy`` variables for the schemes neither names, unless ``no_proxy``
-        (the mapping's, else the environment's) exempts the host. Built again only when the
-        settings change.
+        """The engine's proxies for a request (None: go direct), merged by requests' rules: the
+        request's ``proxies`` (a None value takes a key away), then with ``trust_env`` the
+        environment's ``*_proxy`` variables unless ``no_proxy`` (the request's, else the
+        environment's) exempts the host, then the session's ``proxies``. Built again only when
+        the settings change.
 
         Raises:
-            InvalidProxyURL: A proxy URL in the mapping is malformed or not an http:// one.
+            InvalidProxyURL: A proxy URL of the request or the session is malformed or not an
+                http:// one.
         """
-        merged = {**self.proxies, **proxies} if proxies else self.proxies
-        explicit = tuple((k, v) for k, v in merged.items() if v is not None and k != "no_proxy")
+        request = tuple((k, v) for k, v in (proxies or {}).items() if k != "no_proxy")
+        session = tuple((k, v) for k, v in self.proxies.items() if v is not None and k != "no_proxy")
         environment = _environment_proxies() if self.trust_env else {}
         environment_no_proxy = environment.pop("no", None)
-        no_proxy = merged.get("no_proxy") or environment_no_proxy
-        if not explicit and not environment:
+        no_proxy = (proxies or {}).get("no_proxy") or environment_no_proxy
+        if not any(v for _, v in request) and not environment and not session:
             return None
-        key = (explicit, tuple(environment.items()), no_proxy)
+        key = (request, tuple(environment.items()), session, no_proxy)
         cached = self._proxies_built
         if cached is not None and cached[0] == key:
             return cached[1]
-        rules = _core.Proxies(explicit, list(environment.items()), no_proxy)
+        rules = _core.Proxies(request, list(environment.items()), session, no_proxy)
         if rules.invalid is not None:
             raise InvalidProxyURL(rules.invalid)
         self._proxies_built = (key, rules)

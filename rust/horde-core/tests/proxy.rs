@@ -31,9 +31,14 @@ fn through(url: String, proxies: &[(&str, String)]) -> Request {
     let mut request = Request::get(url);
     let explicit = proxies
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .map(|(k, v)| ((*k).to_owned(), Some(v.clone())))
         .collect();
-    request.proxies = Some(Arc::new(Proxies::new(explicit, Vec::new(), None)));
+    request.proxies = Some(Arc::new(Proxies::new(
+        explicit,
+        Vec::new(),
+        Vec::new(),
+        None,
+    )));
     request
 }
 

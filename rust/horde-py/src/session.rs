@@ -229,26 +229,29 @@ pub struct Proxies {
 
 #[pymethods]
 impl Proxies {
-    /// `explicit`: requests' proxies mapping as pairs (keys `scheme://host`, `scheme`,
-    /// `all://host`, `all`); `environment`: the `*_proxy` variables by scheme, used for keys the
-    /// mapping lacks unless `no_proxy` exempts the host.
+    /// requests' proxies mappings as pairs (keys `scheme://host`, `scheme`, `all://host`,
+    /// `all`): the request's (a None value takes the key away), the environment's `*_proxy`
+    /// variables by scheme (for hosts `no_proxy` does not exempt), the session's; in that order
+    /// of precedence, as requests merges them.
     #[new]
-    #[pyo3(signature = (explicit, environment=Vec::new(), no_proxy=None))]
+    #[pyo3(signature = (request, environment=Vec::new(), session=Vec::new(), no_proxy=None))]
     fn new(
-        explicit: Vec<(String, String)>,
+        request: Vec<(String, Option<String>)>,
         environment: Vec<(String, String)>,
+        session: Vec<(String, String)>,
         no_proxy: Option<String>,
     ) -> Self {
         Proxies {
             inner: Arc::new(horde_core::client::Proxies::new(
-                explicit,
+                request,
                 environment,
+                session,
                 no_proxy,
             )),
         }
     }
 
-    /// Why the first explicit proxy URL that cannot be used cannot, or None.
+    /// Why the first proxy URL of the request's or the session's mapping cannot be used, or None.
     #[getter]
     fn invalid(&self) -> Option<String> {
         self.inner.first_invalid().map(|e| e.message.clone())

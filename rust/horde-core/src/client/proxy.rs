@@ -96,48 +96,71 @@ fn percent_encoding_decode(s: &str) -> Result<Vec<u8>, ()> {
     Ok(out)
 }
 
-/// The proxies one request may go through: the mapping given to the session and the request
-/// (requests' `proxies`, keyed `scheme://host`, `scheme`, `all://host` or `all`), and, when the
-/// session trusts the environment, the `*_proxy` variables (keyed by scheme) with `no_proxy`.
+/// Keys of a proxies mapping and their proxies; None where a request's `None` takes a key away.
+type Layer = Vec<(String, Option<Result<Proxy, ClientError>>)>;
+
+/// The proxies one request may go through, as requests merges them: the request's `proxies`
+/// over, when the session trusts the environment, the `*_proxy` variables (keyed by scheme;
+/// unless `no_proxy` exempts the host), over the session's `proxies`. Mappings are keyed
+/// `scheme://host`, `scheme`, `all://host` or `all`.
 #[derive(Clone, Debug, Default)]
 pub struct Proxies {
-    explicit: Vec<(String, Result<Proxy, ClientError>)>,
-    environment: Vec<(String, Result<Proxy, ClientError>)>,
+    request: Layer,
+    environment: Layer,
+    session: Layer,
     no_proxy: Option<String>,
 }
 
 impl Proxies {
-    /// `explicit` and `environment` map keys to proxy URLs; a URL that cannot be used is an
-    /// error only for the requests that would go through it, as in requests. `no_proxy` is the
-    /// comma-separated list of hosts that bypass the environment's proxies (not the explicit
-    /// ones: requests applies it to the environment's only).
+    /// Each mapping takes keys to proxy URLs; a URL that cannot be used is an error only for
+    /// the requests that would go through it, as in requests. A None in the request's mapping
+    /// takes the key away from all three. `no_proxy` is the comma-separated list of hosts that
+    /// bypass the environment's proxies (not the mappings': requests applies it to the
+    /// environment's only).
     pub fn new(
-        explicit: Vec<(String, String)>,
+        request: Vec<(String, Option<String>)>,
         environment: Vec<(String, String)>,
+        session: Vec<(String, String)>,
         no_proxy: Option<String>,
     ) -> Proxies {
-        let parse = |pairs: Vec<(String, String)>| {
+        let parse = |pairs: Vec<(String, Option<String>)>| -> Layer {
             pairs
                 .into_iter()
-                .filter(|(_, url)| !url.is_empty())
-                .map(|(key, url)| (key.to_ascii_lowercase(), Proxy::parse(&url)))
+                .map(|(key, url)| {
+                    let proxy = url.filter(|u| !u.is_empty()).map(|u| Proxy::parse(&u));
+                    (key.to_ascii_lowercase(), proxy)
+                })
                 .collect()
         };
+        let given = |pairs: Vec<(String, String)>| {
+            parse(
+                pairs
+                    .into_iter()
+                    .filter(|(_, url)| !url.is_empty())
+                    .map(|(k, url)| (k, Some(url)))
+                    .collect(),
+            )
+        };
         Proxies {
-            explicit: parse(explicit),
-            environment: parse(environment),
+            request: parse(request),
+            environment: given(environment),
+            session: given(session),
             no_proxy,
         }
     }
 
-    /// The first explicit proxy URL that cannot be used, as an error.
+    /// The first proxy URL of the request's or the session's mapping that cannot be used, as
+    /// an error.
     pub fn first_invalid(&self) -> Option<&ClientError> {
-        self.explicit.iter().find_map(|(_, p)| p.as_ref().err())
+        self.request
+            .iter()
+            .chain(&self.session)
+            .find_map(|(_, p)| p.as_ref()?.as_ref().err())
     }
 
     /// The proxy for `url`, None to go direct. The keys are tried in requests' order:
-    /// `scheme://host`, `scheme`, `all://host`, `all`; the environment's proxies stand in for
-    /// keys the mapping lacks unless `no_proxy` exempts the host.
+    /// `scheme://host`, `scheme`, `all://host`, `all`; for each, the request's mapping, the
+    /// environment's (unless `no_proxy` exempts the host) and the session's, in that order.
     pub(super) fn select(&self, target: &Target<'_>) -> Result<Option<&Proxy>, ClientError> {
         let scheme = if target.origin.https { "https" } else { "http" };
         let host = target
@@ -154,13 +177,16 @@ impl Proxies {
             "all".to_owned(),
         ];
         for key in &keys {
-            let found = find(&self.explicit, key).or_else(|| {
-                use_environment
-                    .then(|| find(&self.environment, key))
-                    .flatten()
-            });
-            if let Some(proxy) = found {
-                return proxy.map(Some).map_err(Clone::clone);
+            let found = find(&self.request, key)
+                .or_else(|| {
+                    use_environment
+                        .then(|| find(&self.environment, key))
+                        .flatten()
+                })
+                .or_else(|| find(&self.session, key));
+            // A key the request took away is as if no mapping had it.
+            if let Some(Some(proxy)) = found {
+                return proxy.as_ref().map(Some).map_err(Clone::clone);
             }
         }
         Ok(None)
@@ -197,14 +223,8 @@ impl Proxies {
     }
 }
 
-fn find<'a>(
-    pairs: &'a [(String, Result<Proxy, ClientError>)],
-    key: &str,
-) -> Option<Result<&'a Proxy, &'a ClientError>> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, p)| p.as_ref())
+fn find<'a>(layer: &'a Layer, key: &str) -> Option<&'a Option<Result<Proxy, ClientError>>> {
+    layer.iter().find(|(k, _)| k == key).map(|(_, p)| p)
 }
 
 fn parse_cidr(entry: &str) -> Option<(Ipv4Addr, u32)> {
@@ -291,14 +311,20 @@ mod tests {
     use super::{Proxies, Proxy};
     use crate::client::Target;
 
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// A request's proxies (`explicit`) and the environment's, the session having none.
     fn proxies(explicit: &[(&str, &str)], env: &[(&str, &str)], no_proxy: Option<&str>) -> Proxies {
-        let owned = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        Proxies::new(owned(explicit), owned(env), no_proxy.map(str::to_owned))
+        let request = owned(explicit)
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        Proxies::new(request, owned(env), Vec::new(), no_proxy.map(str::to_owned))
     }
 
     fn chosen(p: &Proxies, url: &str) -> Option<String> {
@@ -397,5 +423,29 @@ mod tests {
         assert_eq!(chosen(&p, "http://a/"), None);
         let target = Target::parse("https://a/").unwrap();
         assert!(p.select(&target).is_err());
+    }
+
+    #[test]
+    fn the_environment_beats_the_session_and_the_request_beats_both() {
+        // requests' merge: the request's proxies, then the environment's, then the session's.
+        let env = owned(&[("http", "http://env:1")]);
+        let session = owned(&[("http", "http://session:2"), ("https", "http://session:3")]);
+        let p = Proxies::new(Vec::new(), env.clone(), session.clone(), None);
+        assert_eq!(chosen(&p, "http://a/").as_deref(), Some("env:1"));
+        assert_eq!(chosen(&p, "https://a/").as_deref(), Some("session:3"));
+        // no_proxy exempts the host from the environment's proxies only.
+        let p = Proxies::new(Vec::new(), env.clone(), session.clone(), Some("a".into()));
+        assert_eq!(chosen(&p, "http://a/").as_deref(), Some("session:2"));
+        let request = vec![("http".to_owned(), Some("http://request:4".to_owned()))];
+        let p = Proxies::new(request, env.clone(), session.clone(), None);
+        assert_eq!(chosen(&p, "http://a/").as_deref(), Some("request:4"));
+        // A None in the request's mapping takes the key from all of them; later keys still count.
+        let request = vec![("http".to_owned(), None)];
+        let p = Proxies::new(request.clone(), env.clone(), session.clone(), None);
+        assert_eq!(chosen(&p, "http://a/"), None);
+        let mut with_all = session;
+        with_all.push(("all".to_owned(), "http://all:5".to_owned()));
+        let p = Proxies::new(request, env, with_all, None);
+        assert_eq!(chosen(&p, "http://a/").as_deref(), Some("all:5"));
     }
 }
