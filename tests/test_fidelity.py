@@ -5,6 +5,7 @@ requests and CONNECT tunnels), requests' keyword arguments and brotli bodies, ag
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -567,3 +568,75 @@ def test_mount_of_a_custom_adapter_warns_once(client, caplog):
     (record,) = caplog.records
     assert "mount('http://', Retrying) has no effect" in record.getMessage()
     assert client.get("/get").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Side by side with requests under Locust 2.47.0
+
+LOCUST_PYTHON = Path(__file__).resolve().parent.parent / ".venv-locust" / "bin" / "python"
+
+# The same calls through locust.clients.HttpSession: Locust's (on requests) or horde's (through
+# its locust alias); prints what a locustfile would see, as JSON.
+PROBE = """
+import json, sys
+if sys.argv[2] == "horde":
+    from horde import locust_alias
+    locust_alias.install()
+from locust.clients import HttpSession
+from locust.env import Environment
+
+env = Environment()
+env.create_local_runner()
+s = HttpSession(sys.argv[1], env.events.request, None)
+s.trust_env = False
+out = {}
+r = s.get("/cookies/set?a=1&b=2", allow_redirects=False)
+out["response cookies"] = sorted(
+    (c.name, c.value, c.domain, c.path, c.secure, c.domain_specified, c.expires) for c in r.cookies
+)
+out["response jar"] = [r.cookies.get_dict(), sorted(r.cookies.items()), sorted(r.cookies.keys()), "a" in r.cookies,
+                       r.cookies["b"], r.cookies.get("a", domain="127.0.0.1", path="/"), r.cookies.get("a", path="/x")]
+r = s.get("/response-headers", params=[("Set-Cookie", "t=x; Path=/p; HttpOnly; Max-Age=99999")])
+out["attributes"] = [(c.name, c.path, c.has_nonstandard_attr("HttpOnly"), c.expires is not None) for c in r.cookies]
+out["session cookies"] = sorted((c.name, c.value, c.domain, c.path) for c in s.cookies)
+out["session jar"] = [s.cookies.get_dict(), sorted(s.cookies.items()), s.cookies["a"], "t" in s.cookies,
+                      s.cookies.get("a", domain="127.0.0.1"), s.cookies.get_dict(path="/p")]
+s.cookies.set("a", "changed", domain="127.0.0.1", path="/")
+s.cookies["n"] = "new"
+del s.cookies["b"]
+out["sent"] = s.get("/cookies").json()["cookies"]
+with s.get("/redirect/1", name="meta", catch_response=True, context={"k": 1}) as r:
+    meta = dict(r.request_meta)
+out["request_meta"] = [list(meta), meta["name"], meta["url"].replace(sys.argv[1], ""), meta["context"],
+                       meta["response"] is r, meta["exception"], meta["request_type"]]
+r = s.get("/response-headers", params={"Link": '<https://a.example/2>; rel="next", <https://a.example/9>; rel=last'})
+out["links"] = r.links
+out["permanent"] = [s.get(f"/redirect-to?url=/get&status_code={code}", allow_redirects=False).is_permanent_redirect
+                    for code in (301, 302, 303, 307, 308)]
+out["apparent_encoding"] = [s.get("/get").apparent_encoding, s.get("/encoding/utf8").apparent_encoding]
+out["brotli"] = [s.get("/headers").json()["headers"]["Accept-Encoding"], s.get("/brotli").json()["brotli"]]
+try:
+    s.get("/get", colour="red")
+except TypeError as e:
+    out["unknown keyword"] = str(e).split("() ", 1)[1]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not LOCUST_PYTHON.exists(), reason="Locust 2.47.0 reference not installed (tests/run.sh)")
+def test_same_answers_as_requests_under_locust(httpbin):
+    def probe(python: str, which: str) -> dict:
+        done = subprocess.run(
+            [python, "-c", PROBE, httpbin, which],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    locust, ours = probe(str(LOCUST_PYTHON), "locust"), probe(sys.executable, "horde")
+    assert ours.keys() == locust.keys()
+    for key in locust:
+        assert ours[key] == locust[key], key
