@@ -615,6 +615,11 @@ out["permanent"] = [s.get(f"/redirect-to?url=/get&status_code={code}", allow_red
                     for code in (301, 302, 303, 307, 308)]
 out["apparent_encoding"] = [s.get("/get").apparent_encoding, s.get("/encoding/utf8").apparent_encoding]
 out["brotli"] = [s.get("/headers").json()["headers"]["Accept-Encoding"], s.get("/brotli").json()["brotli"]]
+proxy = {"http": sys.argv[3]}
+out["proxied"] = [
+    s.get("/headers", params={"show_env": "1"}, proxies=proxy).json()["headers"].get("Via", "").split(" ")[-1],
+    s.get("/cookies/set?p=1", proxies=proxy).json()["cookies"]["p"],
+]
 try:
     s.get("/get", colour="red")
 except TypeError as e:
@@ -624,10 +629,10 @@ print(json.dumps(out))
 
 
 @pytest.mark.skipif(not LOCUST_PYTHON.exists(), reason="Locust 2.47.0 reference not installed (tests/run.sh)")
-def test_same_answers_as_requests_under_locust(httpbin):
+def test_same_answers_as_requests_under_locust(httpbin, tinyproxy):
     def probe(python: str, which: str) -> dict:
         done = subprocess.run(
-            [python, "-c", PROBE, httpbin, which],
+            [python, "-c", PROBE, httpbin, which, tinyproxy.url],
             capture_output=True,
             text=True,
             timeout=120,
