@@ -58,9 +58,18 @@ async fn read_head(sock: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
-/// A forwarding proxy on 127.0.0.1; with `refuse_connect` it answers every CONNECT with 407.
-/// Returns its URL and what it saw.
-async fn proxy(refuse_connect: bool) -> (String, Seen) {
+/// What the proxy does with a CONNECT.
+#[derive(Clone, Copy, PartialEq)]
+enum OnConnect {
+    Tunnel,
+    /// Answers 407.
+    Refuse,
+    /// Closes the connection without answering.
+    HangUp,
+}
+
+/// A forwarding proxy on 127.0.0.1. Returns its URL and what it saw.
+async fn proxy(on_connect: OnConnect) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen: Seen = Arc::default();
@@ -75,11 +84,15 @@ async fn proxy(refuse_connect: bool) -> (String, Seen) {
                 let mut parts = line.split(' ');
                 let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 if method == "CONNECT" {
-                    if refuse_connect {
-                        let _ = client
-                            .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
-                            .await;
-                        return;
+                    match on_connect {
+                        OnConnect::Tunnel => {}
+                        OnConnect::Refuse => {
+                            let _ = client
+                                .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+                                .await;
+                            return;
+                        }
+                        OnConnect::HangUp => return,
                     }
                     let mut origin = TcpStream::connect(target).await.unwrap();
                     client
@@ -106,7 +119,7 @@ async fn proxy(refuse_connect: bool) -> (String, Seen) {
 fn plain_http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
     let server = DemoServer::start(DemoConfig::default()).unwrap();
     let rt = rt();
-    let (proxy_url, seen) = rt.block_on(proxy(false));
+    let (proxy_url, seen) = rt.block_on(proxy(OnConnect::Tunnel));
     let with_credentials = proxy_url.replace("http://", "http://scout:s%40cret@");
     let url = format!("{}/echo?x=1", server.url());
     let r = rt
@@ -131,7 +144,7 @@ fn https_goes_through_a_tunnel_that_carries_only_tls() {
     })
     .unwrap();
     let rt = rt();
-    let (proxy_url, seen) = rt.block_on(proxy(false));
+    let (proxy_url, seen) = rt.block_on(proxy(OnConnect::Tunnel));
     let session = insecure_session();
     for n in 0..2 {
         let url = format!("{}/echo?n={n}", server.url());
@@ -157,7 +170,7 @@ fn proxy_failures_are_proxy_errors_with_locusts_texts() {
     })
     .unwrap();
     let rt = rt();
-    let (refusing, _) = rt.block_on(proxy(true));
+    let (refusing, _) = rt.block_on(proxy(OnConnect::Refuse));
     let url = format!("{}/", server.url());
     let err = rt
         .block_on(insecure_session().execute(through(url.clone(), &[("all", refusing)])))
@@ -169,6 +182,13 @@ fn proxy_failures_are_proxy_errors_with_locusts_texts() {
         failure.text,
         "OSError('Tunnel connection failed: 407 Proxy Authentication Required')"
     );
+
+    // A proxy that hangs up on CONNECT.
+    let (hanging_up, _) = rt.block_on(proxy(OnConnect::HangUp));
+    let err = rt
+        .block_on(insecure_session().execute(through(url.clone(), &[("all", hanging_up)])))
+        .unwrap_err();
+    assert_eq!(transport_failure(&err).exception, "ProxyError", "{err}");
 
     // Nothing listens where the proxy should be.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -445,7 +445,9 @@ impl Session {
                         .await
                         .map_err(proxy_failed)?;
                     let authority = format!("{}:{}", origin.host, origin.port);
-                    let tcp = proxy::tunnel(tcp, &authority, proxy).await?;
+                    let tcp = proxy::tunnel(tcp, &authority, proxy)
+                        .await
+                        .map_err(proxy_failed)?;
                     h1::Conn::establish(tcp, origin, tls).await
                 }
             }

@@ -297,13 +297,12 @@ pub(crate) async fn tunnel(
     Ok(tcp)
 }
 
+/// The caller marks every failure of the tunnel as the proxy's.
 fn tunnel_failed(why: &str) -> ClientError {
-    let mut error = ClientError::new(
+    ClientError::new(
         ErrorKind::ProxyTunnel,
         format!("Tunnel connection failed: {why}"),
-    );
-    error.via_proxy = true;
-    error
+    )
 }
 
 #[cfg(test)]
