@@ -10,6 +10,7 @@ __all__ = [
     "Completions",
     "DemoServer",
     "Headers",
+    "Proxies",
     "RequestStats",
     "Response",
     "Session",
@@ -27,6 +28,8 @@ USER_AGENT: str
 _Failure = tuple[str, str, str]
 # (method, headers, body) of a request as sent
 _Sent = tuple[str, list[tuple[str, str]], bytes]
+# (name, value, domain, path, domain_specified, secure, http_only, expires in epoch seconds or None)
+_Cookie = tuple[str, str, str, str, bool, bool, bool, int | None]
 
 def runtime_threads() -> int: ...
 def bucket_response_time(response_time: float) -> int: ...
@@ -61,11 +64,25 @@ class Session:
         stats: RequestStats | None = None,
         log: bool = False,
         late_by: float | None = None,
+        proxies: Proxies | None = None,
+        max_redirects: int | None = None,
     ) -> bool: ...
-    def cookies(self) -> list[tuple[str, str, str, str]]: ...
+    def cookies(self) -> list[_Cookie]: ...
     def set_cookie(self, url: str, set_cookie: str) -> None: ...
-    def clear_cookies(self, name: str | None = None) -> None: ...
+    def clear_cookies(self, name: str | None = None, domain: str | None = None, path: str | None = None) -> None: ...
     def close(self) -> None: ...
+
+@final
+class Proxies:
+    def __new__(
+        cls,
+        request: Sequence[tuple[str, str | None]],
+        environment: Sequence[tuple[str, str]] = ...,
+        session: Sequence[tuple[str, str]] = ...,
+        no_proxy: str | None = None,
+    ) -> Proxies: ...
+    @property
+    def invalid(self) -> str | None: ...
 
 @disjoint_base
 class Headers:
@@ -86,6 +103,8 @@ class Response:
     def resumed(self) -> int: ...
     @property
     def response_time(self) -> float: ...
+    @property
+    def start_time(self) -> float: ...
     @property
     def service_time(self) -> float | None: ...
     @property

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import base64
 import datetime
+import importlib
+import io
 import json as _json
+import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
@@ -30,8 +33,17 @@ from greenlet import getcurrent
 
 from horde import _core
 from horde._bridge import bridge
+from horde.cookies import (
+    CookieConflictError,
+    RequestsCookieJar,
+    SessionCookieJar,
+    engine_cookies,
+    engine_set_cookie,
+    response_cookies,
+)
 from horde.exception import (
     CatchResponseError,
+    InvalidProxyURL,
     LocustError,
     MissingSchema,
     RequestException,
@@ -45,21 +57,35 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CaseInsensitiveDict",
-    "CookieJar",
+    "CookieConflictError",
     "HttpSession",
     "PreparedRequest",
     "RequestKwargs",
     "RequestKwargsNoBody",
     "RequestKwargsNoData",
+    "RequestsCookieJar",
     "Response",
     "ResponseContextManager",
     "RestMixin",
     "RestResponseContextManager",
+    "SessionCookieJar",
     "SessionHeaders",
 ]
 
 _REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 _MISSING: Any = object()
+
+logger = logging.getLogger(__name__)
+# What horde has told once already (see _warn_once).
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    """Logs ``message`` the first time ``key`` comes up in this process: a locustfile's users all
+    run the same code, and one line says what a thousand would."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning(message)
 
 
 class RequestKwargsNoBody(TypedDict, total=False):
@@ -76,8 +102,11 @@ class RequestKwargsNoBody(TypedDict, total=False):
     auth: Any
     timeout: Any
     allow_redirects: bool
+    proxies: Mapping[str, str | None] | None
+    hooks: Mapping[str, Any] | None
     verify: Any
     stream: bool
+    cert: Any
 
 
 class RequestKwargsNoData(RequestKwargsNoBody, total=False):
@@ -182,101 +211,6 @@ def _headers_from_pairs(pairs: list[tuple[str, str]]) -> CaseInsensitiveDict:
     return out
 
 
-class Cookie:
-    """A cookie in a jar: ``name``, ``value``, ``domain``, ``path``."""
-
-    __slots__ = ("name", "value", "domain", "path")
-
-    def __init__(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
-        self.name, self.value, self.domain, self.path = name, value, domain, path
-
-    def __repr__(self) -> str:
-        return f"<Cookie {self.name}={self.value} for {self.domain}{self.path}>"
-
-
-class CookieJar(MutableMapping):
-    """A session's cookies, kept by the engine and read through this dict-like view (the subset of
-    ``requests.cookies.RequestsCookieJar`` that locustfiles use)."""
-
-    def __init__(self, session: HttpSession) -> None:
-        self._session = session
-
-    def _all(self) -> list[Cookie]:
-        return [Cookie(*c) for c in self._session._engine.cookies()]
-
-    def get(self, name: str, default: Any = None, domain: str | None = None, path: str | None = None) -> Any:
-        for c in self._all():
-            if c.name == name and (domain is None or c.domain == domain) and (path is None or c.path == path):
-                return c.value
-        return default
-
-    def set(self, name: str, value: str | None, domain: str | None = None, path: str = "/", **_: Any) -> None:
-        """Sets a cookie for ``domain`` (default: the session's host); ``None`` removes it."""
-        if value is None:
-            self._session._engine.clear_cookies(name)
-            return
-        host = domain.lstrip(".") if domain else self._session._host_for_cookies()
-        self._session._engine.set_cookie(f"http://{host}{path}", f"{name}={value}; Path={path}")
-
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name, default=_MISSING)
-        if value is _MISSING:
-            raise KeyError(name)
-        return value
-
-    def __setitem__(self, name: str, value: str) -> None:
-        self.set(name, value)
-
-    def __delitem__(self, name: str) -> None:
-        if name not in self:
-            raise KeyError(name)
-        self._session._engine.clear_cookies(name)
-
-    def __contains__(self, name: object) -> bool:
-        return any(c.name == name for c in self._all())
-
-    def __iter__(self) -> Iterator[Cookie]:
-        # Like RequestsCookieJar, iteration yields Cookie objects, not names.
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-    def keys(self) -> list[str]:  # type: ignore[override]
-        return [c.name for c in self._all()]
-
-    def values(self) -> list[str]:  # type: ignore[override]
-        return [c.value for c in self._all()]
-
-    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
-        return [(c.name, c.value) for c in self._all()]
-
-    def get_dict(self, domain: str | None = None, path: str | None = None) -> dict[str, str]:
-        return {
-            c.name: c.value
-            for c in self._all()
-            if (domain is None or c.domain == domain) and (path is None or c.path == path)
-        }
-
-    def update(self, other: Any = (), **kwargs: Any) -> None:  # type: ignore[override]
-        pairs = other.items() if isinstance(other, Mapping) or hasattr(other, "items") else other
-        for k, v in list(pairs) + list(kwargs.items()):
-            self.set(k, v)
-
-    def clear(self, domain: str | None = None, path: str | None = None, name: str | None = None) -> None:
-        self._session._engine.clear_cookies(name)
-
-    def __repr__(self) -> str:
-        return f"<CookieJar{self._all()!r}>"
-
-
-class _ResponseCookies(dict):
-    """Cookies set by one response (``response.cookies``)."""
-
-    def get_dict(self) -> dict[str, str]:
-        return dict(self)
-
-
 class PreparedRequest:
     """What was sent: ``method``, ``url``, ``headers``, ``body``, ``path_url``."""
 
@@ -328,6 +262,13 @@ class Response:
     _reason: str | None = None
     _error: Any = _MISSING
     _name: str | None = None
+    _cookies: RequestsCookieJar | None = None
+    _raw: RawResponse | None = None
+    # The request event's keyword arguments (set when the request is reported or asked for), the
+    # session that sent it and the request's own `context=`, from which they are built.
+    _meta: dict[str, Any] | None = None
+    _session: Any = None
+    _context: dict | None = None
     status_code = 0
     # The rules raise_for_status() follows (horde_core::locust::UserKind).
     _kind = "HttpUser"
@@ -482,18 +423,82 @@ class Response:
         return self._headers
 
     @property
-    def cookies(self) -> _ResponseCookies:
-        jar = _ResponseCookies()
-        for k, v in self._header_pairs():
-            if k.lower() == "set-cookie":
-                parsed: SimpleCookie = SimpleCookie()
-                try:
-                    parsed.load(v)
-                except Exception:
-                    continue
-                for morsel in parsed.values():
-                    jar[morsel.key] = morsel.value
+    def cookies(self) -> RequestsCookieJar:
+        """The cookies this response set (not those of the redirects before it), as requests
+        reads them: a ``RequestsCookieJar`` of ``http.cookiejar.Cookie`` objects."""
+        jar = self._cookies
+        if jar is None:
+            set_cookie = [v for k, v in self._header_pairs() if k.lower() == "set-cookie"]
+            jar = self._cookies = response_cookies(self.url, set_cookie)
         return jar
+
+    @property
+    def request_meta(self) -> dict[str, Any]:
+        """The request event's keyword arguments for this request (Locust's ``request_meta``):
+        ``request_type``, ``name``, ``response_time``, ``response_length``, ``response``,
+        ``context``, ``exception``, ``start_time`` and ``url``. A ``catch_response`` response
+        fires them when its with-block ends; a plain one has them built when first asked for."""
+        meta = self._meta
+        if meta is None:
+            result = self._result
+            if result is None:  # a redirect hop: requests' plain responses have no request_meta
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute 'request_meta'")
+            history = result.history
+            first_method, first_url = (history[0][4][0], history[0][2]) if history else (result.sent[0], self.url)
+            session = self._session
+            user = session.user if session is not None else None
+            meta = self._meta = {
+                "request_type": first_method,
+                "response_time": result.response_time,
+                "name": self._name,
+                "context": {**(user.context() if user is not None else {}), **(self._context or {})},
+                "response": self,
+                "exception": self._outcome(),
+                "start_time": result.start_time,
+                "url": first_url,
+                "response_length": result.content_length,
+            }
+        return meta
+
+    @property
+    def raw(self) -> RawResponse | None:
+        """The body as a file with urllib3's ``HTTPResponse`` attributes (``read(amt)``,
+        ``stream(amt)``, ``status``, ``headers``...); None for a request that got no response.
+
+        The engine has read and decoded the whole body already: ``read()`` gives it decoded
+        even for a compressed response (urllib3 gives the bytes as sent unless asked with
+        ``decode_content=True``), and it can be read once, as urllib3's can."""
+        raw = self._raw
+        if raw is None and self.status_code:
+            result = self._result
+            version = 10 if result is not None and result.version == "HTTP/1.0" else 11
+            raw = self._raw = RawResponse(
+                self.content or b"", self.status_code, self.reason, version, self.headers, self.url
+            )
+        return raw
+
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The Link header's links keyed by their ``rel`` (else their URL), as requests gives them:
+        ``{"next": {"url": "/page/2", "rel": "next"}}``."""
+        value = self.headers.get("link")
+        links: dict[str, dict[str, str]] = {}
+        if value:
+            for link in _parse_links(value):
+                links[link.get("rel") or link["url"]] = link
+        return links
+
+    @property
+    def apparent_encoding(self) -> str | None:
+        """The body's encoding as guessed from its bytes. As requests, this asks charset_normalizer
+        or chardet when one is installed; without them horde says "ascii" for a 7-bit body,
+        "utf-8" for a valid UTF-8 one and None otherwise (requests says "utf-8" then)."""
+        return _guess_encoding(self.content or b"")
+
+    @property
+    def is_permanent_redirect(self) -> bool:
+        """True for a 301 or 308 with a Location header."""
+        return "location" in self.headers and self.status_code in (301, 308)
 
     @property
     def elapsed(self) -> datetime.timedelta:
@@ -554,6 +559,80 @@ class Response:
 _CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 
 
+class RawResponse(io.BytesIO):
+    """``response.raw``: a response's body as a file, with the attributes of urllib3's
+    ``HTTPResponse`` that locustfiles read. See ``Response.raw``."""
+
+    decode_content = True
+
+    def __init__(self, body: bytes, status: int, reason: str, version: int, headers: Any, url: str) -> None:
+        super().__init__(body)
+        self.status, self.reason, self.version, self.headers, self.url = status, reason, version, headers, url
+
+    @property
+    def version_string(self) -> str:
+        return "HTTP/1.0" if self.version == 10 else "HTTP/1.1"
+
+    @property
+    def data(self) -> bytes:
+        """The whole body (urllib3's ``data``)."""
+        return self.getvalue()
+
+    def read(self, amt: int | None = None, decode_content: bool | None = None, cache_content: bool = False) -> bytes:
+        return super().read(-1 if amt is None else amt)
+
+    def stream(self, amt: int | None = 2**16, decode_content: bool | None = None) -> Iterator[bytes]:
+        """The rest of the body in pieces of at most ``amt`` bytes."""
+        while chunk := self.read(amt):
+            yield chunk
+
+    def release_conn(self) -> None:
+        """Nothing to release: the engine returned the connection when the body was read."""
+
+
+def _parse_links(value: str) -> list[dict[str, str]]:
+    """The links of a Link header (``<url>; rel="next", <url2>; rel=last``) as dicts with ``url``
+    and each parameter, quotes and spaces stripped, as requests parses them."""
+    links = []
+    # A new link starts at a comma followed by "<"; commas may appear inside a URL.
+    for entry in re.split(r",\s*(?=<)", value.strip(" '\"")):
+        target, _, params = entry.partition(";")
+        link = {"url": target.strip("<> '\"")}
+        for param in params.split(";"):
+            if param.count("=") != 1:
+                break  # requests stops at the first parameter that is not one key=value
+            key, _, val = param.partition("=")
+            link[key.strip(" '\"")] = val.strip(" '\"")
+        links.append(link)
+    return links if value.strip(" '\"") else []
+
+
+# How a body's encoding is guessed: charset_normalizer's or chardet's detect(), as requests uses,
+# or None for horde's own fallback; looked up on first use.
+_detect: Any = _MISSING
+
+
+def _guess_encoding(body: bytes) -> str | None:
+    global _detect
+    if _detect is _MISSING:
+        _detect = None
+        for module in ("charset_normalizer", "chardet"):
+            try:
+                _detect = importlib.import_module(module).detect
+                break
+            except ImportError:
+                continue
+    if _detect is not None:
+        return _detect(body)["encoding"]
+    if body.isascii():
+        return "ascii"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return "utf-8"
+
+
 def _encoding_from_headers(headers: CaseInsensitiveDict) -> str | None:
     ctype = headers.get("content-type")
     if not ctype:
@@ -584,11 +663,6 @@ class ResponseContextManager(Response):
     @classmethod
     def _hop_class(cls) -> type[Response]:
         return Response
-
-    @property
-    def request_meta(self) -> dict[str, Any]:
-        """The request event's keyword arguments, fired when the with-block ends."""
-        return self._meta
 
     def __enter__(self) -> ResponseContextManager:
         self._entered = True
@@ -733,9 +807,27 @@ class HttpSession:
         verify: Check TLS certificates (True), skip the check (False) or trust the PEM bundle at a path.
         max_redirects: Most redirects followed for one request.
         pool_manager: Accepted for compatibility with Locust; the engine pools connections itself.
+
+    Attributes:
+        headers: Headers sent with every request (a case-insensitive mapping).
+        cookies: The session's cookie jar (``requests.cookies.RequestsCookieJar``'s API).
+        proxies: requests' proxies mapping (``{"http": "http://127.0.0.1:3128"}``, keys
+            ``scheme``, ``scheme://host``, ``all``, ``all://host``, ``no_proxy``); http:// proxies
+            only, which https:// URLs go through with CONNECT.
+        trust_env: Also use the ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY``
+            variables (True, as in requests; an ``HttpUser``'s client sets it False, as Locust's).
+        hooks: requests' event hooks (``{"response": [callables]}``).
     """
 
-    trust_env = False
+    # As requests.Session: the environment's proxy variables apply (HttpUser turns this off, as
+    # Locust does).
+    trust_env = True
+    # TLS client certificates: not supported (see request()).
+    cert: Any = None
+    # requests' hooks, made on first use (see the `hooks` property).
+    _hooks: dict[str, list[Any]] | None = None
+    # The engine's proxies for the last proxy settings seen, and those settings.
+    _proxies_built: tuple[Any, Any] | None = None
     # The user kind whose rules the engine applies (horde_core::locust::UserKind).
     _kind = "HttpUser"
     default_user_agent = _core.USER_AGENT
@@ -786,7 +878,20 @@ class HttpSession:
         self._verify = verify
         self._max_redirects = max_redirects
         self._engine = self._new_engine(verify)
-        self.cookies = CookieJar(self)
+        self._cookies = SessionCookieJar(self)
+
+    @property
+    def cookies(self) -> SessionCookieJar:
+        """The session's cookies: a jar with ``requests.cookies.RequestsCookieJar``'s API over the
+        cookies the engine keeps and sends."""
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, value: Any) -> None:
+        # requests lets a jar or a dict be assigned; its cookies then replace the session's.
+        if value is not self._cookies:
+            self._cookies.clear()
+            self._cookies.update(value)
 
     @property
     def request_event(self) -> Any:
@@ -841,8 +946,8 @@ class HttpSession:
 
     @staticmethod
     def _carry_cookies(old: Any, new: Any) -> None:
-        for name, value, domain, path in old.cookies():
-            new.set_cookie(f"http://{domain}{path}", f"{name}={value}; Path={path}")
+        for cookie in engine_cookies(old):
+            new.set_cookie(*engine_set_cookie(cookie, "localhost"))
 
     def _host_for_cookies(self) -> str:
         return urlsplit(self.base_url).hostname or "localhost"
@@ -883,12 +988,22 @@ class HttpSession:
         auth: Any = None,
         timeout: Any = None,
         allow_redirects: bool = True,
-        verify: Any = None,
+        proxies: Mapping[str, str | None] | None = None,
+        hooks: Mapping[str, Any] | None = None,
         stream: bool = False,
-        **kwargs: Any,
+        verify: Any = None,
+        cert: Any = None,
+        _max_redirects: int | None = None,
     ) -> Response:
         """Sends a request and returns its response (never raises for transport errors; see
-        ``response.error``). With ``catch_response=True`` use the result in a ``with`` block."""
+        ``response.error``). With ``catch_response=True`` use the result in a ``with`` block.
+
+        The keyword arguments are ``requests.Session.request``'s; any other raises ``TypeError``,
+        as there. ``proxies`` go over the session's (and, with ``trust_env``, the environment's);
+        ``hooks={"response": fn}`` runs ``fn(response, **settings)`` on each response, as
+        requests does. ``cert`` (TLS client certificates) is not supported: it is logged once.
+        ``_max_redirects`` is FastHttpSession's per-request limit, not part of the API.
+        """
         method = method.upper()
         full_url = self._build_url(url)
         if params is not None or self.params:
@@ -906,6 +1021,15 @@ class HttpSession:
                 merged["Authorization"] = _auth_header(auth)
             sent_headers = list(merged.items())
 
+        if cert is not None or self.cert is not None:
+            _warn_once("cert", "horde does not send TLS client certificates: cert= is ignored")
+        rules = self._proxy_rules(proxies) if proxies or self.proxies or self.trust_env else None
+        run_hooks: tuple[list[Any], dict[str, Any]] | None = None
+        if hooks or self._hooks:
+            hook_list = _response_hooks(hooks, self._hooks)
+            if hook_list:
+                settings = {"timeout": timeout, "verify": verify, "proxies": proxies, "stream": stream, "cert": cert}
+                run_hooks = (hook_list, settings)
         return self._send(
             method,
             url,
@@ -919,7 +1043,51 @@ class HttpSession:
             self._engine if verify is None or verify == self._verify else self._engine_for(verify),
             catch_response,
             context,
+            proxies=rules,
+            hooks=run_hooks,
+            max_redirects=_max_redirects,
+            stream=stream,
         )
+
+    def _proxy_rules(self, proxies: Mapping[str, str | None] | None) -> Any:
+        """The engine's proxies for a request (None: go direct), merged by requests' rules: the
+        request's ``proxies`` (a None value takes a key away), then with ``trust_env`` the
+        environment's ``*_proxy`` variables unless ``no_proxy`` (the request's, else the
+        environment's) exempts the host, then the session's ``proxies``. Built again only when
+        the settings change.
+
+        Raises:
+            InvalidProxyURL: A proxy URL of the request or the session is malformed or not an
+                http:// one.
+        """
+        request = tuple((k, v) for k, v in (proxies or {}).items() if k != "no_proxy")
+        session = tuple((k, v) for k, v in self.proxies.items() if v is not None and k != "no_proxy")
+        environment = _environment_proxies() if self.trust_env else {}
+        environment_no_proxy = environment.pop("no", None)
+        no_proxy = (proxies or {}).get("no_proxy") or environment_no_proxy
+        if not any(v for _, v in request) and not environment and not session:
+            return None
+        key = (request, tuple(environment.items()), session, no_proxy)
+        cached = self._proxies_built
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        rules = _core.Proxies(request, list(environment.items()), session, no_proxy)
+        if rules.invalid is not None:
+            raise InvalidProxyURL(rules.invalid)
+        self._proxies_built = (key, rules)
+        return rules
+
+    @property
+    def hooks(self) -> dict[str, list[Any]]:
+        """requests' event hooks: ``hooks["response"]`` holds callables run on every response
+        (a request's own ``hooks=`` replace them for that request, as in requests)."""
+        if self._hooks is None:
+            self._hooks = {"response": []}
+        return self._hooks
+
+    @hooks.setter
+    def hooks(self, value: dict[str, list[Any]]) -> None:
+        self._hooks = value
 
     def _send(
         self,
@@ -935,10 +1103,15 @@ class HttpSession:
         engine: Any,
         catch_response: bool,
         context: dict | None,
+        *,
+        proxies: Any = None,
+        hooks: tuple[list[Any], dict[str, Any]] | None = None,
+        max_redirects: int | None = None,
+        stream: bool = False,
     ) -> Response:
         """Sends one prepared request and turns the engine's result into the response: the one
-        path every request method ends in. Reports the request through the request event, or
-        with ``catch_response`` prepares the with-block that will."""
+        path every request method ends in. Runs the response hooks, then reports the request
+        through the request event, or with ``catch_response`` prepares the with-block that will."""
         span = None
         tracing = self._tracing
         if tracing is not None:
@@ -956,7 +1129,9 @@ class HttpSession:
         log = False
         report = catch_response
         if listeners:
-            if len(listeners) == 1 and listeners[0].__class__ is StatsListener:
+            # With stream=True Locust counts the Content-Length as the response's length, which
+            # the request event then carries (the engine would count the body it read).
+            if len(listeners) == 1 and listeners[0].__class__ is StatsListener and not stream:
                 stats = listeners[0].stats
                 log = not catch_response
             else:
@@ -989,6 +1164,8 @@ class HttpSession:
             stats,
             log,
             late_by,
+            proxies,
+            max_redirects,
         )
         result = b.wait(token, first)
         status = result.resumed()
@@ -996,35 +1173,41 @@ class HttpSession:
             cls: type[Response] = self._catch_response_class
         else:
             cls = self._response_class if status else self._error_response_class
-        response = cls.__new__(cls)
+        response: Any = cls.__new__(cls)
         response._result = result
         response.status_code = status
         response._name = name
+        response._session = self
+        if context:
+            response._context = context
         if not status:
             response._url = full_url  # no response: its URL is the one requested
         if span is not None:
             tracing.end(span, status, response._outcome())
+        if hooks is not None:
+            response = _dispatch_hooks(response, *hooks)
         if not report:
             return response
 
-        response_time = result.response_time
+        # In the order Locust builds it, for locustfiles that print it.
         meta = {
             "request_type": method,
+            "response_time": result.response_time,
             "name": name,
-            "response_time": response_time,
-            "response_length": result.content_length,
-            "response": response,
             "context": {**(self.user.context() if self.user is not None else {}), **(context or {})},
+            "response": response,
             "exception": None,
-            # The engine timed the request; its start is the end minus that time.
-            "start_time": time.time() - response_time / 1000.0,
+            "start_time": result.start_time,
             "url": full_url,
+            "response_length": result.content_length,
         }
+        if stream:
+            meta["response_length"] = int(response.headers.get("content-length") or 0) if status else 0
         if catch_response:
-            r: Any = response
-            r._session, r._meta, r._manual_result, r._entered = self, meta, None, False
+            response._meta, response._manual_result, response._entered = meta, None, False
             return response
         meta["exception"] = response._outcome()
+        response._meta = meta
         self._report(meta)
         return response
 
@@ -1054,8 +1237,15 @@ class HttpSession:
 
     def get(self, url: str, **kwargs: Unpack[RequestKwargs]) -> Response:
         # `get(url)` and `get(url, name=...)` are how most tasks call the client: prepared here
-        # without request()'s argument handling.
-        if (not kwargs or (len(kwargs) == 1 and "name" in kwargs)) and not self.params and self.auth is None:
+        # without request()'s argument handling, when the session has nothing to add.
+        if (
+            (not kwargs or (len(kwargs) == 1 and "name" in kwargs))
+            and not self.params
+            and self.auth is None
+            and not self.proxies
+            and not (self.trust_env and _environment_proxies())
+            and self._hooks is None
+        ):
             return self._send(
                 "GET",
                 url,
@@ -1094,7 +1284,15 @@ class HttpSession:
         return self.request("DELETE", url, **kwargs)
 
     def mount(self, prefix: str, adapter: Any) -> None:
-        """Accepted for compatibility; the engine has its own connection handling."""
+        """Accepted for compatibility: the engine does the transport itself, so no adapter is
+        used. A default ``HTTPAdapter`` (what Locust mounts) changes nothing; any other (retries,
+        a ``send()`` of its own) cannot apply, and horde says so once."""
+        if not _is_default_adapter(adapter):
+            _warn_once(
+                "mount",
+                f"horde does not use requests' transport adapters: mount({prefix!r}, {type(adapter).__name__}) "
+                "has no effect (its retries and its own send() are not applied)",
+            )
 
     def close(self) -> None:
         self._engine.close()
@@ -1106,6 +1304,54 @@ class HttpSession:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _environment_proxies() -> dict[str, str]:
+    """The environment's proxy variables for http, https, all and no (``no_proxy``), as urllib's
+    ``getproxies_environment`` reads them for requests: the lower-case name over the upper-case
+    one (an empty lower-case one unsets), and no ``HTTP_PROXY`` in a CGI script (httpoxy). Only the
+    names that matter are looked up: urllib's scan of the whole environment cost more than a
+    request."""
+    environ = os.environ
+    found = {}
+    for scheme in ("http", "https", "all", "no"):
+        value = environ.get(f"{scheme}_proxy")
+        if value is None and not (scheme == "http" and "REQUEST_METHOD" in environ):
+            value = environ.get(f"{scheme.upper()}_PROXY")
+        if value:
+            found[scheme] = value
+    return found
+
+
+def _is_default_adapter(adapter: Any) -> bool:
+    """Whether a transport adapter is requests' own with its default retries (Locust mounts such
+    a one), which the engine's transport stands in for."""
+    if type(adapter).__name__ not in ("HTTPAdapter", "LocustHttpAdapter"):
+        return False
+    return not getattr(getattr(adapter, "max_retries", None), "total", 0)
+
+
+def _response_hooks(request_hooks: Mapping[str, Any] | None, session_hooks: Mapping[str, Any] | None) -> list[Any]:
+    """The response hooks that apply to a request: its own if it names any, else the session's
+    (requests' merge), each a callable or a list of them."""
+    for hooks in (request_hooks, session_hooks):
+        found = hooks.get("response") if hooks else None
+        if found:
+            return [found] if callable(found) else list(found)
+    return []
+
+
+def _dispatch_hooks(response: Any, hooks: list[Any], settings: dict[str, Any]) -> Any:
+    """Runs the response hooks on each response of the request, redirects first, as requests does
+    when it receives them; a hook that returns something replaces the final response with it."""
+    for hop in response.history:
+        for hook in hooks:
+            hook(hop, **settings)
+    for hook in hooks:
+        replaced = hook(response, **settings)
+        if replaced is not None:
+            response = replaced
+    return response
 
 
 def _stats_of(listeners: Any) -> Any:

@@ -125,3 +125,11 @@ class MissingSchema(InvalidURL):
 
 class ContentDecodingError(RequestException):
     """The body could not be decoded as its Content-Encoding says."""
+
+
+class ProxyError(ConnectionError):
+    """The proxy could not be reached, or refused to open a tunnel to the origin."""
+
+
+class InvalidProxyURL(InvalidURL):
+    """A proxy URL is malformed, or names a kind of proxy horde does not speak (only http://)."""

@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import io
 import json as _json
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any, cast
+from urllib.parse import quote
 
 from horde.clients import (
     _MISSING,
-    CookieJar,
     HttpSession,
     PreparedRequest,
     Response,
     RestMixin,
     _basic_auth,
+    _warn_once,
 )
 from horde.clients import ResponseContextManager as _SessionResponseContextManager
+from horde.cookies import SessionCookieJar
 from horde.exception import LocustError, StopTest
 from horde.failures import engine_exception
 from horde.user.users import User
@@ -34,8 +35,6 @@ __all__ = [
     "ResponseContextManager",
     "RestResponseContextManager",
 ]
-
-logger = logging.getLogger(__name__)
 
 _NO_HOST = (
     "You must specify the base host. Either in the host attribute in the User class, or on the command line "
@@ -121,6 +120,20 @@ class FastResponse(Response):
             raise self.error
 
     @property
+    def cookies(self) -> Any:
+        # Locust's FastResponse has no cookies (the session's cookiejar has them): a locustfile
+        # that reads them here would fail under Locust, so it fails here too.
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute 'cookies'")
+
+    @property
+    def request_meta(self) -> dict[str, Any]:
+        """The request event's keyword arguments; only a ``catch_response`` response has them, as
+        in Locust."""
+        if self._meta is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute 'request_meta'")
+        return self._meta
+
+    @property
     def stream(self) -> io.BytesIO:
         """The body as a file-like object (the engine has read it already)."""
         return io.BytesIO(self.content or b"")
@@ -192,12 +205,16 @@ class FastHttpSession(HttpSession):
         max_retries: Accepted for compatibility; the engine does not retry.
         concurrency: Accepted for compatibility; the engine does not limit a user's connections.
         headers: Headers sent with every request.
-        proxy_host: Not supported (a warning is logged): requests go directly to the host.
-        proxy_port: See ``proxy_host``.
+        proxy_host: An HTTP proxy every request goes through (a CONNECT tunnel for https://).
+        proxy_port: The proxy's port (required with ``proxy_host``).
+        proxy_user: The proxy's user name, sent to it as basic credentials (geventhttpclient's).
+        proxy_password: The proxy user's password.
     """
 
     _kind = "FastHttpUser"
     _tracing = None  # no spans: Locust traces only the requests library's calls (HttpUser)
+    # geventhttpclient reads no proxy variables from the environment.
+    trust_env = False
     _response_class = FastResponse
     _error_response_class = ErrorResponse
     _catch_response_class = ResponseContextManager
@@ -225,6 +242,8 @@ class FastHttpSession(HttpSession):
         headers: dict[str, str] | None = None,
         proxy_host: str | None = None,
         proxy_port: int | None = None,
+        proxy_user: str | None = None,
+        proxy_password: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -250,8 +269,14 @@ class FastHttpSession(HttpSession):
         ):
             if value != getattr(FastHttpSession, attr):
                 setattr(self, attr, value)
-        if proxy_host:
-            logger.warning("horde does not support proxies yet: proxy_host=%r is ignored", proxy_host)
+        if proxy_host is not None:
+            if proxy_port is None:
+                raise ValueError("you have to provide proxy_port if you set proxy_host")
+            host = f"[{proxy_host}]" if ":" in proxy_host and not proxy_host.startswith("[") else proxy_host
+            credentials = ""
+            if proxy_user is not None or proxy_password is not None:
+                credentials = f"{quote(proxy_user or '', safe='')}:{quote(proxy_password or '', safe='')}@"
+            self.proxies = {"all": f"http://{credentials}{host}:{proxy_port}"}
         for k, v in (headers or {}).items():
             self.headers[k] = v
         # FastHttpSession keeps credentials from the base URL as a ready header, not as `auth`.
@@ -261,7 +286,7 @@ class FastHttpSession(HttpSession):
             self.auth = None
 
     @property
-    def cookiejar(self) -> CookieJar:
+    def cookiejar(self) -> SessionCookieJar:
         """The session's cookies (``self.cookies``)."""
         return self.cookies
 
@@ -278,6 +303,13 @@ class FastHttpSession(HttpSession):
         json: Any = None,
         allow_redirects: bool = True,
         context: dict | None = None,
+        *,
+        params: Any = None,
+        files: Any = None,
+        max_redirects: int | None = None,
+        max_retries: int | None = None,
+        debug_stream: Any = None,
+        to_string: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Sends a request.
@@ -294,7 +326,15 @@ class FastHttpSession(HttpSession):
             json: Body serialised as JSON when ``data`` is empty; sets Content-Type and Accept.
             allow_redirects: Follow redirects.
             context: Extra items for the request event's ``context``.
-            **kwargs: ``params``, ``files``, ``timeout`` and the other ``HttpSession.request`` options.
+            params: Query parameters (a dict, a list of pairs or a string).
+            files: Files for a multipart body, as ``HttpSession`` takes them.
+            max_redirects: This request's limit on redirects (default: the session's).
+            max_retries: Not applied (the engine does not retry); logged once.
+            debug_stream: Not applied; logged once.
+            to_string: Not applied; logged once.
+            **kwargs: As in Locust, whose geventhttpclient takes any other keyword as a parameter:
+                a form field of a POST whose ``data`` is None or a dict, else a query parameter.
+                So ``timeout=`` or ``verify=`` here are parameters, not settings.
 
         Returns:
             A ``FastResponse`` (``ErrorResponse`` if the request got no answer), or a
@@ -314,17 +354,35 @@ class FastHttpSession(HttpSession):
                     hdrs["Content-Type"] = "application/json"
                 if "accept" not in present:
                     hdrs["Accept"] = "application/json"
+        if kwargs:
+            # geventhttpclient's urlopen(**kw): form fields of a POST, else query parameters; a
+            # body or query given as text leaves no room for them, and they are dropped, as there.
+            if method.upper() == "POST":
+                if data is None:
+                    data = kwargs
+                elif isinstance(data, dict):
+                    data = {**data, **kwargs}
+            elif params is None:
+                params = kwargs
+            elif isinstance(params, dict):
+                params = {**params, **kwargs}
+        if max_retries:
+            _warn_once("max_retries", "horde does not retry failed requests: max_retries is ignored")
+        if debug_stream is not None or to_string:
+            _warn_once("debug_stream", "horde's FastHttpSession ignores debug_stream= and to_string=")
         response = super().request(
             method,
             url,
-            name=name,
-            catch_response=catch_response,
-            context=context,
+            name,
+            catch_response,
+            context,
+            params=params,
             data=data,
             headers=hdrs,
+            files=files,
             allow_redirects=allow_redirects,
             stream=stream,
-            **kwargs,
+            _max_redirects=max_redirects,
         )
         if isinstance(data, str):
             cast(FastResponse, response)._payload = data
@@ -358,7 +416,12 @@ class FastHttpSession(HttpSession):
         """Sends a GET request."""
         # `get(url)` and `get(url, name=...)` are how most tasks call the client: prepared here
         # without request()'s argument handling.
-        if (not kwargs or (len(kwargs) == 1 and "name" in kwargs)) and not self.auth_header and not self.params:
+        if (
+            (not kwargs or (len(kwargs) == 1 and "name" in kwargs))
+            and not self.auth_header
+            and not self.params
+            and not self.proxies
+        ):
             return self._send(
                 "GET",
                 url,
@@ -431,8 +494,8 @@ class FastHttpUser(User, RestMixin):
         insecure: Skip TLS certificate verification (default True, as in Locust).
         default_headers: Headers sent with every request.
         concurrency: Accepted for compatibility.
-        proxy_host: Not supported yet (logged and ignored).
-        proxy_port: Not supported yet.
+        proxy_host: An HTTP proxy every request goes through (a CONNECT tunnel for https://).
+        proxy_port: The proxy's port.
         client_pool: Accepted for compatibility; the engine pools connections itself.
         ssl_context_factory: Accepted for compatibility; TLS is set up by the engine.
 

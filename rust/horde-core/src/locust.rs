@@ -65,19 +65,21 @@ impl Outcome {
 
 impl UserKind {
     /// The headers a new session of this kind sends with every request, in this order: requests'
-    /// defaults for HttpUser; for FastHttpUser the two geventhttpclient sends. Accept-Encoding
-    /// names only what the client decodes.
+    /// defaults for HttpUser; for FastHttpUser geventhttpclient's User-Agent and the
+    /// Accept-Encoding Locust's FastHttpSession adds. Both of Locust's clients ask for brotli
+    /// (requests does when the `brotli` package is installed, which Locust's geventhttpclient
+    /// requires). The one difference is the User-Agent, which names horde.
     pub fn default_headers(self) -> &'static [(&'static str, &'static str)] {
         match self {
             UserKind::HttpUser => &[
                 ("User-Agent", USER_AGENT),
-                ("Accept-Encoding", "gzip, deflate"),
+                ("Accept-Encoding", "gzip, deflate, br"),
                 ("Accept", "*/*"),
                 ("Connection", "keep-alive"),
             ],
             UserKind::FastHttpUser => &[
                 ("User-Agent", USER_AGENT),
-                ("Accept-Encoding", "gzip, deflate"),
+                ("Accept-Encoding", "gzip, deflate, br"),
             ],
         }
     }
@@ -144,6 +146,9 @@ impl UserKind {
     /// errors and llhttp's parse errors as they are. A failure that Locust's client does not have
     /// (it accepts the response, or has no such limit) keeps horde's own words.
     pub fn transport_failure(self, e: &ClientError) -> Failure {
+        if e.via_proxy {
+            return proxy_failure(e);
+        }
         let fast = self == UserKind::FastHttpUser;
         let known = if fast {
             fast_http_text(e)
@@ -165,6 +170,23 @@ impl UserKind {
     }
 }
 
+/// A failure in reaching or using a proxy: requests raises ProxyError for whatever went wrong on
+/// the way to the origin, which Locust unwraps to the OS error, or for a refused tunnel to the
+/// OSError urllib3 raised for the proxy's answer.
+fn proxy_failure(e: &ClientError) -> Failure {
+    let text = match e.kind {
+        ErrorKind::ConnectRefused => REFUSED.to_owned(),
+        ErrorKind::Reset => RESET.to_owned(),
+        ErrorKind::ProxyTunnel => format!("OSError({})", py_repr_str(&e.message)),
+        _ => format!("ProxyError({})", py_repr_str(&e.message)),
+    };
+    Failure {
+        exception: "ProxyError",
+        message: e.message.clone(),
+        text,
+    }
+}
+
 /// requests' exception class for a kind of failure (`horde.exception` has each).
 fn exception_of(kind: ErrorKind) -> &'static str {
     match kind {
@@ -180,6 +202,7 @@ fn exception_of(kind: ErrorKind) -> &'static str {
         | ErrorKind::Connect
         | ErrorKind::Reset
         | ErrorKind::Protocol
+        | ErrorKind::ProxyTunnel
         | ErrorKind::Internal => "ConnectionError",
     }
 }

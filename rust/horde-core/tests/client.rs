@@ -326,7 +326,7 @@ fn cookies_are_per_session() {
     assert!(!String::from_utf8_lossy(&seen_by_b.body).contains("oat"));
     assert_eq!(a.cookies().len(), 1);
     assert!(b.cookies().is_empty());
-    a.clear_cookies(None);
+    a.clear_cookies(None, None, None);
     assert!(a.cookies().is_empty());
 }
 

@@ -27,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
     m.add_class::<session::Response>()?;
     m.add_class::<session::Headers>()?;
+    m.add_class::<session::Proxies>()?;
     m.add_class::<stats::RequestStats>()?;
     m.add_class::<stats::StatsEntry>()?;
     m.add_class::<demo::DemoServer>()?;

@@ -86,12 +86,14 @@ impl Session {
     /// request's stats name, which the engine's failure texts use. `stats` are the run's: horde's
     /// own delay is counted there, and with `log` the outcome too. `late_by` (open model, the
     /// iteration's first request): seconds since the iteration's scheduled start, from which its
-    /// response time then counts.
+    /// response time then counts. `proxies`: the proxies it may go through; `max_redirects`
+    /// overrides the session's limit.
     // The arguments of one Python call, converted in place: a parameter object here would cost a
     // Python object per request.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (completions, token, method, url, name, headers, cookies=None, body=None,
-                        allow_redirects=true, timeouts=None, stats=None, log=false, late_by=None))]
+                        allow_redirects=true, timeouts=None, stats=None, log=false, late_by=None,
+                        proxies=None, max_redirects=None))]
     fn submit(
         &self,
         completions: &Completions,
@@ -107,6 +109,8 @@ impl Session {
         stats: Option<PyRef<'_, RequestStats>>,
         log: bool,
         late_by: Option<f64>,
+        proxies: Option<PyRef<'_, Proxies>>,
+        max_redirects: Option<u32>,
     ) -> PyResult<bool> {
         let submitted = Instant::now();
         // Upper-cased only when needed: the client passes "GET", "POST"… already.
@@ -137,6 +141,8 @@ impl Session {
             body: body.map(Bytes::from_owner),
             allow_redirects,
             timeouts,
+            proxies: proxies.map(|p| p.inner.clone()),
+            max_redirects,
         };
         Ok(completions.stage(Job {
             session: self.inner.clone(),
@@ -151,8 +157,9 @@ impl Session {
         }))
     }
 
-    /// The jar's cookies as `(name, value, domain, path)` tuples.
-    fn cookies(&self) -> Vec<(String, String, String, String)> {
+    /// The jar's cookies as `(name, value, domain, path, domain_specified, secure, http_only,
+    /// expires)` tuples (`expires`: seconds since the epoch, None for a session cookie).
+    fn cookies(&self) -> Vec<CookieTuple> {
         self.inner
             .cookies()
             .into_iter()
@@ -161,8 +168,23 @@ impl Session {
                      name,
                      value,
                      domain,
+                     domain_specified,
                      path,
-                 }| (name, value, domain, path),
+                     secure,
+                     http_only,
+                     expires,
+                 }| {
+                    (
+                        name,
+                        value,
+                        domain,
+                        path,
+                        domain_specified,
+                        secure,
+                        http_only,
+                        expires,
+                    )
+                },
             )
             .collect()
     }
@@ -174,14 +196,65 @@ impl Session {
             .map_err(|e| PyValueError::new_err(e.message))
     }
 
-    #[pyo3(signature = (name=None))]
-    fn clear_cookies(&self, name: Option<&str>) {
-        self.inner.clear_cookies(name);
+    /// Removes the cookies that match every filter given; all of them when none is.
+    #[pyo3(signature = (name=None, domain=None, path=None))]
+    fn clear_cookies(&self, name: Option<&str>, domain: Option<&str>, path: Option<&str>) {
+        self.inner.clear_cookies(name, domain, path);
     }
 
     /// Drops idle connections.
     fn close(&self) {
         self.inner.close();
+    }
+}
+
+/// `(name, value, domain, path, domain_specified, secure, http_only, expires)` of a cookie.
+type CookieTuple = (
+    String,
+    String,
+    String,
+    String,
+    bool,
+    bool,
+    bool,
+    Option<i64>,
+);
+
+/// The proxies a request may go through (requests' rules; see `horde_core::client::Proxies`),
+/// built once for a session's settings and shared by its requests.
+#[pyclass(frozen, module = "horde._core")]
+pub struct Proxies {
+    inner: Arc<horde_core::client::Proxies>,
+}
+
+#[pymethods]
+impl Proxies {
+    /// requests' proxies mappings as pairs (keys `scheme://host`, `scheme`, `all://host`,
+    /// `all`): the request's (a None value takes the key away), the environment's `*_proxy`
+    /// variables by scheme (for hosts `no_proxy` does not exempt), the session's; in that order
+    /// of precedence, as requests merges them.
+    #[new]
+    #[pyo3(signature = (request, environment=Vec::new(), session=Vec::new(), no_proxy=None))]
+    fn new(
+        request: Vec<(String, Option<String>)>,
+        environment: Vec<(String, String)>,
+        session: Vec<(String, String)>,
+        no_proxy: Option<String>,
+    ) -> Self {
+        Proxies {
+            inner: Arc::new(horde_core::client::Proxies::new(
+                request,
+                environment,
+                session,
+                no_proxy,
+            )),
+        }
+    }
+
+    /// Why the first proxy URL of the request's or the session's mapping cannot be used, or None.
+    #[getter]
+    fn invalid(&self) -> Option<String> {
+        self.inner.first_invalid().map(|e| e.message.clone())
     }
 }
 
@@ -460,6 +533,14 @@ impl Response {
     fn response_time(&self) -> f64 {
         let timing = &self.done.timing;
         timing.corrected_ms.unwrap_or(timing.service_ms)
+    }
+
+    /// When the request started, in seconds since the epoch: its end less its response time.
+    #[getter]
+    fn start_time(&self) -> f64 {
+        let ended = horde_core::stats::now_epoch_secs()
+            - self.done.timing.completed.elapsed().as_secs_f64();
+        ended - self.response_time() / 1000.0
     }
 
     /// The uncorrected service time (ms) when `response_time` counts from a scheduled start,

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Protocol,
     TooManyRedirects,
     Decode,
+    /// The proxy refused to open a tunnel to the origin (its answer to CONNECT was not 2xx).
+    ProxyTunnel,
     /// A bug in the engine (a panic while running the request), reported as a failed request.
     Internal,
 }
@@ -104,6 +106,9 @@ pub struct ClientError {
     /// The URL being requested when it failed (a redirect's target after a redirect); empty when
     /// the failure came before any URL was requested.
     pub url: String,
+    /// The failure was in reaching or using a proxy rather than the origin (requests then raises
+    /// its ProxyError).
+    pub via_proxy: bool,
 }
 
 impl ClientError {
@@ -114,6 +119,7 @@ impl ClientError {
             elapsed: Duration::ZERO,
             cause: Cause::Unknown,
             url: String::new(),
+            via_proxy: false,
         }
     }
 

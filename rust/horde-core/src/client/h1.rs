@@ -143,40 +143,46 @@ pub(crate) struct Conn {
     pub reusable: bool,
 }
 
+/// A TCP connection to `host` (as in a URL: IPv6 literals in brackets) and `port`.
+pub(crate) async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ClientError> {
+    // Bracketed IPv6 literals come from URLs as "[::1]".
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    // Resolved apart from connecting, so that a name that does not resolve is told from an
+    // address that cannot be reached. Each address is tried in turn, as TcpStream::connect does.
+    let addrs = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| resolve_error(&e))?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => from_io(&e, true),
+        None => ClientError::new(ErrorKind::Connect, format!("no address for {bare:?}")),
+    })
+}
+
 impl Conn {
     pub async fn open(
         origin: &Origin<'_>,
         tls: Option<&Arc<rustls::ClientConfig>>,
     ) -> Result<Conn, ClientError> {
-        // Bracketed IPv6 literals come from URLs as "[::1]".
-        let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
-        // Resolved apart from connecting, so that a name that does not resolve is told from an
-        // address that cannot be reached. Each address is tried in turn, as TcpStream::connect does.
-        let addrs = tokio::net::lookup_host((bare, origin.port))
-            .await
-            .map_err(|e| resolve_error(&e))?;
-        let mut last = None;
-        let mut tcp = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let tcp = match (tcp, last) {
-            (Some(tcp), _) => tcp,
-            (None, Some(e)) => return Err(from_io(&e, true)),
-            (None, None) => {
-                return Err(ClientError::new(
-                    ErrorKind::Connect,
-                    format!("no address for {bare:?}"),
-                ))
-            }
-        };
+        let tcp = connect_tcp(origin.host, origin.port).await?;
+        Conn::establish(tcp, origin, tls).await
+    }
+
+    /// A connection to `origin` over `tcp`, which leads there (directly or through a proxy's
+    /// tunnel): TLS is set up here for https.
+    pub async fn establish(
+        tcp: TcpStream,
+        origin: &Origin<'_>,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, ClientError> {
         let _ = tcp.set_nodelay(true);
+        let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
         let stream = if origin.https {
             let config =
                 tls.ok_or_else(|| ClientError::new(ErrorKind::Tls, "TLS is not configured"))?;

@@ -1,7 +1,8 @@
 //! A plain HTTP/1.1 client with a simulated user's session state, like a `requests.Session`: its
-//! own keep-alive connections and cookie jar, redirects followed up to a limit, timeouts and
-//! gzip/deflate decoding. It sends the headers it is given (plus Host, Cookie and Content-Length)
-//! and knows nothing of Locust: what a result means to Locust is decided in `crate::locust`.
+//! own keep-alive connections and cookie jar, redirects followed up to a limit, timeouts,
+//! gzip/deflate/brotli decoding and HTTP proxies. It sends the headers it is given (plus Host,
+//! Cookie and Content-Length) and knows nothing of Locust: what a result means to Locust is
+//! decided in `crate::locust`.
 //! Every failure comes back as a `ClientError` value; nothing here panics on bad input.
 
 mod chunked;
@@ -9,6 +10,7 @@ mod error;
 mod h1;
 mod headers;
 mod pool;
+mod proxy;
 mod tls;
 
 use std::io::Read;
@@ -21,6 +23,7 @@ use url::Url;
 
 pub use error::{Cause, ClientError, ErrorKind, LengthProblem, StatusLine};
 pub use headers::Headers;
+pub use proxy::{Proxies, Proxy};
 pub use tls::TlsMode;
 
 use crate::lock;
@@ -40,7 +43,7 @@ pub struct SessionConfig {
     pub tls: TlsMode,
     pub max_redirects: u32,
     pub timeouts: Timeouts,
-    /// Decode gzip/deflate bodies (asking for them is up to the request's headers).
+    /// Decode gzip/deflate/brotli bodies (asking for them is up to the request's headers).
     pub decompress: bool,
 }
 
@@ -73,6 +76,11 @@ pub struct Request {
     pub allow_redirects: bool,
     /// Overrides the session's timeouts when set.
     pub timeouts: Option<Timeouts>,
+    /// The proxies this request may go through (each hop of a redirect chooses again); None
+    /// goes direct.
+    pub proxies: Option<Arc<Proxies>>,
+    /// Overrides the session's redirect limit when set.
+    pub max_redirects: Option<u32>,
 }
 
 impl Request {
@@ -89,6 +97,8 @@ impl Request {
             body: None,
             allow_redirects: true,
             timeouts: None,
+            proxies: None,
+            max_redirects: None,
         }
     }
 }
@@ -149,8 +159,15 @@ struct Inner {
 pub struct CookieInfo {
     pub name: String,
     pub value: String,
+    /// The host it was set by, or for a Domain cookie the domain without a leading dot.
     pub domain: String,
+    /// Whether the cookie names its domain (sent to subdomains too), not only the host that set it.
+    pub domain_specified: bool,
     pub path: String,
+    pub secure: bool,
+    pub http_only: bool,
+    /// Expiry in seconds since the epoch; None for a session cookie.
+    pub expires: Option<i64>,
 }
 
 impl Session {
@@ -208,19 +225,22 @@ impl Session {
         let mut history = Vec::new();
         loop {
             let target = Target::parse(&url)?;
+            let proxy = match &request.proxies {
+                Some(proxies) => proxies.select(&target)?,
+                None => None,
+            };
             // Boxed (as is the roundtrip in `send`): kept inline, the request's future grew to 2 KiB,
             // which was copied whole each time it moved into its task and was too big for the
             // allocator's small-block caches. Each part now stays under 1 KiB.
-            let (head, raw_body) = Box::pin(self.send(
-                &method,
-                &target,
-                &headers,
-                &request.cookies,
-                &body,
-                timeouts,
-            ))
-            .await
-            .map_err(|e| e.at(&url))?;
+            let outgoing = Outgoing {
+                method: &method,
+                headers: &headers,
+                cookies: &request.cookies,
+                body: &body,
+            };
+            let (head, raw_body) = Box::pin(self.send(&outgoing, &target, proxy, timeouts))
+                .await
+                .map_err(|e| e.at(&url))?;
             if head.headers.contains("set-cookie") {
                 self.store_cookies(&head.headers, &url);
             }
@@ -256,10 +276,13 @@ impl Session {
                         format!("Invalid redirect location {location:?}: {e}"),
                     )
                 })?;
-            if history.len() as u32 >= self.inner.config.max_redirects {
+            let max_redirects = request
+                .max_redirects
+                .unwrap_or(self.inner.config.max_redirects);
+            if history.len() as u32 >= max_redirects {
                 return Err(ClientError::new(
                     ErrorKind::TooManyRedirects,
-                    format!("Exceeded {} redirects.", self.inner.config.max_redirects),
+                    format!("Exceeded {max_redirects} redirects."),
                 ));
             }
             // requests' rules: 303 turns anything but HEAD into GET; 301/302 turn POST into GET.
@@ -291,18 +314,38 @@ impl Session {
     }
 
     /// One request/response exchange on a pooled or new connection; the body is read in full.
+    /// Through a proxy, an http:// URL is asked of the proxy itself (its connections serve any
+    /// origin) and an https:// one goes through a tunnel to its origin (a connection per origin).
     async fn send(
         &self,
-        method: &Method,
+        outgoing: &Outgoing<'_>,
         target: &Target<'_>,
-        headers: &[(String, String)],
-        request_cookies: &[(String, String)],
-        body: &Bytes,
+        proxy: Option<&Proxy>,
         timeouts: Timeouts,
     ) -> Result<(h1::Head, Bytes), ClientError> {
-        let head_bytes = self.serialize(method, target, headers, request_cookies, body)?;
-        let is_head = *method == Method::HEAD;
-        let origin = &target.origin;
+        let (origin, forward) = match proxy {
+            None => (target.origin, None),
+            Some(p) if !target.origin.https => (
+                Origin {
+                    https: false,
+                    host: &p.host,
+                    port: p.port,
+                    via: None,
+                },
+                Some(p),
+            ),
+            Some(p) => (
+                Origin {
+                    via: Some(p),
+                    ..target.origin
+                },
+                None,
+            ),
+        };
+        let head_bytes = self.serialize(outgoing, target, forward)?;
+        let body = outgoing.body;
+        let is_head = *outgoing.method == Method::HEAD;
+        let origin = &origin;
 
         // A pooled connection may have been closed by the server while idle; if it fails before
         // any response arrived, the request is sent once more on a fresh connection.
@@ -310,12 +353,12 @@ impl Session {
         let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,
-            None => Box::pin(self.connect(origin, timeouts)).await?,
+            None => Box::pin(self.connect(origin, timeouts, forward.is_some())).await?,
         };
         let mut result = Box::pin(conn.roundtrip(&head_bytes, body, is_head, timeouts.read)).await;
         if let Err(failed) = &result {
             if reused && failed.retryable {
-                conn = Box::pin(self.connect(origin, timeouts)).await?;
+                conn = Box::pin(self.connect(origin, timeouts, forward.is_some())).await?;
                 result = Box::pin(conn.roundtrip(&head_bytes, body, is_head, timeouts.read)).await;
             }
         }
@@ -327,18 +370,27 @@ impl Session {
     }
 
     /// The request head, written straight into bytes: request line, Host, the request's headers,
-    /// cookies, length.
+    /// cookies, length. To a `forward` proxy the request line carries the absolute URL, and the
+    /// proxy's credentials go along.
     fn serialize(
         &self,
-        method: &Method,
+        outgoing: &Outgoing<'_>,
         target: &Target<'_>,
-        headers: &[(String, String)],
-        request_cookies: &[(String, String)],
-        body: &Bytes,
+        forward: Option<&Proxy>,
     ) -> Result<Vec<u8>, ClientError> {
+        let Outgoing {
+            method,
+            headers,
+            cookies: request_cookies,
+            body,
+        } = *outgoing;
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(method.as_str().as_bytes());
         out.push(b' ');
+        if forward.is_some() {
+            out.extend_from_slice(b"http://");
+            out.extend_from_slice(target.host_header.as_bytes());
+        }
         out.extend_from_slice(target.path_and_query.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
@@ -350,6 +402,11 @@ impl Session {
         for (k, v) in headers {
             check_header(k, v)?;
             push_header(&mut out, k, v);
+        }
+        if let Some(auth) = forward.and_then(|p| p.authorization.as_deref()) {
+            if !has("proxy-authorization") {
+                push_header(&mut out, "Proxy-Authorization", auth);
+            }
         }
         if !has("cookie") {
             if let Some(cookie) = self.cookie_header(target.url, request_cookies) {
@@ -368,14 +425,36 @@ impl Session {
         Ok(out)
     }
 
-    /// Opening a connection (DNS, TCP, TLS handshake) needs a large future; callers box it so
-    /// that every request's future, which is allocated and moved per request, stays small.
+    /// Opening a connection (DNS, TCP, a proxy's tunnel, TLS handshake) needs a large future;
+    /// callers box it so that every request's future, which is allocated and moved per request,
+    /// stays small. `to_proxy`: the origin is a proxy that takes the requests themselves.
     async fn connect(
         &self,
         origin: &Origin<'_>,
         timeouts: Timeouts,
+        to_proxy: bool,
     ) -> Result<h1::Conn, ClientError> {
-        let open = h1::Conn::open(origin, self.inner.tls.as_ref());
+        let tls = self.inner.tls.as_ref();
+        let open = async {
+            let proxy_failed = |mut e: ClientError| {
+                e.via_proxy = true;
+                e
+            };
+            match origin.via {
+                None if to_proxy => h1::Conn::open(origin, tls).await.map_err(proxy_failed),
+                None => h1::Conn::open(origin, tls).await,
+                Some(proxy) => {
+                    let tcp = h1::connect_tcp(&proxy.host, proxy.port)
+                        .await
+                        .map_err(proxy_failed)?;
+                    let authority = format!("{}:{}", origin.host, origin.port);
+                    let tcp = proxy::tunnel(tcp, &authority, proxy)
+                        .await
+                        .map_err(proxy_failed)?;
+                    h1::Conn::establish(tcp, origin, tls).await
+                }
+            }
+        };
         match timeouts.connect {
             Some(t) => tokio::time::timeout(t, open).await.unwrap_or_else(|_| {
                 Err(ClientError::new(
@@ -428,36 +507,15 @@ impl Session {
         }
     }
 
+    /// The body as sent before its content codings (see `decode_content`).
     fn decode(&self, headers: &Headers, body: Bytes) -> Result<Bytes, ClientError> {
         if !self.inner.config.decompress || body.is_empty() {
             return Ok(body);
         }
-        let Some(encoding) = headers.get("content-encoding") else {
-            return Ok(body);
-        };
-        let encoding = std::str::from_utf8(encoding)
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        let mut out = Vec::with_capacity(body.len() * 4);
-        let result = match encoding.as_str() {
-            "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
-            // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
-            "deflate" => flate2::read::ZlibDecoder::new(&body[..])
-                .read_to_end(&mut out)
-                .or_else(|_| {
-                    out.clear();
-                    flate2::read::DeflateDecoder::new(&body[..]).read_to_end(&mut out)
-                }),
-            _ => return Ok(body),
-        };
-        result.map_err(|e| {
-            ClientError::new(
-                ErrorKind::Decode,
-                format!("Received response with content-encoding: {encoding}, but failed to decode it: {e}"),
-            )
-        })?;
-        Ok(Bytes::from(out))
+        match headers.get("content-encoding") {
+            Some(encoding) => decode_content(std::str::from_utf8(encoding).unwrap_or(""), body),
+            None => Ok(body),
+        }
     }
 
     /// The jar's cookies, optionally only those sent to `url`.
@@ -472,7 +530,14 @@ impl Session {
                     .as_cow()
                     .map(|d| d.into_owned())
                     .unwrap_or_default(),
+                domain_specified: matches!(c.domain, cookie_store::CookieDomain::Suffix(_)),
                 path: String::from(&c.path),
+                secure: c.secure().unwrap_or(false),
+                http_only: c.http_only().unwrap_or(false),
+                expires: match &c.expires {
+                    cookie_store::CookieExpiration::AtUtc(at) => Some(at.unix_timestamp()),
+                    cookie_store::CookieExpiration::SessionEnd => None,
+                },
             })
             .collect()
     }
@@ -491,29 +556,34 @@ impl Session {
         Ok(())
     }
 
-    /// Removes cookies by name (any domain and path), or all when `name` is None.
-    pub fn clear_cookies(&self, name: Option<&str>) {
+    /// Removes the cookies that match every filter given (name, domain as `cookies()` gives it,
+    /// path); all of them when none is.
+    pub fn clear_cookies(&self, name: Option<&str>, domain: Option<&str>, path: Option<&str>) {
         let mut jar = lock(&self.inner.jar);
-        match name {
-            None => jar.clear(),
-            Some(name) => {
-                let doomed: Vec<(String, String)> = jar
-                    .iter_any()
-                    .filter(|c| c.name() == name)
-                    .map(|c| {
-                        (
-                            c.domain
-                                .as_cow()
-                                .map(|d| d.into_owned())
-                                .unwrap_or_default(),
-                            String::from(&c.path),
-                        )
-                    })
-                    .collect();
-                for (domain, path) in doomed {
-                    jar.remove(&domain, &path, name);
-                }
-            }
+        if name.is_none() && domain.is_none() && path.is_none() {
+            jar.clear();
+            return;
+        }
+        let doomed: Vec<(String, String, String)> = jar
+            .iter_any()
+            .map(|c| {
+                (
+                    c.domain
+                        .as_cow()
+                        .map(|d| d.into_owned())
+                        .unwrap_or_default(),
+                    String::from(&c.path),
+                    c.name().to_owned(),
+                )
+            })
+            .filter(|(d, p, n)| {
+                name.is_none_or(|x| x == n)
+                    && domain.is_none_or(|x| x == d)
+                    && path.is_none_or(|x| x == p)
+            })
+            .collect();
+        for (domain, path, name) in doomed {
+            jar.remove(&domain, &path, &name);
         }
     }
 
@@ -521,6 +591,63 @@ impl Session {
     pub fn close(&self) {
         lock(&self.inner.pool).clear();
     }
+}
+
+/// The body as sent before the content codings `encoding` (a Content-Encoding value) names:
+/// each of gzip, deflate and br undone, last applied first (as urllib3 does for
+/// `Content-Encoding: gzip, br`). A coding the engine does not know leaves the body as it came,
+/// as requests does.
+fn decode_content(encoding: &str, body: Bytes) -> Result<Bytes, ClientError> {
+    let encoding = encoding.to_ascii_lowercase();
+    let codings: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && *c != "identity")
+        .collect();
+    if codings
+        .iter()
+        .any(|c| !matches!(*c, "gzip" | "x-gzip" | "deflate" | "br"))
+    {
+        return Ok(body);
+    }
+    let mut body = body;
+    for coding in codings.iter().rev() {
+        body = decode_one(coding, &body).map_err(|e| {
+            ClientError::new(
+                ErrorKind::Decode,
+                format!("Received response with content-encoding: {encoding}, but failed to decode it: {e}"),
+            )
+        })?;
+    }
+    Ok(body)
+}
+
+/// What one hop of a request sends, as `Session::run` holds it for the current URL.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    method: &'a Method,
+    headers: &'a [(String, String)],
+    /// The request's own cookies, sent with the jar's.
+    cookies: &'a [(String, String)],
+    body: &'a Bytes,
+}
+
+/// Undoes one content coding (one of those `decode_content` accepts).
+fn decode_one(coding: &str, body: &[u8]) -> std::io::Result<Bytes> {
+    let mut out = Vec::with_capacity(body.len() * 4);
+    match coding {
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(body).read_to_end(&mut out),
+        // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
+        "deflate" => flate2::read::ZlibDecoder::new(body)
+            .read_to_end(&mut out)
+            .or_else(|_| {
+                out.clear();
+                flate2::read::DeflateDecoder::new(body).read_to_end(&mut out)
+            }),
+        // 4 KiB: the decoder's input buffer, as its own examples use.
+        _ => brotli_decompressor::Decompressor::new(body, 4096).read_to_end(&mut out),
+    }?;
+    Ok(Bytes::from(out))
 }
 
 fn push_cookie(out: &mut String, name: &str, value: &str) {
@@ -617,7 +744,12 @@ impl<'a> Target<'a> {
         };
         Ok(Target {
             url,
-            origin: Origin { https, host, port },
+            origin: Origin {
+                https,
+                host,
+                port,
+                via: None,
+            },
             host_header,
             path_and_query,
         })
@@ -680,7 +812,49 @@ fn check_header(name: &str, value: &str) -> Result<(), ClientError> {
 
 #[cfg(test)]
 mod tests {
-    use super::Target;
+    use std::io::Write;
+
+    use bytes::Bytes;
+
+    use super::{decode_content, ErrorKind, Target};
+
+    /// "horde decodes brotli" twenty times, as Python's brotli compresses it.
+    const BROTLI: &[u8] = &[
+        0x1b, 0x8f, 0x01, 0xf8, 0xc5, 0x6d, 0x6c, 0x5d, 0xf7, 0x2e, 0x85, 0x82, 0x40, 0xa8, 0x82,
+        0xc2, 0x18, 0x41, 0x36, 0xe5, 0xa5, 0x40, 0xa5, 0xa9, 0x43, 0xac, 0x7f, 0x1a,
+    ];
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn content_codings_are_undone_last_first() {
+        let plain = "horde decodes brotli".repeat(20);
+        let br = decode_content("br", Bytes::from_static(BROTLI)).unwrap();
+        assert_eq!(br, plain.as_bytes());
+        // Brotli applied first, then gzip: gzip is undone first.
+        let stacked = Bytes::from(gzip(BROTLI));
+        assert_eq!(
+            decode_content("BR, gzip", stacked).unwrap(),
+            plain.as_bytes()
+        );
+        let identity = Bytes::from_static(b"as is");
+        assert_eq!(
+            decode_content("identity", identity.clone()).unwrap(),
+            identity
+        );
+        // A coding the client does not know: the body stays as it came, all of it.
+        let zstd = Bytes::from(gzip(b"x"));
+        assert_eq!(decode_content("gzip, zstd", zstd.clone()).unwrap(), zstd);
+        let broken = decode_content("br", Bytes::from_static(b"not brotli at all")).unwrap_err();
+        assert_eq!(broken.kind, ErrorKind::Decode);
+        assert!(broken
+            .message
+            .starts_with("Received response with content-encoding: br, but failed to decode it"));
+    }
 
     #[test]
     fn target_splits_host_port_and_path() {

@@ -2,14 +2,17 @@
 //! the pool is a short list scanned linearly instead of a hash map keyed by owned strings.
 
 use super::h1::Conn;
+use super::proxy::Proxy;
 
-/// Where a connection goes: scheme, host and port, as in the URL (borrowed from it).
+/// Where a connection goes: scheme, host and port, as in the URL (borrowed from it), and the
+/// proxy whose tunnel it passes through, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Origin<'a> {
     pub https: bool,
     /// As written in the URL: IPv6 literals keep their brackets.
     pub host: &'a str,
     pub port: u16,
+    pub via: Option<&'a Proxy>,
 }
 
 /// The idle connections to one origin.
@@ -17,12 +20,16 @@ struct Idle {
     https: bool,
     host: String,
     port: u16,
+    via: Option<Proxy>,
     conns: Vec<Conn>,
 }
 
 impl Idle {
     fn is_for(&self, origin: &Origin<'_>) -> bool {
-        self.https == origin.https && self.port == origin.port && self.host == origin.host
+        self.https == origin.https
+            && self.port == origin.port
+            && self.host == origin.host
+            && self.via.as_ref() == origin.via
     }
 }
 
@@ -53,6 +60,7 @@ impl Pool {
             https: origin.https,
             host: origin.host.to_owned(),
             port: origin.port,
+            via: origin.via.cloned(),
             conns: vec![conn],
         });
     }
