@@ -745,6 +745,30 @@ def test_ctrl_c_stops_the_run_and_keeps_what_was_measured(demo):
     assert handle.wait(timeout=30).num_requests > 0
 
 
+def test_second_ctrl_c_stops_the_users_at_once_and_keeps_the_result(demo):
+    # The user interrupts the run after its first request, then sleeps past any stop timeout;
+    # the second interrupt comes as the stop begins. Both are Ctrl-C as the caller's thread sees it.
+    class Lingering(HttpUser):
+        wait_time = constant(0)
+
+        @task
+        def t(self):
+            self.client.get("/")
+            _thread.interrupt_main()
+            gevent.sleep(600)
+
+    def interrupt_again(**kwargs):
+        _thread.interrupt_main()
+
+    horde.events.test_stopping.add_listener(interrupt_again)
+    try:
+        result = horde.run(Lingering, host=demo.url, users=1, run_time=None, stop_timeout=600, progress=False)
+    finally:
+        horde.events.test_stopping.remove_listener(interrupt_again)
+    assert result.meta["interrupted"] is True
+    assert result.num_requests >= 1
+
+
 # -- the caller's process --------------------------------------------------------------------
 
 

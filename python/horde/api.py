@@ -124,9 +124,8 @@ def run(
                 display.update(handle.progress_line())
     except KeyboardInterrupt:
         # What was measured is kept: the run stops and its result is returned, marked.
-        logger.warning("Interrupted: stopping the load test")
-        handle.stop()
-        result = handle.wait()
+        logger.warning("Interrupted: stopping the load test (interrupt again to stop its users at once)")
+        result = _stop_interrupted(handle)
         result.meta["interrupted"] = True
         if display:
             display.finish(handle.progress_line(final=True))
@@ -134,6 +133,26 @@ def run(
     if display:
         display.finish(handle.progress_line(final=True))
     return handle.wait()
+
+
+def _stop_interrupted(handle: RunHandle) -> Result:
+    """Stops a run that Ctrl-C interrupted and returns its result. A second Ctrl-C while its
+    users finish their task (``stop_timeout``) stops them at once, and the result still comes
+    back; a third one gives up on the run (for a run whose thread is stuck in user code)."""
+    interrupts = 1
+    while True:
+        try:
+            handle.stop(now=interrupts > 1)
+            # Polled: a blocking wait would see the next Ctrl-C only once the run had ended.
+            while not handle._done.wait(0.25):
+                pass
+            return handle.wait()
+        except KeyboardInterrupt:
+            interrupts += 1
+            if interrupts > 2:
+                logger.warning("Interrupted a third time: leaving the run without its result")
+                raise
+            logger.warning("Interrupted again: stopping the users now")
 
 
 def start(
@@ -442,12 +461,17 @@ class RunHandle:
         head = "done" if final else self.state
         return f"{head} {elapsed:5.0f}s  users {self.user_count}  {n} requests  {rps:.1f} req/s  {percentiles}  {fails}"
 
-    def stop(self) -> None:
-        """Stops the run (users get ``stop_timeout`` to finish their task); returns at once."""
+    def stop(self, now: bool = False) -> None:
+        """Stops the run; returns at once.
+
+        Args:
+            now: Stop users still in a task at once, rather than giving them ``stop_timeout``
+                to finish it (also cuts short a stop already under way).
+        """
         self._stop_requested = True
         loop = self._loop
         if loop is not None and not self.done:
-            loop.run_callback_threadsafe(self._quit_soon)
+            loop.run_callback_threadsafe(self._quit_soon, now)
 
     def wait(self, timeout: float | None = None) -> Result:
         """Waits for the run to end and returns its Result.
@@ -470,12 +494,15 @@ class RunHandle:
 
     # -- the run's own thread --------------------------------------------------------------
 
-    def _quit_soon(self) -> None:
+    def _quit_soon(self, now: bool) -> None:
         import gevent
 
         runner = self.environment.runner if self.environment is not None else None
         if runner is not None:
-            gevent.spawn(runner.quit)
+            gevent.spawn(runner.quit)  # a quit already under way is not run twice
+            if now:
+                # After the quit has begun its stop: the users it is waiting for are stopped.
+                gevent.spawn(runner.stop_now)
 
     def _main(self) -> None:
         import gevent
