@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from horde.results import DEFAULT_MAX_SAMPLES, Result, Samples, _Histogram, build_history
@@ -713,14 +712,42 @@ class _Collector:
 
 
 def _stats_frame(environment: Any) -> pd.DataFrame:
-    from horde.stats import PERCENTILES_TO_REPORT, StatsCSV
+    """``Result.stats``: the columns of Locust's ``_stats.csv``, every time in them the engine's
+    precise figure in ms (HDR histogram, 0.1%; exact min and max) where Locust's CSV has whole-ms
+    buckets and a median clamped to [min, max]: for a sub-millisecond server that median is the
+    minimum, and p95 below the median. NaN where a row has no timed request."""
+    from itertools import chain
 
-    csv = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    rows = _Collector()
-    csv._requests_data_rows(rows)
-    frame = pd.DataFrame(rows.rows, columns=csv.requests_csv_columns)
-    numeric = csv.requests_csv_columns[2:]
-    frame[numeric] = frame[numeric].replace("N/A", np.nan).apply(pd.to_numeric)
+    from horde.stats import PERCENTILES_TO_REPORT, StatsCSV, sort_stats
+
+    columns = StatsCSV(environment, PERCENTILES_TO_REPORT).requests_csv_columns
+    view = environment.stats.view()
+    rows = []
+    for entry in chain(sort_stats(view.entries), [view.total]):
+        timed = entry.num_requests - entry.num_none_requests > 0
+
+        def ms(value: float | None, timed: bool = timed) -> float:
+            return float(value) if timed and value is not None else math.nan
+
+        rows.append(
+            [
+                entry.method,
+                entry.name,
+                entry.num_requests,
+                entry.num_failures,
+                ms(entry.get_precise_response_time_percentile(0.5) if timed else None),
+                entry.avg_response_time,
+                ms(entry.min_response_time),
+                ms(entry.max_response_time),
+                entry.avg_content_length,
+                entry.total_rps,
+                entry.total_fail_per_sec,
+                *(ms(entry.get_precise_response_time_percentile(p) if timed else None) for p in PERCENTILES_TO_REPORT),
+            ]
+        )
+    frame = pd.DataFrame(rows, columns=columns)
+    numeric = columns[2:]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric)
     return frame
 
 

@@ -318,7 +318,9 @@ class Result:
 
     Attributes:
         stats: One row per (method, name) and the "Aggregated" row, with the columns of Locust's
-            ``_stats.csv`` (times in ms; percentile columns NaN for rows without requests).
+            ``_stats.csv``; the times (ms) are the engine's precise figures (HDR histograms,
+            within 0.1%; exact min and max) rather than the CSV's whole-ms buckets, so a
+            sub-millisecond server reads e.g. 0.031. NaN where a row has no timed request.
         history: One row per second: "User Count", "Requests/s", "Failures/s", "50%", "95%",
             "99%" and "Average Response Time" (ms) of the requests completed in that second.
         failures: The error table, with the columns of Locust's ``_failures.csv``.
