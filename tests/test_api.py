@@ -311,7 +311,10 @@ def test_stats_times_are_the_precise_hdr_figures(result):
             assert row[column] == result.quantile(p, name=name, method=method), (row["Name"], column)
         values = [row[c] for c in percentiles]
         assert values == sorted(values)
-        assert row["Min Response Time"] <= row["Median Response Time"] <= row["Max Response Time"] == row["100%"]
+        # Min and max are exact, the percentiles the histogram's (3 significant digits, µs).
+        _assert_hdr_close(row["100%"], row["Max Response Time"])
+        assert row["Min Response Time"] * (1 - 1e-3) - 1e-3 <= row["Median Response Time"]
+        assert row["Median Response Time"] <= row["Max Response Time"] * (1 + 1e-3) + 1e-3
     total = result.total
     assert total["Median Response Time"] > total["Min Response Time"]  # not clamped to the minimum
 

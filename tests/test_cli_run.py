@@ -4,6 +4,7 @@ write, exit codes, signals, and what a user sees when the input is wrong."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -118,6 +119,12 @@ def test_json_and_html_reports(demo, tmp_path):
     text = html.read_text()
     assert "<html" in text.lower() and "/bytes/128" in text
     assert "http://" not in text.replace(demo.url, "") or "https://" not in text
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)[1])
+    # The charts' points: one a second while users ran (Locust's history has a row every 5 s).
+    times = [point["time"] for point in data["chart_history"]]
+    assert times and times == sorted(times) and all(b - a < 3 for a, b in zip(times, times[1:]))
+    total = data["precise_response_time_statistics"][-1]
+    assert 0 < total["0.5"] <= total["0.95"] <= total["0.99"] <= total["1.0"]
 
     result = run_horde(
         "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "2", "-t", "1s", "-H", demo.url,

@@ -537,6 +537,7 @@ class RunHandle:
         from horde import events
         from horde.env import Environment
         from horde.stats import stats_history
+        from horde.web.history import per_second_history
 
         plan = self._plan
         environment = Environment(
@@ -565,6 +566,8 @@ class RunHandle:
         self._started.set()
 
         history = gevent.spawn(stats_history, runner)
+        if self._html is not None:
+            per_second_history(environment).start()  # the report's charts
         sampler = gevent.spawn(self._sample_users, runner)
         if not self._stop_requested:  # stop() may come before the loop could take a callback
             if plan.shape is not None:
@@ -592,6 +595,8 @@ class RunHandle:
         self._users.append((time.time(), runner.user_count))
         sampler.kill(block=False)
         history.kill(block=False)
+        if environment.per_second_history is not None:
+            environment.per_second_history.stop()
         worker_samples = self._reap_workers() if self._children else None
         self._result = _collect(environment, self._users, plan, self._start_time, worker_samples)
         environment.events.quit.fire(exit_code=self._result.exit_code)

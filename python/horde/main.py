@@ -104,6 +104,7 @@ def _main() -> None:  # noqa: C901 - one linear flow, as Locust's
     from horde.html import get_html_report, process_html_filename
     from horde.log import greenlet_exception_logger, setup_logging
     from horde.user.inspectuser import print_task_ratio, print_task_ratio_json
+    from horde.web.history import per_second_history
 
     options = argument_parser.parse_locustfile_option()
     locustfiles = argument_parser.get_locustfiles_locally(options)
@@ -350,6 +351,9 @@ def _main() -> None:  # noqa: C901 - one linear flow, as Locust's
         stats_printer_greenlet = gevent.spawn(stats.stats_printer(runner.stats))
         stats_printer_greenlet.link_exception(greenlet_exception_handler)
     gevent.spawn(stats.stats_history, runner).link_exception(greenlet_exception_handler)
+    if options.html_file and not options.worker:
+        # The report's charts: a point a second (the web UI, when there is one, shares it).
+        per_second_history(environment).start()
 
     if threshold_list and _horde_owns(parser, "threshold_abort") and options.threshold_abort:
         gevent.spawn(watch_thresholds, environment, runner, threshold_list, keep_watching=with_ui).link_exception(

@@ -24,7 +24,7 @@ from horde import __version__
 from horde.arrivals import DISTRIBUTIONS
 from horde.runners import MasterRunner
 from horde.web.auth import TOKEN_COOKIE, Credentials
-from horde.web.history import StatsHistory
+from horde.web.history import per_second_history
 
 if TYPE_CHECKING:
     from horde.env import Environment
@@ -128,7 +128,7 @@ class WebUI:
         self.server = None
         self.template_args = {}
         self.auth_args: dict[str, Any] = {}
-        self.history = StatsHistory(environment)
+        self.history = per_second_history(environment)
         self._swarm_greenlet: gevent.Greenlet | None = None
         self._run_time_greenlet: gevent.Greenlet | None = None
 
