@@ -20,7 +20,7 @@ import pytest
 import horde
 from horde import HttpUser, LoadTestShape, User, constant, tag, task
 from horde.results import SloError
-from horde.stats import PERCENTILES_TO_REPORT, StatsCSV
+from horde.stats import PERCENTILES_TO_REPORT, StatsCSV, format_ms
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -597,6 +597,8 @@ def test_plot_returns_a_figure(result):
 
 def test_repr_and_html(result):
     assert repr(result).startswith(f"<Result {result.num_requests} requests, {result.num_failures} failures")
+    # Three significant digits: the demo target's sub-millisecond p50 is not "0.00".
+    assert f"p50 {format_ms(result.quantile(0.5))} ms" in repr(result) and format_ms(result.quantile(0.5)) != "0"
     html = result._repr_html_()
     assert "<table" in html and "Aggregated" in html and "&lt;Result" in html
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from horde.results import DEFAULT_MAX_SAMPLES, Result, Samples, _Histogram, build_history
+from horde.stats import format_ms
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -452,7 +453,7 @@ class RunHandle:
         rps = total.total_rps if final else total.current_rps
         if n:
             p50, p95 = total.get_response_time_percentile(0.5), total.get_response_time_percentile(0.95)
-            percentiles = f"p50 {p50:.1f} ms  p95 {p95:.1f} ms"
+            percentiles = f"p50 {format_ms(p50)} ms  p95 {format_ms(p95)} ms"
         else:
             percentiles = "p50 -  p95 -"
 

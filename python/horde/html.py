@@ -379,14 +379,7 @@ def _service_times(data: dict[str, Any]) -> str:
 
 
 def _ms(value: float | None) -> str:
-    """A time in ms to the HDR histograms' precision, as the web UI's table shows it: three
-    significant digits, never finer than a microsecond nor coarser than a millisecond (0.031,
-    1.25, 125, 1250)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if value <= 0:
-        return "0"
-    return f"{value:.{min(3, max(0, 2 - math.floor(math.log10(value))))}f}"
+    return "" if value is None else stats_module.format_ms(value)
 
 
 def _failures_table(data: dict[str, Any]) -> str:
@@ -500,7 +493,7 @@ def _figures_info(data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _delay(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return "-" if value is None else stats_module.format_ms(value)
 
 
 def get_html_report(environment: Any, show_download_link: bool = True, theme: str = "") -> str:

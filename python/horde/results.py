@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from horde import thresholds
+from horde.stats import format_ms
 
 __all__ = ["DEFAULT_MAX_SAMPLES", "Result", "Samples", "SloError", "load"]
 
@@ -605,7 +606,8 @@ class Result:
         dropped = f", {self.dropped_iterations} dropped iterations" if self.open_model else ""
         return (
             f"<Result {self.num_requests} requests, {self.num_failures} failures, {self.rps:.1f} req/s, "
-            f"p50 {self._quantile_or_nan(0.5):.2f} ms, p99 {self._quantile_or_nan(0.99):.2f} ms{dropped}>"
+            f"p50 {format_ms(self._quantile_or_nan(0.5)) or 'nan'} ms, "
+            f"p99 {format_ms(self._quantile_or_nan(0.99)) or 'nan'} ms{dropped}>"
         )
 
     def _quantile_or_nan(self, q: float) -> float:

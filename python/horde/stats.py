@@ -176,6 +176,17 @@ def sort_stats(stats: Mapping[Any, _T]) -> list[_T]:
     return [stats[key] for key in sorted(stats)]
 
 
+def format_ms(value: float) -> str:
+    """A time in ms to the HDR histograms' precision, as the web UI's table shows it: three
+    significant digits, never finer than a microsecond nor coarser than a millisecond (0.031,
+    1.25, 125, 1250); "" for NaN."""
+    if not math.isfinite(value):
+        return ""
+    if value <= 0:
+        return "0"
+    return f"{value:.{min(3, max(0, 2 - math.floor(math.log10(value))))}f}"
+
+
 def _round_half_up(value: float, digits: int = 0) -> float:
     # Locust rounds values shown in the web UI and history half up (2.5 → 3.0), not to even.
     value = float(value)
