@@ -39,6 +39,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 expect = sync_api.expect
+# Every expect() waits as long as the page's other waits: Playwright's default of 5 s is less than
+# a shape's two 2 s steps take on a busy machine.
+expect.set_options(timeout=WAIT_MS)
 
 # A second user class next to the Conduit journey, so that the Failures tab has something to show.
 FAILING_LOCUSTFILE = """
