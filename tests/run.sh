@@ -21,3 +21,7 @@ cargo test --profile dev-release -p horde-core -p horde-demo -p horde-py
 python -m mypy.stubtest horde._core  # the hand-written stubs match the built extension
 python -m mypy  # the package type-checks ([tool.mypy] in pyproject.toml)
 python -m pytest -q
+# Once more on one core, the configuration the benchmarks measure: the engine then has no threads
+# of its own and the Python thread drives it (test_client_demo.py checks that it did). The client
+# and runner tests only, to keep this short.
+taskset -c 0 python -m pytest -q tests/test_client_demo.py tests/test_client_httpbin.py tests/test_runner.py

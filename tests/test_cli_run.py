@@ -4,10 +4,12 @@ write, exit codes, signals, and what a user sees when the input is wrong."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from cli_helpers import LOCUSTFILES, ROOT, run_horde, stats_rows
@@ -118,6 +120,12 @@ def test_json_and_html_reports(demo, tmp_path):
     text = html.read_text()
     assert "<html" in text.lower() and "/bytes/128" in text
     assert "http://" not in text.replace(demo.url, "") or "https://" not in text
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)[1])
+    # The charts' points: the web UI's, one a second while users ran (Locust's rows come every 5 s).
+    times = [point["time"] for point in data["chart_history"]]
+    assert times and times == sorted(set(times))
+    total = data["precise_response_time_statistics"][-1]
+    assert 0 < total["0.5"] <= total["0.95"] <= total["0.99"] <= total["1.0"]
 
     result = run_horde(
         "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "2", "-t", "1s", "-H", demo.url,
@@ -127,13 +135,28 @@ def test_json_and_html_reports(demo, tmp_path):
     assert json.loads((tmp_path / "out.json").read_text())
 
 
+def wait_for_requests(proc: subprocess.Popen, csv_prefix: Path, timeout: float = 60.0) -> None:
+    """Until ``horde --csv csv_prefix`` has counted requests (its CSV is rewritten every second),
+    rather than a sleep assumed long enough for it to start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "horde exited early"
+        try:
+            if int(stats_rows(Path(f"{csv_prefix}_stats.csv"))[("", "Aggregated")]["Request Count"]) > 0:
+                return
+        except (FileNotFoundError, KeyError, ValueError):
+            pass  # not written yet, or caught mid-rewrite
+        time.sleep(0.1)
+    raise AssertionError(f"no request counted in {csv_prefix}_stats.csv after {timeout} s")
+
+
 def test_sigterm_stops_prints_and_writes(demo, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "horde", "-f", str(LOCUSTFILES / "weights.py"), "--headless", "-u", "4",
          "-H", demo.url, "--csv", str(tmp_path / "run")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(3)
+    wait_for_requests(proc, tmp_path / "run")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-3000:]
@@ -149,7 +172,7 @@ def test_ctrl_c_stops_prints_and_writes(demo, tmp_path):
          "-H", demo.url, "--csv", str(tmp_path / "run")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(3)
+    wait_for_requests(proc, tmp_path / "run")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-3000:]

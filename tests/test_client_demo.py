@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import gevent
 import pytest
 
-from horde import EventHook, HttpSession, RequestStats
+from horde import EventHook, HttpSession, RequestStats, _bridge, _core
 from horde.exception import ConnectionError, SSLError
 from horde.stats import StatsListener
 
@@ -215,3 +217,18 @@ def test_catch_response_has_request_meta(demo):
     client = HttpSession(base_url=demo.url)
     with client.get("/", name="home", catch_response=True) as r:
         assert r.request_meta["name"] == "home" and r.request_meta["request_type"] == "GET"
+
+
+@pytest.mark.skipif("HORDE_RUNTIME_THREADS" in os.environ, reason="HORDE_RUNTIME_THREADS overrides the choice")
+def test_on_one_core_the_python_thread_drives_the_engine(demo):
+    # tests/run.sh runs this file a second time under `taskset -c 0`, the configuration the
+    # benchmarks measure: this is where that run shows the engine had no threads of its own.
+    assert HttpSession(base_url=demo.url).get("/").status_code == 200
+    cores = len(os.sched_getaffinity(0))
+    assert _core.runtime_threads() == cores - 1
+    assert _bridge.bridge().completions.local is (cores == 1)
+    threads = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            threads.add(f.read().strip())
+    assert ("horde-io" in threads) is (cores > 1)

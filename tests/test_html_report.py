@@ -142,16 +142,37 @@ def test_report_tables_show_the_rows(environment):
         "RPS",
         "Failures/s",
     ]
+    # Times to three significant digits (the HDR histograms' precision), µs at the finest.
     assert [r[:7] for r in requests[1:]] == [
-        ["GET", "/", "5", "0", "50.00", "5", "200"],
-        ["POST", "/login", "1", "1", "150.00", "150", "150"],
-        ["GET", "/x</script><b>", "1", "0", "7.00", "7", "7"],
-        ["", "Aggregated", "7", "1", "58.14", "5", "200"],
+        ["GET", "/", "5", "0", "50.0", "5.00", "200"],
+        ["POST", "/login", "1", "1", "150", "150", "150"],
+        ["GET", "/x</script><b>", "1", "0", "7.00", "7.00", "7.00"],
+        ["", "Aggregated", "7", "1", "58.1", "5.00", "200"],
     ]
     assert percentiles[0][2:] == [f"{p}%ile (ms)" for p in (50, 60, 70, 80, 90, 95, 99, 100)]
-    assert percentiles[1] == ["GET", "/", "15", "20", "20", "200", "200", "200", "200", "200"]
+    assert percentiles[1] == ["GET", "/", "15.0", "15.0", "20.0", "20.0", "200", "200", "200", "200"]
     assert failures[1][:4] == ["1", "POST", "/login", "CatchResponseError('bad password')"]
     assert exceptions[1] == ["2", "boom <1>", 'File "lf.py", line 3', "local"]
+
+
+def test_report_shows_sub_millisecond_times_precisely():
+    # Locust's whole-ms buckets read 0 for a server answering in tens of microseconds; the
+    # report's tables show the HDR figures, and its data keeps Locust's beside them.
+    stats = RequestStats()
+    times = [0.021, 0.025, 0.031, 0.034, 0.038, 0.045, 0.052, 0.061, 0.075, 0.4]
+    for rt in times:
+        stats.log_request("GET", "/fast", rt, 10)
+    environment = SimpleNamespace(runner=None, stats=stats, host=None, locustfile="lf.py", user_classes=[])
+    checker = parse(hh.get_html_report(environment))
+    requests, percentiles = checker.tables[:2]
+    cells = [float(c) for c in percentiles[1][2:]]
+    assert cells == sorted(cells) and cells[0] > 0
+    assert percentiles[1][2] == "0.038"  # the 5th of 10 times (nearest rank), within 0.1%
+    assert percentiles[1][-1] == "0.400"
+    assert requests[1][4:7] == [f"{sum(times) / len(times):.3f}", "0.021", "0.400"]
+    data = json.loads(checker.scripts["report-data"])
+    assert data["response_time_statistics"][0]["0.5"] == 0  # Locust's figure, unchanged
+    assert data["precise_response_time_statistics"][0]["0.5"] == pytest.approx(0.038, rel=1e-3)
 
 
 def test_report_embeds_locusts_report_data(environment):
@@ -203,10 +224,11 @@ def test_report_without_runner_or_requests():
     assert len(checker.tables) == 2  # the two statistics tables (Aggregated only)
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the report's script")
-def test_report_script_draws_the_charts(environment, tmp_path):
-    environment.runner.stats.sample_history(3)
-    page = hh.get_html_report(environment)
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the report's script")
+
+
+def draw_charts(page: str, tmp_path) -> list[tuple[str, str]]:
+    """Runs the report's script on its data under node: each chart's (SVG, tooltip at mid-width)."""
     data = parse(page).scripts["report-data"]
     script = re.search(r"<script>\n(.*)</script>", page, re.S).group(1)
     # A minimal stand-in for the browser's DOM: the script only sets innerHTML and listens.
@@ -239,10 +261,48 @@ def test_report_script_draws_the_charts(environment, tmp_path):
         timeout=30,
         check=True,
     ).stdout
-    (rps, rps_tip), (times, _), (users, users_tip) = json.loads(out)
+    return [tuple(chart) for chart in json.loads(out)]
+
+
+@needs_node
+def test_report_script_draws_the_charts(environment, tmp_path):
+    environment.runner.stats.sample_history(3)
+    (rps, rps_tip), (times, _), (users, users_tip) = draw_charts(hh.get_html_report(environment), tmp_path)
     assert "Total Requests per Second" in rps and "<polyline" in rps and "Failures/s" in rps
     assert "50th percentile" in times and "95th percentile" in times and "99th percentile" in times
     assert "Number of Users" in users and "Users: 3" in users_tip and "RPS:" in rps_tip
+
+
+@needs_node
+def test_report_charts_a_point_a_second_on_a_scale_that_ignores_an_early_spike(environment, tmp_path):
+    # The web UI's per-second points (web.history), when sampled, rather than Locust's 5 s rows;
+    # one spike in the first seconds must not flatten two minutes of sub-millisecond times.
+    start = 1_700_000_000
+    points = []
+    for i in range(120):
+        p50 = 500.0 if i == 2 else 0.03 + (i % 5) * 0.001
+        points.append(
+            {
+                "time": start + i,
+                "user_count": 4,
+                "current_rps": 1000.0,
+                "current_fail_per_sec": 0.0,
+                "response_time_percentile_0.5": p50,
+                "response_time_percentile_0.95": p50 + 0.01,
+                "response_time_percentile_0.99": p50 + 0.02,
+                "avg_response_time": p50,
+            }
+        )
+    environment.per_second_history = SimpleNamespace(points=points)
+    page = hh.get_html_report(environment)
+    assert json.loads(parse(page).scripts["report-data"])["chart_history"] == points
+    (rps, _), (times, times_tip), _users = draw_charts(page, tmp_path)
+    polyline = re.search(r'<polyline[^>]* points="([^"]*)"', rps).group(1)
+    assert len(polyline.split()) == 120
+    assert "3 off scale, up to 500 ms" in times  # the spike's three percentiles, clipped and said
+    ticks = [float(t) for t in re.findall(r'text-anchor="end">([\d.]+)</text>', times)]
+    assert 0.05 <= max(ticks) < 1  # the scale of the sub-millisecond times, not of the spike
+    assert re.search(r"50th percentile: 0\.03\d ms", times_tip)
 
 
 def test_save_html_report_fills_the_placeholders(environment, tmp_path):

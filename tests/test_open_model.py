@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import time
 
 import pytest
 from cli_helpers import LOCUSTFILES, run_horde, stats_rows
@@ -106,7 +105,8 @@ def test_library_run_at_an_arrival_rate(demo):
     assert 4 <= Counting.starts <= 8
     assert Counting.iterations >= arrivals["started"] - Counting.starts  # the last ones may be cut short
     rows = result.stats.set_index("Name")
-    assert rows.loc["first", "Request Count"] == rows.loc["second", "Request Count"]
+    # A user stopped at the end between its two requests has sent only the first.
+    assert 0 <= rows.loc["first", "Request Count"] - rows.loc["second", "Request Count"] <= Counting.starts
     # The iteration's first request counts from the scheduled start (never less than its service
     # time); the second is timed as in the closed model.
     samples = result.samples
@@ -377,15 +377,16 @@ def test_stalling_server_shows_in_corrected_latency_only(tmp_path):
     # times (only the one stuck request per freeze was written before it ended) stay short.
     server = DemoServer(stall=(1.5, 0.5))
     try:
-        started = time.monotonic()
+        # A run that never ends fails on the test's timeout, not on a wall-clock bound here.
         result = horde.run(
             Browse, host=server.url, users=1, run_time=4.5, arrival_rate=200, arrival_max_wait=2, progress=False
         )
-        assert time.monotonic() - started < 60
     finally:
         server.stop()
     arrivals = result.meta["arrivals"]
-    assert arrivals["dropped"] == 0
+    # None waited out arrival_max_wait; but the server's freezes keep its own clock, so the run may
+    # end inside one, and the arrivals still waiting then count as dropped: at most one freeze's.
+    assert arrivals["dropped"] <= 200 * 0.5
     assert result.quantile(0.9) > 100
     assert result.quantile(0.99) > 300
     assert result.service_quantile(0.99) < result.quantile(0.99) / 2

@@ -309,6 +309,8 @@ def test_workers_tab_lists_the_workers(cluster):
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(cluster.master.base + "/")
             expect = sync_api.expect
+            # As long as the page's other waits, not Playwright's 5 s, which a busy machine outlasts.
+            expect.set_options(timeout=WAIT_MS)
             expect(page.locator("#nav-workers")).to_have_text("2")
             expect(page.locator("#nav-users")).to_have_text("4")
             page.click("[data-tab=workers]")

@@ -5,6 +5,7 @@ user count, see a failure, download the CSV, stop and reset."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -12,11 +13,13 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 from cli_helpers import LOCUSTFILES, ROOT
 from conftest import free_port, wait_for_port
 
+from horde import html as html_report
 from horde.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,6 +39,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 expect = sync_api.expect
+# Every expect() waits as long as the page's other waits: Playwright's default of 5 s is less than
+# a shape's two 2 s steps take on a busy machine.
+expect.set_options(timeout=WAIT_MS)
 
 # A second user class next to the Conduit journey, so that the Failures tab has something to show.
 FAILING_LOCUSTFILE = """
@@ -140,6 +146,41 @@ def wait_for_requests(page, more_than: int):
     )
 
 
+# The Aggregated row's time columns and the precise figure each shows.
+TIME_COLUMNS = {
+    "Median (ms)": "precise_median_response_time",
+    "95%ile (ms)": "precise_response_time_percentile_0.95",
+    "99%ile (ms)": "precise_response_time_percentile_0.99",
+    "Average (ms)": "avg_response_time",
+    "Min (ms)": "precise_min_response_time",
+    "Max (ms)": "precise_max_response_time",
+}
+
+
+def assert_table_shows_the_hdr_figures(page, url: str) -> None:
+    """A stopped run: the table's times are the HDR histogram's, to three significant digits (µs
+    for the demo target's sub-millisecond times), in order, where Locust's p95 can read 0 below a
+    median of 0.03."""
+    total = None
+    for _ in range(50):  # the page and this request may read /stats/requests 2 s apart (its cache)
+        with urlopen(url + "stats/requests", timeout=10) as response:
+            total = json.load(response)["stats"][-1]
+        shown = cell(page, "tfoot", "# Requests").inner_text().replace(",", "")
+        if shown == str(total["num_requests"]):
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError(f"the table never showed the stopped run's {total and total['num_requests']} requests")
+    cells = {column: cell(page, "tfoot", column).inner_text().replace(",", "") for column in TIME_COLUMNS}
+    for column, key in TIME_COLUMNS.items():
+        # As many decimals as the report's formatter gives; the last one rounded either way on a tie.
+        decimals = len(html_report._ms(total[key]).partition(".")[2])
+        assert len(cells[column].partition(".")[2]) == decimals, (column, cells[column], total[key])
+        assert abs(float(cells[column]) - total[key]) <= 0.5 * 10**-decimals + 1e-9, (column, cells[column], total[key])
+    median, p95, p99 = (float(cells[c]) for c in ("Median (ms)", "95%ile (ms)", "99%ile (ms)"))
+    assert 0 < median <= p95 <= p99
+
+
 def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
     with screenshot_on_failure(page, "test_run_a_test_from_the_browser", horde_web["log"]):
         page.goto(horde_web["url"])
@@ -237,6 +278,7 @@ def test_run_a_test_from_the_browser(horde_web, page, tmp_path):
         expect(page.locator("#btn-new")).to_be_visible()
         expect(page.locator("#btn-stop")).to_be_hidden()
         page.click("[data-tab=stats]")
+        assert_table_shows_the_hdr_figures(page, horde_web["url"])
         page.click("#btn-reset")
         expect(cell(page, "tfoot", "# Requests")).to_have_text("0")
         page.click("[data-tab=charts]")
@@ -309,3 +351,27 @@ def test_load_test_shape(tmp_path, page):
             expect(page.locator("#nav-state")).to_have_text("STOPPED")
             expect(page.locator("#btn-new")).to_be_visible()
             assert page.js_errors == []
+
+
+def test_response_time_chart_scale_ignores_an_early_spike(horde_web, page):
+    """One spike at the start of a long run must not flatten the response-time chart: its scale
+    covers the last minute in full and older points up to their 99th percentile."""
+    with screenshot_on_failure(page, "test_response_time_chart_scale_ignores_an_early_spike", horde_web["log"]):
+        page.goto(horde_web["url"])
+        expect(page.locator("#start-view")).to_be_visible()
+        tops = page.evaluate(
+            """async () => {
+                const { scaleMax } = await import("./assets/charts.js");
+                const times = Array.from({ length: 300 }, (_, i) => 1.7e9 + i);
+                const early = times.map((_, i) => (i === 5 ? 500 : 0.03 + (i % 7) * 0.001));
+                const late = times.map((_, i) => (i === 290 ? 500 : 0.03));
+                const gaps = times.map((_, i) => (i % 2 ? null : 0.05));
+                return [scaleMax(times, [early]), scaleMax(times, [early], true),
+                        scaleMax(times, [late], true), scaleMax(times, [gaps], true)];
+            }"""
+        )
+        assert tops[0] == 500  # the plain maximum (the RPS and users charts)
+        assert 0.03 < tops[1] < 0.04  # the spike 295 s ago is off the scale
+        assert tops[2] == 500  # a spike in the last minute is shown
+        assert tops[3] == 0.05  # nulls are gaps, not zeros
+        assert page.js_errors == []

@@ -14,6 +14,7 @@ import pytest
 from cli_helpers import ROOT
 from test_web_api import HordeUI, Reply, until
 
+from horde.stats import PRECISE_ROW_KEYS
 from horde.web.routes import HORDE_REQUEST_STATS_KEYS
 
 LOCUST = os.environ.get("HORDE_LOCUST") or str(ROOT / ".venv-locust" / "bin" / "locust")
@@ -66,9 +67,11 @@ def shape(value: Any) -> Any:
 
 
 def without_horde_keys(body: Any, path: str) -> Any:
-    """``body`` without the keys horde adds to Locust's JSON (its /stats/requests has more)."""
+    """``body`` without the keys horde adds to Locust's JSON (its /stats/requests has more, and
+    so has each of its rows)."""
     if path == "/stats/requests":
-        return {k: v for k, v in body.items() if k not in HORDE_REQUEST_STATS_KEYS}
+        rows = [{k: v for k, v in row.items() if k not in PRECISE_ROW_KEYS} for row in body["stats"]]
+        return {k: v for k, v in body.items() if k not in HORDE_REQUEST_STATS_KEYS} | {"stats": rows}
     return body
 
 

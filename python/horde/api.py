@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from horde.results import DEFAULT_MAX_SAMPLES, Result, Samples, _Histogram, build_history
+from horde.stats import format_ms
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -124,9 +124,8 @@ def run(
                 display.update(handle.progress_line())
     except KeyboardInterrupt:
         # What was measured is kept: the run stops and its result is returned, marked.
-        logger.warning("Interrupted: stopping the load test")
-        handle.stop()
-        result = handle.wait()
+        logger.warning("Interrupted: stopping the load test (interrupt again to stop its users at once)")
+        result = _stop_interrupted(handle)
         result.meta["interrupted"] = True
         if display:
             display.finish(handle.progress_line(final=True))
@@ -134,6 +133,26 @@ def run(
     if display:
         display.finish(handle.progress_line(final=True))
     return handle.wait()
+
+
+def _stop_interrupted(handle: RunHandle) -> Result:
+    """Stops a run that Ctrl-C interrupted and returns its result. A second Ctrl-C while its
+    users finish their task (``stop_timeout``) stops them at once, and the result still comes
+    back; a third one gives up on the run (for a run whose thread is stuck in user code)."""
+    interrupts = 1
+    while True:
+        try:
+            handle.stop(now=interrupts > 1)
+            # Polled: a blocking wait would see the next Ctrl-C only once the run had ended.
+            while not handle._done.wait(0.25):
+                pass
+            return handle.wait()
+        except KeyboardInterrupt:
+            interrupts += 1
+            if interrupts > 2:
+                logger.warning("Interrupted a third time: leaving the run without its result")
+                raise
+            logger.warning("Interrupted again: stopping the users now")
 
 
 def start(
@@ -434,7 +453,7 @@ class RunHandle:
         rps = total.total_rps if final else total.current_rps
         if n:
             p50, p95 = total.get_response_time_percentile(0.5), total.get_response_time_percentile(0.95)
-            percentiles = f"p50 {p50:.1f} ms  p95 {p95:.1f} ms"
+            percentiles = f"p50 {format_ms(p50)} ms  p95 {format_ms(p95)} ms"
         else:
             percentiles = "p50 -  p95 -"
 
@@ -442,12 +461,17 @@ class RunHandle:
         head = "done" if final else self.state
         return f"{head} {elapsed:5.0f}s  users {self.user_count}  {n} requests  {rps:.1f} req/s  {percentiles}  {fails}"
 
-    def stop(self) -> None:
-        """Stops the run (users get ``stop_timeout`` to finish their task); returns at once."""
+    def stop(self, now: bool = False) -> None:
+        """Stops the run; returns at once.
+
+        Args:
+            now: Stop users still in a task at once, rather than giving them ``stop_timeout``
+                to finish it (also cuts short a stop already under way).
+        """
         self._stop_requested = True
         loop = self._loop
         if loop is not None and not self.done:
-            loop.run_callback_threadsafe(self._quit_soon)
+            loop.run_callback_threadsafe(self._quit_soon, now)
 
     def wait(self, timeout: float | None = None) -> Result:
         """Waits for the run to end and returns its Result.
@@ -470,12 +494,15 @@ class RunHandle:
 
     # -- the run's own thread --------------------------------------------------------------
 
-    def _quit_soon(self) -> None:
+    def _quit_soon(self, now: bool) -> None:
         import gevent
 
         runner = self.environment.runner if self.environment is not None else None
         if runner is not None:
-            gevent.spawn(runner.quit)
+            gevent.spawn(runner.quit)  # a quit already under way is not run twice
+            if now:
+                # After the quit has begun its stop: the users it is waiting for are stopped.
+                gevent.spawn(runner.stop_now)
 
     def _main(self) -> None:
         import gevent
@@ -514,6 +541,7 @@ class RunHandle:
         from horde import events
         from horde.env import Environment
         from horde.stats import stats_history
+        from horde.web.history import per_second_history
 
         plan = self._plan
         environment = Environment(
@@ -542,6 +570,8 @@ class RunHandle:
         self._started.set()
 
         history = gevent.spawn(stats_history, runner)
+        if self._html is not None:
+            per_second_history(environment).start()  # the report's charts
         sampler = gevent.spawn(self._sample_users, runner)
         if not self._stop_requested:  # stop() may come before the loop could take a callback
             if plan.shape is not None:
@@ -569,6 +599,8 @@ class RunHandle:
         self._users.append((time.time(), runner.user_count))
         sampler.kill(block=False)
         history.kill(block=False)
+        if environment.per_second_history is not None:
+            environment.per_second_history.stop()
         worker_samples = self._reap_workers() if self._children else None
         self._result = _collect(environment, self._users, plan, self._start_time, worker_samples)
         environment.events.quit.fire(exit_code=self._result.exit_code)
@@ -689,14 +721,42 @@ class _Collector:
 
 
 def _stats_frame(environment: Any) -> pd.DataFrame:
-    from horde.stats import PERCENTILES_TO_REPORT, StatsCSV
+    """``Result.stats``: the columns of Locust's ``_stats.csv``, every time in them the engine's
+    precise figure in ms (HDR histogram, 0.1%; exact min and max) where Locust's CSV has whole-ms
+    buckets and a median clamped to [min, max]: for a sub-millisecond server that median is the
+    minimum, and p95 below the median. NaN where a row has no timed request."""
+    from itertools import chain
 
-    csv = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    rows = _Collector()
-    csv._requests_data_rows(rows)
-    frame = pd.DataFrame(rows.rows, columns=csv.requests_csv_columns)
-    numeric = csv.requests_csv_columns[2:]
-    frame[numeric] = frame[numeric].replace("N/A", np.nan).apply(pd.to_numeric)
+    from horde.stats import PERCENTILES_TO_REPORT, StatsCSV, sort_stats
+
+    columns = StatsCSV(environment, PERCENTILES_TO_REPORT).requests_csv_columns
+    view = environment.stats.view()
+    rows = []
+    for entry in chain(sort_stats(view.entries), [view.total]):
+        timed = entry.num_requests - entry.num_none_requests > 0
+
+        def ms(value: float | None, timed: bool = timed) -> float:
+            return float(value) if timed and value is not None else math.nan
+
+        rows.append(
+            [
+                entry.method,
+                entry.name,
+                entry.num_requests,
+                entry.num_failures,
+                ms(entry.get_precise_response_time_percentile(0.5) if timed else None),
+                entry.avg_response_time,
+                ms(entry.min_response_time),
+                ms(entry.max_response_time),
+                entry.avg_content_length,
+                entry.total_rps,
+                entry.total_fail_per_sec,
+                *(ms(entry.get_precise_response_time_percentile(p) if timed else None) for p in PERCENTILES_TO_REPORT),
+            ]
+        )
+    frame = pd.DataFrame(rows, columns=columns)
+    numeric = columns[2:]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric)
     return frame
 
 

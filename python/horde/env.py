@@ -55,6 +55,8 @@ class Environment:
     ) -> None:
         self.runner: Runner | None = None
         self.web_ui: Any = None
+        # The per-second sampler of the web UI's and HTML report's charts (web.history).
+        self.per_second_history: Any = None
         self.process_exit_code: int | None = None
         self.events = events if events is not None else Events()
         self.locustfile = locustfile

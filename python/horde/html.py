@@ -3,7 +3,9 @@
 Tables are rendered here; charts are drawn in the browser by the report's own script from the
 data embedded as JSON. Nothing is loaded from the network. Beside Locust's content it says what
 the response times measure and horde's own delay, and in the open model (``--arrival-rate``) the
-dropped iterations and the uncorrected service times.
+dropped iterations and the uncorrected service times. The tables show the engine's precise
+times (HDR histograms, µs where it matters) and the charts a point a second; the embedded data
+keeps Locust's figures beside them.
 """
 
 from __future__ import annotations
@@ -182,6 +184,26 @@ def _run_figures(request_stats: Any, runner: Any, rows: list[Any]) -> dict[str, 
     return figures
 
 
+def _precise_percentiles(entry: Any) -> dict[str, Any]:
+    """The percentiles of the report's table from the engine's HDR histogram (ms within 0.1%),
+    where Locust's whole-ms buckets read 0 for a sub-millisecond server; None without timed
+    requests."""
+    timed = entry.num_requests - entry.num_none_requests > 0
+    percentiles = {str(p): entry.get_precise_response_time_percentile(p) for p in PERCENTILES_FOR_HTML_REPORT}
+    return {
+        "name": entry.name,
+        "method": entry.method or "",
+        **(percentiles if timed else dict.fromkeys(percentiles)),
+    }
+
+
+def _chart_history(environment: Any) -> list[dict[str, Any]]:
+    """The per-second points of the web UI's charts (``web.history``), when they were sampled;
+    the report's script falls back on Locust's history (a row every 5 s) without them."""
+    history = getattr(environment, "per_second_history", None)
+    return list(history.points) if history is not None else []
+
+
 def report_data(environment: Any, show_download_link: bool = True) -> dict[str, Any]:
     """Everything the report shows, as Locust's report template arguments (JSON-ready).
 
@@ -218,6 +240,9 @@ def report_data(environment: Any, show_download_link: bool = True) -> dict[str, 
             }
             for entry in rows
         ],
+        "precise_requests_statistics": [entry.precise_dict() for entry in rows],
+        "precise_response_time_statistics": [_precise_percentiles(entry) for entry in rows],
+        "chart_history": _chart_history(environment),
         "start_time": start_time,
         "end_time": end_time,
         "duration": format_duration(start_ts, end_ts),
@@ -308,15 +333,15 @@ def _requests_table(data: dict[str, Any]) -> str:
         ("Failures/s", True),
     ]
     rows = []
-    for r in data["requests_statistics"]:
+    for r, precise in zip(data["requests_statistics"], data["precise_requests_statistics"]):
         cells = [
             _e(r["method"]),
             _e(r["name"]),
             _num(r["num_requests"]),
             _num(r["num_failures"]),
-            _num(float(r["avg_response_time"]), 2),
-            _num(r["min_response_time"]),
-            _num(r["max_response_time"]),
+            _ms(float(r["avg_response_time"])),
+            _ms(precise["precise_min_response_time"]),
+            _ms(precise["precise_max_response_time"]),
             _num(float(r["avg_content_length"]), 2),
             _num(float(r["total_rps"]), 2),
             _num(float(r["total_fail_per_sec"]), 2),
@@ -329,8 +354,8 @@ def _response_times_table(data: dict[str, Any]) -> str:
     labels = stats_module.get_readable_percentiles(PERCENTILES_FOR_HTML_REPORT)
     columns = [("Method", False), ("Name", False)] + [(f"{label}ile (ms)", True) for label in labels]
     rows = []
-    for r in data["response_time_statistics"]:
-        cells = [_e(r["method"]), _e(r["name"])] + [_num(r[str(p)]) for p in PERCENTILES_FOR_HTML_REPORT]
+    for r in data["precise_response_time_statistics"]:
+        cells = [_e(r["method"]), _e(r["name"])] + [_ms(r[str(p)]) for p in PERCENTILES_FOR_HTML_REPORT]
         rows.append((cells, _is_total(r)))
     return _table(columns, rows, "No requests were made.")
 
@@ -343,7 +368,7 @@ def _service_times(data: dict[str, Any]) -> str:
     columns = [("Method", False), ("Name", False)] + [(f"{label}ile (ms)", True) for label in labels]
     rows = []
     for r in data["service_time_statistics"]:
-        cells = [_e(r["method"]), _e(r["name"])] + [_num(_bucket(r[str(p)])) for p in PERCENTILES_FOR_HTML_REPORT]
+        cells = [_e(r["method"]), _e(r["name"])] + [_ms(r[str(p)]) for p in PERCENTILES_FOR_HTML_REPORT]
         rows.append((cells, _is_total(r)))
     return (
         '<h3 id="service-time-statistics">Service Time Statistics</h3>\n'
@@ -353,10 +378,8 @@ def _service_times(data: dict[str, Any]) -> str:
     )
 
 
-def _bucket(value: float | None) -> int | None:
-    # Rounded as the response times above are (Locust's buckets), so the two tables compare; the
-    # embedded data keeps the exact figures.
-    return None if value is None else stats_module.bucket_response_time(value)
+def _ms(value: float | None) -> str:
+    return "" if value is None else stats_module.format_ms(value)
 
 
 def _failures_table(data: dict[str, Any]) -> str:
@@ -470,7 +493,7 @@ def _figures_info(data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _delay(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return "-" if value is None else stats_module.format_ms(value)
 
 
 def get_html_report(environment: Any, show_download_link: bool = True, theme: str = "") -> str:

@@ -29,6 +29,7 @@ import traceback  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
+import greenlet  # noqa: E402
 
 from horde import __version__, locust_alias, log  # noqa: E402
 from horde.exception import RPCError  # noqa: E402
@@ -85,13 +86,25 @@ def load_locustfiles(locustfiles: list[str]) -> tuple[dict[str, Any], dict[str, 
     return user_classes, shape_classes, user_tasks, shape_class
 
 
-def main() -> None:  # noqa: C901 - one linear flow, as Locust's
+def main() -> None:
+    """The ``horde`` command. Once the test has begun, SIGTERM and Ctrl-C end it through
+    ``shutdown()``; a Ctrl-C before then (importing a locustfile, waiting on a prompt) ends the
+    program with no results to save, so with a line rather than a traceback."""
+    try:
+        _main()
+    except KeyboardInterrupt:
+        sys.stderr.write("horde: interrupted before the test started\n")
+        sys.exit(130)
+
+
+def _main() -> None:  # noqa: C901 - one linear flow, as Locust's
     locust_alias.install()
     from horde import argument_parser, stats, thresholds
     from horde.env import Environment
     from horde.html import get_html_report, process_html_filename
     from horde.log import greenlet_exception_logger, setup_logging
     from horde.user.inspectuser import print_task_ratio, print_task_ratio_json
+    from horde.web.history import per_second_history
 
     options = argument_parser.parse_locustfile_option()
     locustfiles = argument_parser.get_locustfiles_locally(options)
@@ -355,6 +368,9 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         stats_printer_greenlet = gevent.spawn(stats.stats_printer(runner.stats))
         stats_printer_greenlet.link_exception(greenlet_exception_handler)
     gevent.spawn(stats.stats_history, runner).link_exception(greenlet_exception_handler)
+    if options.html_file and not options.worker:
+        # The report's charts: a point a second (the web UI, when there is one, shares it).
+        per_second_history(environment).start()
 
     if threshold_list and _horde_owns(parser, "threshold_abort") and options.threshold_abort:
         gevent.spawn(watch_thresholds, environment, runner, threshold_list, keep_watching=with_ui).link_exception(
@@ -376,15 +392,14 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             # preAllocatedVUs); the closed model ramps at Locust's default of 1 user/s.
             options.spawn_rate = max(options.num_users, 1) if arrival_rate else 1
         if environment.shape_class:
-            try:
-                runner.start_shape()
-                if runner.shape_greenlet is not None:
-                    runner.shape_greenlet.join()
-            except KeyboardInterrupt:
-                logger.info("Exiting due to CTRL+C interruption")
-            finally:
-                stop_and_quit(reason="Shape test completed")
-        elif arrival_rate:
+            # The shape sets the load and decides when the test ends; -t does not apply (the
+            # warning above said so). A signal interrupts the join and goes to shutdown().
+            runner.start_shape()
+            if runner.shape_greenlet is not None:
+                runner.shape_greenlet.join()
+            stop_and_quit(reason="Shape test completed")
+            return
+        if arrival_rate:
             logger.info(
                 f"Open model: {arrival_rate:g} iterations/s ({options.arrival_distribution}), "
                 f"{options.num_users} users to start with, at most {options.max_users or options.num_users}"
@@ -407,14 +422,36 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
                 web_ui.start_run_time_timer(options.run_time)
             else:
                 gevent.spawn_later(options.run_time, stop_and_quit).link_exception(greenlet_exception_handler)
-        elif not environment.shape_class:
+        else:
             logger.info("No run time limit set, use CTRL+C to interrupt")
 
     if options.csv_prefix:
         gevent.spawn(stats_csv_writer.stats_writer).link_exception(greenlet_exception_handler)
 
+    def write_reports() -> None:
+        """Each report the options ask for, once. One that cannot be written is logged and the
+        others are still written: nothing measured is lost for a bad path."""
+        reports: list[tuple[str, Any]] = []
+        if options.html_file:
+            reports.append(("--html", save_html_report))
+        if getattr(options, "hdr_json", None):
+            reports.append(("--hdr-json", lambda: stats.save_precise_stats_json(runner.stats, options.hdr_json)))
+        if options.json_file:
+            reports.append(("--json-file", lambda: stats.save_stats_json(runner.stats, options.json_file)))
+        for option, write in reports:
+            try:
+                write()
+            except OSError as e:
+                logger.error(f"{option}: the report could not be written: {e}")
+                failed_reports.append(option)
+
+    failed_reports: list[str] = []
+
     def shutdown() -> None:
-        """Fires quitting, prints and writes the results, exits with Locust's exit code."""
+        """The one way out once the test has begun (its end, -t, a shape's end, --autoquit,
+        SIGTERM, Ctrl-C): fires quitting, stops the users, prints the summary, writes the
+        reports, exits with Locust's exit code. Runs once: signals that come meanwhile only
+        hurry the users' stop (``on_signal``)."""
         nonlocal shutting_down
         shutting_down = True
         environment.events.quitting.fire(environment=environment, reverse=True)
@@ -441,11 +478,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         runner.quit()
         if options.json:
             stats.print_stats_json(runner.stats)
-        if getattr(options, "hdr_json", None):
-            stats.save_precise_stats_json(runner.stats, options.hdr_json)
-        if options.json_file:
-            stats.save_stats_json(runner.stats, options.json_file)
-        elif not options.worker:
+        write_reports()
+        if not options.json_file and not options.worker:
             stats.print_stats(runner.stats, current=False)
             stats.print_percentile_stats(runner.stats)
             stats.print_error_report(runner.stats)
@@ -468,6 +502,8 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
             telemetry.shutdown()
         environment.events.quit.fire(exit_code=code)
         stats_csv_writer.close_files()
+        if failed_reports and code == 0:
+            code = 1
         if children:
             # --processes: the parent's code is the highest of its own and its workers'.
             code = max(code, _wait_for_children(children))
@@ -477,27 +513,40 @@ def main() -> None:  # noqa: C901 - one linear flow, as Locust's
         html = get_html_report(environment, show_download_link=False)
         process_html_filename(options)
         logger.debug("Writing html report to file: %s", options.html_file)
+        if html_dir := os.path.dirname(options.html_file):
+            os.makedirs(html_dir, exist_ok=True)
         with open(options.html_file, "w", encoding="utf-8") as f:
             f.write(html)
 
-    def on_sigterm() -> None:
-        logger.info("Got SIGTERM signal")
-        if options.html_file:
-            save_html_report()
-        shutdown()
+    # SIGTERM and Ctrl-C take the same path. Both are handled by the gevent hub (not Python's
+    # KeyboardInterrupt, which lands in whichever greenlet runs, a user's or the hub's, with a
+    # traceback): the handler wakes the main greenlet wherever it waits, and it goes to shutdown().
+    main_flow = greenlet.getcurrent()
+    stop_signal: list[str] = []
 
-    gevent.signal_handler(signal.SIGTERM, on_sigterm)
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if runner.stop_under_way:
+            # The users already have --stop-timeout to finish their task (-t was reached, or an
+            # earlier signal): a signal now means "stop them at once".
+            runner.stop_now()
+        if shutting_down or stop_signal:
+            logger.info(f"Got {name} signal while shutting down")
+            return
+        stop_signal.append(name)
+        logger.info(f"Got {name} signal")
+        gevent.get_hub().loop.run_callback(main_flow.throw, _StopRequested(name))
+
+    gevent.signal_handler(signal.SIGTERM, on_signal, signal.SIGTERM)
+    gevent.signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
 
     try:
         if options.headless or options.autostart:
             start_automatic_run()
         # With the UI too, the runner's greenlets live until quit (Ctrl-C, SIGTERM, --autoquit).
         main_greenlet.join()
-        if options.html_file:
-            save_html_report()
-    except KeyboardInterrupt:
-        if options.html_file:
-            save_html_report()
+    except (_StopRequested, KeyboardInterrupt):
+        pass
     shutdown()
 
 
@@ -520,6 +569,12 @@ def _start_metrics_server(parser: Any, options: Any, environment: Any, web_ui: A
         sys.exit(1)
     logger.info(f"Prometheus metrics at http://{options.prometheus_host}:{server.port}/metrics")
     return server
+
+
+class _StopRequested(BaseException):
+    """Thrown into the main greenlet by a SIGTERM or SIGINT handler: it leaves whatever it
+    waits for (workers, a shape, the runner) for ``shutdown()``. A BaseException, as
+    KeyboardInterrupt is, so that no ``except Exception`` on the way swallows it."""
 
 
 def _wait_for_workers(runner: Any, options: Any) -> None:
@@ -604,7 +659,16 @@ def _fork_processes(options: Any) -> list[int]:
                 sys.exit(1)
             interrupted.append(True)
 
+        def on_sigterm(signum: int, frame: Any) -> None:
+            # Passed on: each worker shuts down as it would on its own, with a last report.
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
         signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGTERM, on_sigterm)
         sys.exit(_wait_for_children(children, forever=True))
     options.master = True
     options.expect_workers = options.processes

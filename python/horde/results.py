@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from horde import thresholds
+from horde.stats import format_ms
 
 __all__ = ["DEFAULT_MAX_SAMPLES", "Result", "Samples", "SloError", "load"]
 
@@ -318,7 +319,9 @@ class Result:
 
     Attributes:
         stats: One row per (method, name) and the "Aggregated" row, with the columns of Locust's
-            ``_stats.csv`` (times in ms; percentile columns NaN for rows without requests).
+            ``_stats.csv``; the times (ms) are the engine's precise figures (HDR histograms,
+            within 0.1%; exact min and max) rather than the CSV's whole-ms buckets, so a
+            sub-millisecond server reads e.g. 0.031. NaN where a row has no timed request.
         history: One row per second: "User Count", "Requests/s", "Failures/s", "50%", "95%",
             "99%" and "Average Response Time" (ms) of the requests completed in that second.
         failures: The error table, with the columns of Locust's ``_failures.csv``.
@@ -603,7 +606,8 @@ class Result:
         dropped = f", {self.dropped_iterations} dropped iterations" if self.open_model else ""
         return (
             f"<Result {self.num_requests} requests, {self.num_failures} failures, {self.rps:.1f} req/s, "
-            f"p50 {self._quantile_or_nan(0.5):.2f} ms, p99 {self._quantile_or_nan(0.99):.2f} ms{dropped}>"
+            f"p50 {format_ms(self._quantile_or_nan(0.5)) or 'nan'} ms, "
+            f"p99 {format_ms(self._quantile_or_nan(0.99)) or 'nan'} ms{dropped}>"
         )
 
     def _quantile_or_nan(self, q: float) -> float:

@@ -91,6 +91,37 @@ def master_heartbeat_timeout() -> float:
     return MASTER_HEARTBEAT_TIMEOUT
 
 
+class _OneAtATime:
+    """A step of the runner (stopping the test, quitting) that several greenlets may ask for at
+    the same moment: a signal's shutdown while the ``-t`` timer is stopping the users, the last
+    worker quitting during a Ctrl-C. The first runs it; the others wait for it to end instead of
+    running it a second time (``test_stop`` fired twice, ``--stop-timeout`` waited twice, a
+    summary printed before the workers' last reports are in)."""
+
+    def __init__(self) -> None:
+        self._owner: Any = None
+        self._done: Event | None = None
+
+    @property
+    def underway(self) -> bool:
+        return self._done is not None
+
+    def run(self, step: Callable[[], None]) -> None:
+        done = self._done
+        if done is not None:
+            if self._owner is not greenlet.getcurrent():  # else: re-entered from the step itself
+                done.wait()
+            return
+        self._owner, self._done = greenlet.getcurrent(), Event()
+        done = self._done
+        try:
+            step()
+        finally:
+            # Set even when the step's greenlet is killed (quit kills the runner's own greenlets).
+            self._owner = self._done = None
+            done.set()
+
+
 def locust_exception_handler(environment: Environment) -> Callable[[Any], None]:
     """Links to runner greenlets: ``StopTest`` ends the test; anything else is logged (exit 2)."""
     log_it = greenlet_exception_logger(logger)
@@ -141,6 +172,12 @@ class Runner:
         # every second cost more than the requests when URLs made a name each.
         self.stats.cache_entries_response_times = False
         self._cpu = _CpuMeter()
+        self._stopping = _OneAtATime()
+        self._quitting_step = _OneAtATime()
+        # Users given --stop-timeout to finish their task, while a stop waits for them; and
+        # whether the stop under way was told not to wait (stop_now).
+        self._finishing: Group | None = None
+        self._hurry = False
         self.greenlet.spawn(self.monitor_cpu_and_memory).link_exception(locust_exception_handler(environment))
         # Every request reported through the request event is logged into the stats by this one
         # listener, as in Locust (HttpSession lets the engine do it when no other listener is there).
@@ -246,12 +283,35 @@ class Runner:
         for g in doomed:
             # The group drops dead greenlets from a later hub callback; the count must be right now.
             self.user_greenlets.discard(g)
-        if not graceful.join(timeout=self.environment.stop_timeout):
-            logger.info(
-                f"Not all users finished their tasks & terminated in {self.environment.stop_timeout} seconds. "
-                "Stopping them..."
-            )
-            graceful.kill(block=True)
+        self._finishing = graceful
+        try:
+            if self._hurry:
+                graceful.kill(block=True)
+            elif not graceful.join(timeout=self.environment.stop_timeout):
+                logger.info(
+                    f"Not all users finished their tasks & terminated in {self.environment.stop_timeout} seconds. "
+                    "Stopping them..."
+                )
+                graceful.kill(block=True)
+        finally:
+            self._finishing = None
+
+    @property
+    def stop_under_way(self) -> bool:
+        """Whether the test is being stopped (its users may be finishing their task)."""
+        return self._stopping.underway
+
+    def stop_now(self) -> None:
+        """Cuts short the ``--stop-timeout`` of the stop under way: users still finishing their
+        task are killed now, and so are those it has yet to stop (a second Ctrl-C or SIGTERM).
+        Without a stop under way, does nothing."""
+        if not self._stopping.underway:
+            return
+        self._hurry = True
+        finishing = self._finishing
+        if finishing is not None and len(finishing):
+            logger.info(f"Stopping the {len(finishing)} users still finishing their task now")
+            finishing.kill(block=False)
 
     def monitor_cpu_and_memory(self) -> None:
         """Every CPU_MONITOR_INTERVAL seconds: the CPU use of the Python thread (which runs every
@@ -371,9 +431,15 @@ class Runner:
         raise NotImplementedError(f"{type(self).__name__} does not run the open model")
 
     def stop(self) -> None:
-        """Stops every user (gracefully within --stop-timeout); the runner can start again."""
+        """Stops every user (gracefully within --stop-timeout); the runner can start again. A
+        stop asked for while another is under way waits for that one."""
         if self.state == STATE_STOPPED:
             return
+        if not self._stopping.underway:
+            self._hurry = False
+        self._stopping.run(self._stop)
+
+    def _stop(self) -> None:
         self.environment.events.test_stopping.fire(environment=self.environment)
         self.final_user_classes_count = {**self.user_classes_count}
         self.update_state(STATE_CLEANUP)
@@ -395,7 +461,11 @@ class Runner:
         self.environment.events.test_stop.fire(environment=self.environment)
 
     def quit(self) -> None:
-        """Stops the test and every greenlet of the runner."""
+        """Stops the test and every greenlet of the runner. A quit asked for while another is
+        under way waits for that one to end."""
+        self._quitting_step.run(self._quit)
+
+    def _quit(self) -> None:
         self.stop()
         self.greenlet.kill(block=True)
 
@@ -820,8 +890,11 @@ class MasterRunner(DistributedRunner):
         logger.info(f"{prefix}: {_format_counts(self.reported_user_classes_count)}")
 
     def stop(self, send_stop_to_client: bool = True) -> None:
-        if self.state in (STATE_INIT, STATE_STOPPED, STATE_STOPPING):
+        if self.state in (STATE_INIT, STATE_STOPPED) or (self.state == STATE_STOPPING and not self._stopping.underway):
             return
+        self._stopping.run(lambda: self._stop_workers(send_stop_to_client))
+
+    def _stop_workers(self, send_stop_to_client: bool) -> None:
         logger.debug("Stopping...")
         self.environment.events.test_stopping.fire(environment=self.environment)
         self.final_user_classes_count = {**self.reported_user_classes_count}
@@ -850,7 +923,7 @@ class MasterRunner(DistributedRunner):
                 gevent.sleep(0.1)
         self.environment.events.test_stop.fire(environment=self.environment)
 
-    def quit(self) -> None:
+    def _quit(self) -> None:
         """Stops the test, tells every worker to quit, and ends the runner's greenlets."""
         if getattr(self, "_quitting", False):
             return
@@ -1310,7 +1383,7 @@ class WorkerRunner(DistributedRunner):
         super().stop()
         self._users_changed()
 
-    def quit(self) -> None:
+    def _quit(self) -> None:
         if getattr(self, "_quitting", False):
             return
         self._quitting = True

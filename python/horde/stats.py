@@ -68,6 +68,14 @@ CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW = 10
 PERCENTILES_TO_REPORT = [0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0]
 PERCENTILES_TO_STATISTICS = [0.95, 0.99]
 PERCENTILES_TO_CHART = [0.5, 0.95]
+#: What ``StatsEntry.precise_dict`` adds to Locust's row of the web UI's table (the average is
+#: exact in Locust's row already), for the default ``PERCENTILES_TO_STATISTICS``.
+PRECISE_ROW_KEYS = (
+    "precise_median_response_time",
+    "precise_min_response_time",
+    "precise_max_response_time",
+    *(f"precise_response_time_percentile_{p}" for p in PERCENTILES_TO_STATISTICS),
+)
 
 # How often stats_history copies the response times for the current percentiles.
 _SAMPLE_INTERVAL_SEC = 1
@@ -166,6 +174,17 @@ _T = TypeVar("_T")
 def sort_stats(stats: Mapping[Any, _T]) -> list[_T]:
     """The values of ``stats`` ordered by key, as Locust's tables list them."""
     return [stats[key] for key in sorted(stats)]
+
+
+def format_ms(value: float) -> str:
+    """A time in ms to the HDR histograms' precision, as the web UI's table shows it: three
+    significant digits, never finer than a microsecond nor coarser than a millisecond (0.031,
+    1.25, 125, 1250); "" for NaN."""
+    if not math.isfinite(value):
+        return ""
+    if value <= 0:
+        return "0"
+    return f"{value:.{min(3, max(0, 2 - math.floor(math.log10(value))))}f}"
 
 
 def _round_half_up(value: float, digits: int = 0) -> float:
@@ -603,6 +622,20 @@ class StatsEntry:
             row[f"response_time_percentile_{p}"] = self.get_response_time_percentile(p)
         row["avg_content_length"] = self.avg_content_length
         return row
+
+    def precise_dict(self) -> dict[str, Any]:
+        """The times of ``to_dict`` from the engine's HDR histogram instead of Locust's whole-ms
+        buckets (``PRECISE_ROW_KEYS``, ms within 0.1%; exact min and max): a sub-millisecond
+        server reads 0.031 where Locust's median is clamped to the minimum and its p95 reads 0.
+        None for a row without timed requests."""
+        row = {
+            "precise_median_response_time": self.get_precise_response_time_percentile(0.5),
+            "precise_min_response_time": self.min_response_time,
+            "precise_max_response_time": self.max_response_time,
+        }
+        for p in PERCENTILES_TO_STATISTICS:
+            row[f"precise_response_time_percentile_{p}"] = self.get_precise_response_time_percentile(p)
+        return row if self.num_requests - self.num_none_requests > 0 else dict.fromkeys(row)
 
     def serialize(self) -> dict[str, Any]:
         """Locust's ``StatsEntryDict`` (what ``--json`` prints and workers send), as the engine

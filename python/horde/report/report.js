@@ -1,10 +1,15 @@
-/* horde's HTML report charts: line charts drawn as inline SVG from the embedded history rows.
+/* horde's HTML report charts: line charts drawn as inline SVG from the embedded history, a point
+   a second (chart_history, the web UI's points) or else Locust's rows, one every 5 s.
    No libraries and no network: the data is the JSON in <script id="report-data">. */
 (function () {
   "use strict";
 
   var data = JSON.parse(document.getElementById("report-data").textContent);
-  var history = data.history || [];
+  var perSecond = (data.chart_history || []).length > 0;
+  var history = perSecond ? data.chart_history : data.history || [];
+  // The response times' scale covers the last minute in full and older points up to this
+  // quantile, so that one early spike does not flatten the rest of the run.
+  var RECENT_MS = 60000, ROBUST_QUANTILE = 0.99;
 
   var W = 900, H = 250, LEFT = 58, RIGHT = 16, TOP = 10, BOTTOM = 26;
   var COLORS = ["var(--series-1)", "var(--series-2)", "var(--series-3)", "var(--series-4)"];
@@ -26,10 +31,13 @@
     return 10 * power;
   }
 
+  // Three significant digits, never finer than a microsecond (0.031 ms) nor coarser than a unit.
   function formatNumber(v) {
     if (v === null || v === undefined || isNaN(v)) return "-";
     if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString();
-    return (Math.round(v * 100) / 100).toString();
+    if (v === 0) return "0";
+    var digits = Math.min(3, Math.max(0, 2 - Math.floor(Math.log10(Math.abs(v)))));
+    return String(Number(v.toFixed(digits)));
   }
 
   function formatTime(ms) {
@@ -38,16 +46,32 @@
     return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
   }
 
-  // Rows carry [iso time, value] pairs; the chart needs epoch ms and numbers.
+  // Per-second points carry epoch seconds and values; Locust's rows [iso time, value] pairs. The
+  // chart needs epoch ms and numbers; a null (no request in the window) is left out.
   function seriesFrom(key) {
     var points = [];
     history.forEach(function (row) {
       var cell = row[key];
+      if (perSecond) {
+        if (cell !== null && cell !== undefined) points.push([row.time * 1000, Number(cell)]);
+        return;
+      }
       if (!cell) return;
       var t = Date.parse(cell[0]);
       if (!isNaN(t)) points.push([t, Number(cell[1]) || 0]);
     });
     return points;
+  }
+
+  function scaleMax(all, robust) {
+    var values = all.map(function (p) { return p[1]; });
+    var max = Math.max.apply(null, values);
+    if (!robust) return max;
+    var t1 = Math.max.apply(null, all.map(function (p) { return p[0]; }));
+    var recent = 0;
+    all.forEach(function (p) { if (p[0] >= t1 - RECENT_MS && p[1] > recent) recent = p[1]; });
+    var sorted = Float64Array.from(values).sort();
+    return Math.max(recent, sorted[Math.min(sorted.length - 1, Math.floor(ROBUST_QUANTILE * sorted.length))]);
   }
 
   function percentileKeys() {
@@ -67,7 +91,7 @@
     return (Math.round(p * 100) / 100) + "th percentile";
   }
 
-  function drawChart(container, title, series, unit) {
+  function drawChart(container, title, series, unit, robust) {
     var all = [];
     series.forEach(function (s) { s.points.forEach(function (p) { all.push(p); }); });
     var head = "<h3>" + escapeText(title) + "</h3>";
@@ -78,7 +102,7 @@
     var t0 = Math.min.apply(null, all.map(function (p) { return p[0]; }));
     var t1 = Math.max.apply(null, all.map(function (p) { return p[0]; }));
     if (t1 === t0) { t0 -= 30000; t1 += 30000; }
-    var maxY = Math.max.apply(null, all.map(function (p) { return p[1]; }));
+    var maxY = scaleMax(all, robust);
     var step = niceStep(maxY > 0 ? maxY : 1, 4);
     var topY = Math.ceil((maxY > 0 ? maxY : 1) / step) * step;
     var plotW = W - LEFT - RIGHT, plotH = H - TOP - BOTTOM;
@@ -99,14 +123,21 @@
       svg += '<text x="' + x(t) + '" y="' + (H - 8) + '" text-anchor="' + anchor + '">' + formatTime(t) + "</text>";
     }
     svg += "</g>";
+    var above = all.filter(function (p) { return p[1] > topY; });
+    if (above.length) {
+      var peak = Math.max.apply(null, above.map(function (p) { return p[1]; }));
+      svg += '<text class="axis clipped" x="' + (W - RIGHT - 4) + '" y="' + (TOP + 12) + '" text-anchor="end">&#9650; ' +
+        above.length + " off scale, up to " + formatNumber(peak) + (unit ? " " + unit : "") + "</text>";
+    }
     series.forEach(function (s, n) {
       if (!s.points.length) return;
       var color = COLORS[n % COLORS.length];
-      var path = s.points.map(function (p) { return x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1); }).join(" ");
+      // Points off the scale are drawn on its top edge.
+      var path = s.points.map(function (p) { return x(p[0]).toFixed(1) + "," + y(Math.min(p[1], topY)).toFixed(1); }).join(" ");
       svg += '<polyline fill="none" stroke-width="2" style="stroke:' + color + '" points="' + path + '"></polyline>';
       if (s.points.length <= 60) {
         s.points.forEach(function (p) {
-          svg += '<circle r="2.5" cx="' + x(p[0]).toFixed(1) + '" cy="' + y(p[1]).toFixed(1) + '" style="fill:' + color + '"></circle>';
+          svg += '<circle r="2.5" cx="' + x(p[0]).toFixed(1) + '" cy="' + y(Math.min(p[1], topY)).toFixed(1) + '" style="fill:' + color + '"></circle>';
         });
       }
     });
@@ -167,7 +198,7 @@
     "response-times": function (el) {
       drawChart(el, "Response Times (ms)", percentileKeys().map(function (k) {
         return { name: percentileLabel(k), points: seriesFrom(k) };
-      }), "ms");
+      }), "ms", true);
     },
     "users": function (el) {
       drawChart(el, "Number of Users", [{ name: "Users", points: seriesFrom("user_count") }], "");

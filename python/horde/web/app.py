@@ -25,7 +25,7 @@ from horde.arrivals import DISTRIBUTIONS
 from horde.prometheus import Exposition
 from horde.runners import MasterRunner
 from horde.web.auth import TOKEN_COOKIE, Credentials
-from horde.web.history import StatsHistory
+from horde.web.history import per_second_history
 
 if TYPE_CHECKING:
     from horde.env import Environment
@@ -131,7 +131,7 @@ class WebUI:
         self.server = None
         self.template_args = {}
         self.auth_args: dict[str, Any] = {}
-        self.history = StatsHistory(environment)
+        self.history = per_second_history(environment)
         # GET /metrics: the run's figures for Prometheus.
         self.prometheus = Exposition(environment)
         self._swarm_greenlet: gevent.Greenlet | None = None

@@ -2,7 +2,8 @@
 
 Locust's ``stats.history`` gets a row every 5 s and its charts start over when the page reloads;
 the web UI's charts instead read these points (``GET /stats/history``), taken by one greenlet
-every second while users are spawning or running, from one engine snapshot each.
+every second while users are spawning or running, from one engine snapshot each. The HTML
+report's charts read them too (``--html`` starts the sampler without the web UI).
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ HISTORY_PERCENTILES = (0.5, 0.95, 0.99)
 # Locust's window for current percentiles, in samples (one a second).
 WINDOW_SAMPLES = 10
 _SAMPLED_STATES = ("spawning", "running")
+
+
+def per_second_history(environment: Environment) -> StatsHistory:
+    """The environment's one ``StatsHistory``, made on first use: the web UI's charts and the
+    HTML report's read the same points. ``start()`` it before the test starts."""
+    if environment.per_second_history is None:
+        environment.per_second_history = StatsHistory(environment)
+    return environment.per_second_history
 
 
 def snapshot_view(stats: Any) -> Any:

@@ -44,7 +44,9 @@ MAX_ROWS = 500
 #: The keys horde adds to Locust's ``/stats/requests`` (scripts written for Locust ignore them):
 #: ``RunFigures.to_dict()``'s (what a response time measures, the open model's dropped iterations
 #: and service times, horde's own delay), the service times' measure, and the open model's
-#: arrivals (rate, users, max_users, distribution; null in the closed model).
+#: arrivals (rate, users, max_users, distribution; null in the closed model). Each row of
+#: ``stats`` also has ``stats.PRECISE_ROW_KEYS``: the times from the HDR histograms, in µs where
+#: Locust's are whole milliseconds, which the page's table shows.
 HORDE_REQUEST_STATS_KEYS = (
     "open_model",
     "response_time_measure",
@@ -459,8 +461,9 @@ def register_routes(web_ui: WebUI, blueprint: Blueprint) -> None:  # noqa: C901 
             )
         view = snapshot_view(runner.stats)
         # The page renders slowly with thousands of rows: the first 500 by name, and the total.
-        rows = [entry.to_dict() for entry in itertools.islice(stats.sort_stats(view.entries), MAX_ROWS)]
-        total = view.total.to_dict()
+        entries = [*itertools.islice(stats.sort_stats(view.entries), MAX_ROWS)]
+        rows = [{**entry.to_dict(), **entry.precise_dict()} for entry in entries]
+        total = {**view.total.to_dict(), **view.total.precise_dict()}
         rows.append(total)
         errors = [error.serialize() for error in itertools.islice(view.errors.values(), MAX_ROWS)]
         report: dict[str, Any] = {

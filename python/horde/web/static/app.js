@@ -130,6 +130,7 @@ const charts = [
   new TimeSeriesChart($("chart-rt"), {
     store: timeline,
     unit: " ms",
+    robust: true,
     series: [
       { key: "response_time_percentile_0.5", label: "50th percentile", color: "#16a34a" },
       { key: "response_time_percentile_0.95", label: "95th percentile", color: "#d97706" },

@@ -32,6 +32,39 @@ function niceTicks(max, count) {
   return ticks;
 }
 
+// A robust chart's scale covers the last RECENT_S seconds in full and the older points up to
+// their ROBUST_QUANTILE: one early spike (a cold start, a pause) would otherwise flatten the rest
+// of the run into the bottom pixels. Points above the scale are clipped at the top and counted.
+const RECENT_S = 60;
+const ROBUST_QUANTILE = 0.99;
+
+/**
+ * The top of the y scale for `columns` (arrays parallel to `times`, nulls skipped): their
+ * maximum, or with `robust` the larger of the maximum over the last RECENT_S seconds and the
+ * ROBUST_QUANTILE of all values.
+ */
+export function scaleMax(times, columns, robust = false) {
+  const n = times.length;
+  let max = 0;
+  if (!robust) {
+    for (const values of columns) for (let i = 0; i < n; i++) if (values[i] > max) max = values[i];
+    return max;
+  }
+  const recentFrom = n ? times[n - 1] - RECENT_S : 0;
+  const all = [];
+  for (const values of columns) {
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      if (v == null) continue;
+      all.push(v);
+      if (times[i] >= recentFrom && v > max) max = v;
+    }
+  }
+  if (!all.length) return max;
+  const sorted = Float64Array.from(all).sort();
+  return Math.max(max, sorted[Math.min(sorted.length - 1, Math.floor(ROBUST_QUANTILE * sorted.length))]);
+}
+
 const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 
 function pad2(n) {
@@ -150,11 +183,12 @@ function escapeHtml(s) {
  * array per series key) that the app appends to; the chart only reads them when it draws.
  */
 export class TimeSeriesChart extends ChartBase {
-  constructor(container, { store, series, unit = "" }) {
+  constructor(container, { store, series, unit = "", robust = false }) {
     super(container);
     this.store = store;
     this.series = series;
     this.unit = unit;
+    this.robust = robust;
     this.setLegend(series);
     this.container.dataset.points = "0";
   }
@@ -173,14 +207,8 @@ export class TimeSeriesChart extends ChartBase {
     // The first minute fills from the left instead of stretching two points across the chart.
     if (t1 - t0 < 60) t1 = t0 + 60;
 
-    let yMax = 0;
-    for (const s of series) {
-      const values = store[s.key];
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (v != null && v > yMax) yMax = v;
-      }
-    }
+    const columns = series.map((s) => store[s.key]);
+    const yMax = scaleMax(times, columns, this.robust);
     const yTicks = niceTicks(yMax * 1.05, 4);
     const yTop = yTicks[yTicks.length - 1];
     const labelWidth = Math.max(...yTicks.map((v) => ctx.measureText(compact(v)).width));
@@ -199,6 +227,10 @@ export class TimeSeriesChart extends ChartBase {
     this.drawTimeAxis(ctx, plot, t0, t1, toX);
 
     let drawn = 0;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(plot.left, plot.top - 2, plotWidth, plot.bottom - plot.top + 4);
+    ctx.clip();
     ctx.lineWidth = 1.5;
     ctx.lineJoin = "round";
     for (const s of series) {
@@ -206,8 +238,27 @@ export class TimeSeriesChart extends ChartBase {
       ctx.setLineDash(s.dashed ? [5, 3] : []);
       drawn += this.drawLine(ctx, times, store[s.key], toX, toY, plotWidth);
     }
-    ctx.setLineDash([]);
+    ctx.restore();
     this.container.dataset.drawn = String(drawn);
+    this.container.dataset.yTop = String(yTop);
+
+    let above = 0;
+    let peak = 0;
+    for (const values of columns) {
+      for (let i = 0; i < n; i++) {
+        if (values[i] > yTop) {
+          above++;
+          peak = Math.max(peak, values[i]);
+        }
+      }
+    }
+    this.container.dataset.clipped = String(above);
+    if (above) {
+      ctx.fillStyle = AXIS_COLOR;
+      ctx.textAlign = "right";
+      ctx.textBaseline = "top";
+      ctx.fillText(`▲ ${above} off scale, up to ${numberFormat.format(peak)}${this.unit}`, plot.right - 4, plot.top + 2);
+    }
   }
 
   drawTimeAxis(ctx, plot, t0, t1, toX) {

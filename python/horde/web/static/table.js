@@ -5,28 +5,62 @@
 const numberFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 const intFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
+// One formatter per number of decimals that `milliseconds` uses (0 to 3).
+const msFormats = [0, 1, 2, 3].map(
+  (digits) => new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }),
+);
+
 const text = (v) => (v == null ? "" : String(v));
 const integer = (v) => (v == null ? "" : intFormat.format(v));
 const decimal = (v) => (v == null ? "" : numberFormat.format(v));
 
-// Locust 2.47's columns and titles, in its order.
+/**
+ * A time in ms to the HDR histograms' precision, three significant digits, and never finer than
+ * a microsecond nor coarser than a millisecond: 0.031, 0.457, 1.25, 12.5, 125, 1,250. Every time
+ * column uses it, so a sub-millisecond median never sits next to a p95 of "0".
+ */
+export function milliseconds(v) {
+  if (v == null) return "";
+  if (!(v > 0)) return "0";
+  return msFormats[Math.min(3, Math.max(0, 2 - Math.floor(Math.log10(v))))].format(v);
+}
+
+// The row's precise time (the HDR histogram's, which horde adds) or Locust's own.
+const precise = (key) => (row) => row[`precise_${key}`] ?? row[key];
+
+// Locust 2.47's columns and titles, in its order; the times from the engine's HDR histograms.
 export const COLUMNS = [
   { key: "method", title: "Type", format: text },
   { key: "name", title: "Name", format: text, className: "name" },
   { key: "num_requests", title: "# Requests", format: integer, numeric: true },
   { key: "num_failures", title: "# Fails", format: integer, numeric: true },
-  { key: "median_response_time", title: "Median (ms)", format: decimal, numeric: true },
-  { key: "response_time_percentile_0.95", title: "95%ile (ms)", format: decimal, numeric: true },
-  { key: "response_time_percentile_0.99", title: "99%ile (ms)", format: decimal, numeric: true },
-  { key: "avg_response_time", title: "Average (ms)", format: decimal, numeric: true },
-  { key: "min_response_time", title: "Min (ms)", format: decimal, numeric: true },
-  { key: "max_response_time", title: "Max (ms)", format: decimal, numeric: true },
+  { key: "median_response_time", title: "Median (ms)", format: milliseconds, numeric: true, value: precise },
+  {
+    key: "response_time_percentile_0.95",
+    title: "95%ile (ms)",
+    format: milliseconds,
+    numeric: true,
+    value: precise,
+  },
+  {
+    key: "response_time_percentile_0.99",
+    title: "99%ile (ms)",
+    format: milliseconds,
+    numeric: true,
+    value: precise,
+  },
+  { key: "avg_response_time", title: "Average (ms)", format: milliseconds, numeric: true },
+  { key: "min_response_time", title: "Min (ms)", format: milliseconds, numeric: true, value: precise },
+  { key: "max_response_time", title: "Max (ms)", format: milliseconds, numeric: true, value: precise },
   { key: "avg_content_length", title: "Average size (bytes)", format: decimal, numeric: true },
   { key: "current_rps", title: "Current RPS", format: decimal, numeric: true },
   { key: "current_fail_per_sec", title: "Current Failures/s", format: decimal, numeric: true },
 ];
 
 const FAILS = COLUMNS.findIndex((c) => c.key === "num_failures");
+// Each column's reader of a row: its `value` for the key, else the row's field itself.
+const READERS = COLUMNS.map((c) => (c.value ? c.value(c.key) : (row) => row[c.key]));
+const READER = Object.fromEntries(COLUMNS.map((c, i) => [c.key, READERS[i]]));
 
 /** The key a row is known by in the UI (selection, distribution): "METHOD name". */
 export function rowKey(row) {
@@ -116,11 +150,11 @@ export class StatsTable {
       rows = rows.slice(0, -1);
     }
     if (this.sortKey) {
-      const key = this.sortKey;
+      const read = READER[this.sortKey];
       const dir = this.sortDir;
       rows = rows.slice().sort((a, b) => {
-        const x = a[key] ?? -Infinity;
-        const y = b[key] ?? -Infinity;
+        const x = read(a) ?? -Infinity;
+        const y = read(b) ?? -Infinity;
         if (typeof x === "string" || typeof y === "string") return dir * String(x).localeCompare(String(y));
         return dir * (x - y);
       });
@@ -145,7 +179,7 @@ export class StatsTable {
       const r = pool[i];
       const cells = r.tr.cells;
       for (let c = 0; c < COLUMNS.length; c++) {
-        const value = COLUMNS[c].format(row[COLUMNS[c].key]);
+        const value = COLUMNS[c].format(READERS[c](row));
         if (r.texts[c] !== value) {
           cells[c].firstChild.nodeValue = value;
           r.texts[c] = value;
