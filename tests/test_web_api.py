@@ -511,6 +511,7 @@ def test_csv_downloads_have_locusts_headers_and_names(ui):
     swarm(ui, 4, 10)
     running_with(ui, 4)
     until(lambda: ui.get("/exceptions").json()["exceptions"], "an exception row")
+    until(lambda: len(ui.get("/stats/failures/csv").text.splitlines()) > 1, "a failure row")
     expected = {
         "/stats/requests/csv": ("requests", "Type,Name,Request Count,Failure Count,Median Response Time"),
         "/stats/failures/csv": ("failures", "Method,Name,Error,Occurrences,First Seen,Last Seen"),

@@ -1495,6 +1495,10 @@ class WorkerRunner(DistributedRunner):
             case "ack":
                 if isinstance(msg.data, dict) and "index" in msg.data:
                     self.worker_index = msg.data["index"]
+                # The master's silence counts from its ack: one that dies before its first heartbeat
+                # reaches this worker is noticed as well (Locust's worker then waits forever).
+                if self.last_heartbeat_timestamp is None:
+                    self.last_heartbeat_timestamp = time.time()
                 self.connection_event.set()
             case "spawn":
                 self._spawn(msg.data)
