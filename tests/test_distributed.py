@@ -474,6 +474,86 @@ def test_worker_versions_are_checked_as_locust_does(tmp_path):
         master.kill()
 
 
+LISTENING_LOCUSTFILE = """
+from locust import HttpUser, events, task
+
+
+class Hello(HttpUser):
+    @task
+    def index(self):
+        pass
+
+
+@events.heartbeat_sent.add_listener
+def on_heartbeat(client_id, timestamp, **kw):
+    print("HEARTBEAT_SENT", client_id, flush=True)
+
+
+@events.worker_report.add_listener
+def on_report(client_id, data, **kw):
+    print("WORKER_REPORT", client_id, data.get("custom"), data["stats_total"]["num_requests"], flush=True)
+"""
+
+
+def test_the_master_passes_on_what_listeners_and_its_rules_need(tmp_path):
+    """The master's socket answers heartbeats and merges reports without Python, but listeners
+    still get every heartbeat and the whole report (a locustfile's own keys too), the CPU warning
+    is given, and a report from a worker the master does not know is discarded."""
+    import msgpack
+    import zmq
+
+    locustfile = tmp_path / "listening.py"
+    locustfile.write_text(LISTENING_LOCUSTFILE)
+    port = free_port()
+    master = horde(
+        "-f", str(locustfile), "--master", "--master-bind-port", str(port), "--headless", "--expect-workers", "2",
+        "--expect-workers-max-wait", "8", log=tmp_path / "m.log",
+    )  # fmt: skip
+    now = time.time()
+    total = {
+        "name": "Aggregated", "method": None, "last_request_timestamp": now, "start_time": now - 3,
+        "num_requests": 3, "num_none_requests": 0, "num_failures": 0, "total_response_time": 6.0,
+        "max_response_time": 3.0, "min_response_time": 1.0, "total_content_length": 30,
+        "response_times": {1: 1, 2: 1, 3: 1}, "num_reqs_per_sec": {int(now): 3}, "num_fail_per_sec": {},
+    }  # fmt: skip
+    report = {
+        "stats": [dict(total, name="/x", method="GET")], "stats_total": total, "errors": {},
+        "user_classes_count": {"Hello": 0}, "user_count": 0, "custom": "from-w1",
+    }  # fmt: skip
+    context = zmq.Context()
+    worker = context.socket(zmq.DEALER)
+    stranger = context.socket(zmq.DEALER)
+    try:
+        for sock, identity in ((worker, "w1"), (stranger, "stranger")):
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IDENTITY, identity.encode())
+            sock.connect(f"tcp://127.0.0.1:{port}")
+        worker.send(msgpack.packb(["client_ready", "2.47.0", "w1"]))
+        assert worker.poll(20_000), master.output[-3000:]
+        assert msgpack.unpackb(worker.recv())[0] == "ack"
+        beat = {"state": "ready", "current_cpu_usage": 95.0, "current_memory_usage": 1000}
+        replies = 0
+        for _ in range(3):
+            worker.send(msgpack.packb(["heartbeat", beat, "w1"]))
+            if worker.poll(5_000) and msgpack.unpackb(worker.recv()) == ["heartbeat", None, "w1"]:
+                replies += 1
+        worker.send(msgpack.packb(["stats", report, "w1"]))
+        stranger.send(msgpack.packb(["stats", report, "stranger"]))
+        assert master.wait(60) == 1, master.output[-3000:]
+        output = master.output
+        assert replies == 3, output[-3000:]
+        assert output.count("HEARTBEAT_SENT w1") == 3, output[-3000:]
+        assert "WORKER_REPORT w1 from-w1 3" in output, output[-3000:]
+        assert "WORKER_REPORT stranger" not in output, output[-3000:]
+        assert "Discarded report from unrecognized worker stranger" in output, output[-3000:]
+        assert output.count("Worker w1 (index 0) exceeded cpu threshold") == 1, output[-3000:]
+    finally:
+        worker.close()
+        stranger.close()
+        context.term()
+        master.kill()
+
+
 # -- across machines ----------------------------------------------------------------------------------
 
 

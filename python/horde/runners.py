@@ -8,7 +8,7 @@ protocol (``horde.rpc``), so either side may be a real Locust node.
 
 Unlike Locust, each node's socket, heartbeats and stats reports live on an OS thread of their own
 (``horde.rpc.zmqrpc``): a worker whose users keep its gevent loop busy still answers on time, and a
-master busy merging reports still sees every heartbeat.
+master answers heartbeats and merges reports in the engine, without Python.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from uuid import uuid4
 
 import gevent
 import greenlet
-import msgpack
 from gevent.event import Event
 from gevent.pool import Group
 
@@ -40,7 +39,7 @@ from horde.dispatch import UsersDispatcher
 from horde.exception import RPCError, RPCReceiveError, StopTest
 from horde.log import greenlet_exception_logger
 from horde.rpc import Message, rpc
-from horde.rpc.protocol import peek_type
+from horde.rpc.zmqrpc import AnsweredHeartbeat, MergedReport
 from horde.shape import ARRIVAL_SHAPE_TICK, ArrivalRate
 from horde.stats import StatsError, StatsListener, run_figures
 
@@ -624,16 +623,13 @@ class WorkerNode:
         self.state = state
         # Locust's countdown: HEARTBEAT_LIVENESS after a heartbeat, one less each second without.
         self.heartbeat = heartbeat_liveness
-        # When the last heartbeat arrived (monotonic; kept by the messaging thread).
+        # When the last heartbeat arrived (monotonic; a master reads it from its socket each second).
         self.last_heartbeat = time.monotonic()
         self.cpu_usage: float = 0
         self.cpu_warning_emitted = False
         self.memory_usage = 0
         # The users the worker reports running, per class.
         self.user_classes_count: dict[str, int] = {}
-        # Its ZeroMQ address and the heartbeat answer, made once: the master sends it every second.
-        self.address = id.encode()
-        self.heartbeat_reply = Message("heartbeat", None, id).serialize()
 
     @property
     def user_count(self) -> int:
@@ -685,7 +681,7 @@ class WorkerNodes(MutableMapping):
         return len(self._worker_nodes)
 
     def __iter__(self) -> Iterator[str]:
-        # A copy: the messaging thread reads the nodes while the gevent side adds and removes them.
+        # A copy: greenlets that iterate may yield while others add and remove nodes.
         return iter(list(self._worker_nodes))
 
     def values(self) -> ValuesView[WorkerNode]:
@@ -696,29 +692,6 @@ class WorkerNodes(MutableMapping):
 
     def get(self, k: str, default: Any = None) -> Any:
         return self._worker_nodes.get(k, default)
-
-
-class _MergedReport(Message):
-    """A worker's stats report that the messaging thread has already merged into the stats. It
-    carries the report's ``user_classes_count``, and the whole report only when a locustfile
-    listens to ``worker_report``."""
-
-    __slots__ = ("user_classes_count", "full")
-
-    def __init__(self, node_id: str, user_classes_count: dict[str, int] | None, data: Any) -> None:
-        super().__init__("stats", data, node_id)
-        self.user_classes_count = user_classes_count
-        self.full = data is not None
-
-
-class _Answered(Message):
-    """A heartbeat the messaging thread has answered already; the gevent side only runs the
-    ``heartbeat_sent`` listeners."""
-
-    __slots__ = ()
-
-    def __init__(self, msg: Message) -> None:
-        super().__init__(msg.type, msg.data, msg.node_id)
 
 
 class DistributedRunner(Runner):
@@ -762,7 +735,7 @@ class MasterRunner(DistributedRunner):
         self.worker_index_max = 0
         self.clients = WorkerNodes()
         try:
-            self.server = rpc.Server(master_bind_host, master_bind_port)
+            self.server = rpc.Server(master_bind_host, master_bind_port, CPU_WARNING_THRESHOLD)
         except RPCError as e:
             if "Address already in use" in str(e):
                 where = f"{master_bind_host}:{master_bind_port}" if master_bind_host != "*" else str(master_bind_port)
@@ -772,8 +745,8 @@ class MasterRunner(DistributedRunner):
                 )
                 sys.exit(1)
             raise
-        self.server.handle_raw_in_thread(self._on_raw)
-        self.server.start()
+        self.server.router.merge_into(self.stats)
+        self._update_forwarding()
         self.greenlet.spawn(self.heartbeat_worker).link_exception(locust_exception_handler(environment))
         self.greenlet.spawn(self.client_listener).link_exception(locust_exception_handler(environment))
         environment.events.quitting.add_listener(lambda environment, **kw: self.quit())
@@ -951,88 +924,6 @@ class MasterRunner(DistributedRunner):
             logger.debug(f"Sending {msg_type} message to worker {target}")
             self.server.send_to_client(Message(msg_type, data, target))
 
-    # -- the messaging thread ---------------------------------------------------------------------
-
-    def _on_raw(self, addr: str | None, payload: bytes) -> Any:
-        """The messages a master gets most, handled on the messaging thread as they arrive: a live
-        worker's heartbeat is answered at once (so a master busy on its gevent loop still sees
-        every worker in time), a stats report is merged straight from its bytes (the engine
-        decodes it), and a known worker's spawning progress is noted. At a thousand workers that
-        is thousands of messages a second, none of which needs a greenlet. Anything that changes
-        the run, or has listeners to run, goes on to the gevent side. Returns True when handled,
-        a Message to pass on instead, or None to have the message decoded and passed on."""
-        kind = peek_type(payload)
-        if kind == "heartbeat":
-            return self._heartbeat_on_thread(payload)
-        if kind == "stats":
-            return self._stats_on_thread(addr, payload)
-        if kind in ("spawning", "spawning_complete"):
-            return self._spawning_on_thread(payload)
-        return None
-
-    def _heartbeat_on_thread(self, payload: bytes) -> Any:
-        try:
-            # A heartbeat holds no tagged types: decoded without Locust's hook, which costs a
-            # call per map.
-            _kind, data, node_id = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-        except (ValueError, TypeError):
-            return None  # decoded again, and reported, on the usual path
-        if not isinstance(node_id, str):
-            return None
-        client = self.clients.get(node_id)
-        if client is None or client.state == STATE_MISSING or not isinstance(data, dict) or "state" not in data:
-            return Message("heartbeat", data, node_id)  # unknown or missing: the gevent side decides
-        client.last_heartbeat = time.monotonic()
-        client.heartbeat = HEARTBEAT_LIVENESS
-        client.state = data["state"]
-        cpu = data.get("current_cpu_usage", 0) or 0
-        client.cpu_usage = cpu
-        if "current_memory_usage" in data:
-            client.memory_usage = data["current_memory_usage"]
-        if not client.cpu_warning_emitted and isinstance(cpu, (int, float)) and cpu > CPU_WARNING_THRESHOLD:
-            self.worker_cpu_warning_emitted = True  # fails the test at its end, as in Locust
-            client.cpu_warning_emitted = True
-            logger.warning(
-                f"Worker {node_id} (index {self.get_worker_index(node_id)}) exceeded cpu threshold (will only log "
-                "this once per worker)"
-            )
-        self.server.reply_now([client.address, client.heartbeat_reply])
-        if self.environment.events.heartbeat_sent._handlers:
-            # Its listeners run on the gevent side; the reply is out already.
-            return _Answered(Message("heartbeat", data, node_id))
-        return True
-
-    def _stats_on_thread(self, addr: str | None, payload: bytes) -> Any:
-        try:
-            node_id, counts = self.stats.merge_worker_report(payload)
-        except ValueError as e:
-            raise RPCReceiveError(f"a stats report that cannot be read ({e})", addr=addr) from e
-        client = self.clients.get(node_id)
-        data = None
-        if self.environment.events.worker_report._handlers:
-            data = Message.unserialize(payload).data
-        elif client is not None:
-            if counts is not None:
-                client.user_classes_count = _counts(counts)
-            return True
-        return _MergedReport(node_id, counts, data)
-
-    def _spawning_on_thread(self, payload: bytes) -> Any:
-        try:
-            msg = Message.unserialize(payload)
-            client = self.clients.get(msg.node_id)
-            if client is None or client.state == STATE_MISSING:
-                return msg
-            if msg.type == "spawning":
-                client.state = STATE_SPAWNING
-            else:
-                counts = _counts(msg.data["user_classes_count"])
-                client.state = STATE_RUNNING
-                client.user_classes_count = counts
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return None  # decoded again, and reported, on the usual path
-        return True
-
     # -- the gevent side ----------------------------------------------------------------------------
 
     def heartbeat_worker(self) -> None:
@@ -1041,6 +932,7 @@ class MasterRunner(DistributedRunner):
         while True:
             gevent.sleep(HEARTBEAT_INTERVAL)
             now = time.monotonic()
+            self._sync_liveness(now)
             gone = []
             for client in self.clients.all:
                 silent = now - client.last_heartbeat
@@ -1053,15 +945,41 @@ class MasterRunner(DistributedRunner):
             if gone:
                 for client_id in gone:
                     if self.clients.get(client_id) is not None:
-                        del self.clients[client_id]
+                        self._forget(client_id)
                 if self.state in (STATE_RUNNING, STATE_SPAWNING):
                     # Spread the users again without the dead workers.
                     self._users_dispatcher = None
                     self.start(user_count=self.target_user_count, spawn_rate=self.spawn_rate)
 
+    def _sync_liveness(self, now: float) -> None:
+        """Takes what the socket noted of the heartbeats it answered: when each worker was last
+        heard from, its CPU and memory."""
+        self._update_forwarding()
+        for node_id, silent, cpu, memory in self.server.router.liveness():
+            client = self.clients.get(node_id)
+            if client is None or client.state == STATE_MISSING:
+                continue
+            client.last_heartbeat = now - silent
+            client.cpu_usage = cpu
+            if memory is not None:
+                client.memory_usage = memory
+
+    def _update_forwarding(self) -> None:
+        # Every heartbeat and whole report go to the gevent side while their events have
+        # listeners (a plugin may add one after the runner starts: checked again every second).
+        events = self.environment.events
+        self.server.router.set_forwarding(bool(events.heartbeat_sent._handlers), bool(events.worker_report._handlers))
+
+    def _forget(self, client_id: str) -> WorkerNode:
+        client = self.clients[client_id]
+        del self.clients[client_id]
+        self.server.router.remove_worker(client_id)
+        return client
+
     def _mark_missing(self, client: WorkerNode) -> None:
         logger.info(f"Worker {client.id} failed to send heartbeat, setting state to missing.")
         client.state = STATE_MISSING
+        self.server.router.set_live(client.id, False, STATE_MISSING)
         client.user_classes_count = {}
         if self._users_dispatcher is not None:
             self._users_dispatcher.remove_worker(client)
@@ -1105,12 +1023,11 @@ class MasterRunner(DistributedRunner):
                 if msg.node_id not in self.clients:
                     logger.warning(f"Received {msg.type} message from an unknown worker: {msg.node_id}.")
                     return
-                client = self.clients[msg.node_id]
-                del self.clients[msg.node_id]
+                client = self._forget(msg.node_id)
                 self._worker_left(client)
                 logger.info(f"{msg.node_id} (index {self.get_worker_index(client_id)}) reported that it has stopped")
             case "heartbeat":
-                self._slow_heartbeat(msg)
+                self._heartbeat(msg)
             case "stats":
                 self._stats_report(msg)
             case "spawning":
@@ -1133,9 +1050,8 @@ class MasterRunner(DistributedRunner):
             case "logs":
                 self.environment.update_worker_logs(msg.data)
             case "quit":
-                client = self.clients.get(msg.node_id)
-                if client is not None:
-                    del self.clients[msg.node_id]
+                if msg.node_id in self.clients:
+                    client = self._forget(msg.node_id)
                     self._worker_left(client)
                     logger.info(
                         f"Worker {msg.node_id!r} (index {self.get_worker_index(msg.node_id)}) quit. "
@@ -1177,6 +1093,8 @@ class MasterRunner(DistributedRunner):
         self.environment.events.worker_connect.fire(client_id=msg.node_id)
         already = client_id in self.clients
         self.clients[client_id] = WorkerNode(client_id, heartbeat_liveness=HEARTBEAT_LIVENESS)
+        self.server.router.add_worker(client_id, STATE_INIT)
+        self._update_forwarding()
         if self._users_dispatcher is not None:
             self._users_dispatcher.add_worker(worker_node=self.clients[client_id])
             if not self._users_dispatcher.dispatch_in_progress and self.state == STATE_RUNNING:
@@ -1198,43 +1116,58 @@ class MasterRunner(DistributedRunner):
             if not self._users_dispatcher.dispatch_in_progress and self.state == STATE_RUNNING:
                 self.start(self.target_user_count, self.spawn_rate)
 
-    def _slow_heartbeat(self, msg: Message) -> None:
-        # Heartbeats the messaging thread passed on: from unknown or missing workers, or with
-        # heartbeat_sent listeners to run.
-        if isinstance(msg, _Answered):
-            self.environment.events.heartbeat_sent.fire(client_id=msg.node_id, timestamp=time.time())
-            return
+    def _heartbeat(self, msg: Message) -> None:
+        # The socket answers live workers' heartbeats itself and passes one on (answered) when the
+        # worker's state changed, when it first exceeds the CPU threshold, or always when
+        # heartbeat_sent has listeners. Unanswered ones come from unknown or missing workers.
         client = self.clients.get(msg.node_id)
         if client is None:
             logger.debug(f"Got heartbeat message from unknown worker {msg.node_id}")
             return
+        data = msg.data
         if client.state == STATE_MISSING:
-            state = msg.data["state"]
+            if isinstance(msg, AnsweredHeartbeat):
+                return  # answered before the worker was marked missing
+            state = data["state"]
             logger.info(f"Worker {client.id} self-healed with heartbeat, setting state to {state}.")
-            client.last_heartbeat = time.monotonic()
-            client.heartbeat = HEARTBEAT_LIVENESS
-            client.state = state
-            client.cpu_usage = msg.data.get("current_cpu_usage", 0)
-            client.memory_usage = msg.data.get("current_memory_usage", client.memory_usage)
+            self._heard_from(client, data)
+            self.server.router.set_live(client.id, True, state)
             if self._users_dispatcher is not None:
                 self._users_dispatcher.add_worker(worker_node=client)
                 if not self._users_dispatcher.dispatch_in_progress and self.state == STATE_RUNNING:
                     self.start(self.target_user_count, self.spawn_rate)
             self.server.send_to_client(Message("heartbeat", None, msg.node_id))
+        else:
+            self._heard_from(client, data)
+            if not isinstance(msg, AnsweredHeartbeat):
+                self.server.send_to_client(Message("heartbeat", None, msg.node_id))
         self.environment.events.heartbeat_sent.fire(client_id=msg.node_id, timestamp=time.time())
 
+    def _heard_from(self, client: WorkerNode, data: dict[str, Any]) -> None:
+        client.last_heartbeat = time.monotonic()
+        client.heartbeat = HEARTBEAT_LIVENESS
+        client.state = data.get("state", client.state)
+        cpu = data.get("current_cpu_usage", 0) or 0
+        client.cpu_usage = cpu
+        client.memory_usage = data.get("current_memory_usage", client.memory_usage)
+        if not client.cpu_warning_emitted and isinstance(cpu, (int, float)) and cpu > CPU_WARNING_THRESHOLD:
+            self.worker_cpu_warning_emitted = True  # fails the test at its end, as in Locust
+            client.cpu_warning_emitted = True
+            logger.warning(
+                f"Worker {client.id} (index {self.get_worker_index(client.id)}) exceeded cpu threshold (will only "
+                "log this once per worker)"
+            )
+
     def _stats_report(self, msg: Message) -> None:
-        if isinstance(msg, _MergedReport):
-            counts, data = msg.user_classes_count, msg.data
-        else:  # not merged by the messaging thread (never, unless a subclass sends one)
-            counts, data = (msg.data or {}).get("user_classes_count"), msg.data
         client = self.clients.get(msg.node_id)
-        if client is None:
+        if not isinstance(msg, MergedReport):
+            # The socket merges the reports of the workers the runner knows; this one is not.
             logger.info("Discarded report from unrecognized worker %s", msg.node_id)
-        elif counts is not None:
-            client.user_classes_count = _counts(counts)
-        if data is not None:
-            self.environment.events.worker_report.fire(client_id=msg.node_id, data=data)
+            return
+        if client is not None and msg.user_classes_count is not None:
+            client.user_classes_count = _counts(msg.user_classes_count)
+        if msg.data is not None:
+            self.environment.events.worker_report.fire(client_id=msg.node_id, data=msg.data)
 
     def _send_locustfile(self, client_id: str, msg: Message) -> None:
         version = (msg.data or {}).get("version") if isinstance(msg.data, dict) else None

@@ -65,23 +65,3 @@ class Message:
         if not isinstance(message_type, str) or not isinstance(node_id, str):
             raise ValueError("a message's type and node id must be strings")
         return cls(message_type, payload, node_id)
-
-
-def peek_type(data: bytes) -> str | None:
-    """The type of an encoded message, read from its first bytes without decoding the rest (a
-    stats report can be large, and the master may merge it without Python decoding it). None if
-    the bytes do not start like a message."""
-    # A 3-element fixarray, then the type as a fixstr (types are short) or a str8.
-    if len(data) < 2 or data[0] != 0x93:
-        return None
-    head = data[1]
-    if 0xA0 <= head <= 0xBF:
-        start, length = 2, head - 0xA0
-    elif head == 0xD9 and len(data) >= 3:
-        start, length = 3, data[2]
-    else:
-        return None
-    try:
-        return bytes(data[start : start + length]).decode()
-    except UnicodeDecodeError:
-        return None

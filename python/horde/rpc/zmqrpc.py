@@ -2,13 +2,17 @@
 ``Server`` and ``Client``), each served by an OS thread of its own.
 
 Locust runs its sockets in the same gevent loop as the users, so a worker whose users keep that loop
-busy sends its heartbeats late and is marked missing (Locust issues #1843, #3065). Here the socket
-belongs to a real thread that sends what the gevent side queues, runs periodic jobs (heartbeats,
-stats reports) and may answer messages itself (heartbeats), whatever the users do; every other
-message is handed to the gevent loop, where ``recv()`` returns it to a greenlet, as in Locust.
+busy sends its heartbeats late and is marked missing (Locust issues #1843, #3065), and a master
+with a thousand workers spends a core on their heartbeats and reports (#3142). Here:
 
-Only the thread touches the socket (ZeroMQ sockets are not thread-safe). The thread needs the GIL
-for its Python work; CPython hands it over every few milliseconds even while user code spins.
+- A worker's socket (``Client``, pyzmq) belongs to a real thread that sends what the gevent side
+  queues, runs periodic jobs (heartbeats, stats reports) and may answer messages itself, whatever
+  the users do. The thread needs the GIL for its Python work; CPython hands it over every few
+  milliseconds even while user code spins.
+- The master's socket (``Server``) is served by the engine (rust/horde-core/src/router.rs), which
+  answers heartbeats and merges stats reports without Python.
+
+Every other message goes to the gevent loop, where ``recv()`` returns it to a greenlet, as in Locust.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import gevent.queue
 import zmq
 from gevent import monkey
 
+from horde import _core
 from horde.exception import RPCError, RPCReceiveError
 from horde.rpc.protocol import Message
 
@@ -57,10 +62,10 @@ class _Closed(Exception):
 
 
 class BaseSocket:
-    """A ZeroMQ socket and the thread that serves it.
+    """A ZeroMQ socket and the thread that serves it (a worker's: see ``Client``).
 
     Args:
-        sock_type: ``zmq.ROUTER`` (master) or ``zmq.DEALER`` (worker).
+        sock_type: ``zmq.DEALER``.
         ipv4_only: Leave IPv6 off (the host resolves to IPv4 only).
     """
 
@@ -72,15 +77,12 @@ class BaseSocket:
         self.socket.setsockopt(zmq.LINGER, _LINGER_MS)
         if pysocket.has_dualstack_ipv6() and not ipv4_only:
             self.socket.setsockopt(zmq.IPV6, 1)
-        self._router = sock_type == zmq.ROUTER
         self._outbox: deque[list[bytes]] = deque()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self._jobs: list[list[Any]] = []  # [interval, next due (monotonic), function]
         self._handlers: list[Callable[[str | None, Message], bool]] = []
-        self._raw_handlers: list[Callable[[str | None, bytes], Any]] = []
-        self._replies: list[list[bytes]] = []
         # Thread -> gevent: decoded messages (or receive errors) wait here, and an async watcher
         # wakes the hub, which moves them into a gevent queue for recv().
         self._inbox: deque[Any] = deque()
@@ -103,20 +105,6 @@ class BaseSocket:
         first; a message it returns True for is not passed on to ``recv()``."""
         self._handlers.append(handler)
 
-    def handle_raw_in_thread(self, handler: Callable[[str | None, bytes], Any]) -> None:
-        """Offers each received message's bytes to ``handler(addr, payload)`` on the socket's
-        thread before they are decoded: True means it handled the message; a Message it returns
-        goes to ``recv()`` in place of the decoded one; ``RPCReceiveError`` it raises goes there as
-        the error; None passes it on."""
-        self._raw_handlers.append(handler)
-
-    def reply_now(self, frames: list[bytes]) -> None:
-        """Sends from the socket's thread (from a handler) without the queue or a wake-up: right
-        after the batch of messages being handled, all replies together, which ZeroMQ's I/O
-        thread takes in one go instead of being woken for each. A peer that cannot take it then
-        misses it (a heartbeat answer comes again a second later)."""
-        self._replies.append(frames)
-
     def deliver(self, msg: Message, addr: str | None = None) -> None:
         """Hands ``msg`` to ``recv()`` as if it had arrived (from the socket's thread or any other)."""
         self._inbox.append((addr, msg))
@@ -134,22 +122,9 @@ class BaseSocket:
         """Queues a message to the peer (a worker's master); returns at once."""
         self._queue([msg.serialize()])
 
-    def send_to_client(self, msg: Message) -> None:
-        """Queues a message to the worker ``msg.node_id`` (master side); returns at once."""
-        self._queue([msg.node_id.encode(), msg.serialize()])
-
     def recv(self) -> Message:
         """The next message from the peer (waits cooperatively)."""
         return self._next()[1]
-
-    def recv_from_client(self) -> tuple[str, Message]:
-        """The next message from any worker and that worker's id (waits cooperatively).
-
-        Raises:
-            RPCReceiveError: The frames could not be decoded; ``addr`` names the sender if known.
-        """
-        addr, msg = self._next()
-        return addr or "", msg
 
     def close(self, linger: int | None = None) -> None:
         """Sends what is queued (for up to ``linger`` ms), then closes the socket and its thread."""
@@ -238,9 +213,6 @@ class BaseSocket:
             try:
                 self._send_frames(frames)
             except zmq.Again:
-                if self._router:
-                    self._outbox.popleft()  # a worker that went away: ROUTER cannot queue for it
-                    continue
                 return  # the master is not reachable yet: DEALER keeps the rest for later
             except zmq.ZMQError as e:
                 logger.error("Sending a message failed: %s", e)
@@ -250,59 +222,20 @@ class BaseSocket:
         sock = self.socket
         recv = sock.recv
         get: Callable[[int], int] = sock.get  # type: ignore[assignment]  # int options give ints
-        try:
-            for _ in range(10_000):  # bounded, so jobs and sends still get their turn
-                if not get(_EVENTS) & _POLLIN:
-                    return
-                try:
-                    frames = [recv(_NOBLOCK)]
-                    while get(_RCVMORE):
-                        frames.append(recv(_NOBLOCK))
-                except zmq.Again:
-                    return
-                self._on_frames(frames)
-        finally:
-            self._send_replies()
-
-    def _send_replies(self) -> None:
-        replies, self._replies = self._replies, []
-        if self._closing:
-            return
-        for frames in replies:
+        for _ in range(10_000):  # bounded, so jobs and sends still get their turn
+            if not get(_EVENTS) & _POLLIN:
+                return
             try:
-                self._send_frames(frames)
-            except zmq.ZMQError:
-                pass
+                frames = [recv(_NOBLOCK)]
+                while get(_RCVMORE):
+                    frames.append(recv(_NOBLOCK))
+            except zmq.Again:
+                return
+            self._on_frames(frames)
 
     def _on_frames(self, frames: list[bytes]) -> None:
         addr: str | None = None
-        if self._router:
-            if len(frames) != 2:
-                self._inbox.append(RPCReceiveError(f"a message of {len(frames)} frames"))
-                self._async.send()
-                return
-            try:
-                addr = frames[0].decode()
-            except UnicodeDecodeError:
-                self._inbox.append(RPCReceiveError("ZMQ interrupted or corrupted message"))
-                self._async.send()
-                return
         payload = frames[-1]
-        for raw_handler in self._raw_handlers:
-            try:
-                handled = raw_handler(addr, payload)
-            except RPCReceiveError as e:
-                self._inbox.append(e)
-                self._async.send()
-                return
-            except Exception:
-                logger.error("Handling a message on the messaging thread failed:\n%s", traceback.format_exc())
-                return
-            if handled is True:
-                return
-            if handled is not None:
-                self.deliver(handled, addr)
-                return
         try:
             msg = Message.unserialize(payload)
         except Exception as e:  # msgpack raises several kinds for garbage
@@ -355,20 +288,84 @@ class BaseSocket:
         return all(info[0] != pysocket.AF_INET6 for info in infos)
 
 
-class Server(BaseSocket):
-    """The master's ROUTER socket, bound to ``host:port`` (port 0: a free port, see ``port``)."""
+class MergedReport(Message):
+    """A worker's stats report that the master's socket has merged into the statistics already.
+    It carries the report's ``user_classes_count`` (when they changed), and the whole report only
+    when a locustfile listens to ``worker_report``."""
 
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(zmq.ROUTER, self.ipv4_only(host, port))
+    __slots__ = ("user_classes_count",)
+
+    def __init__(self, node_id: str, user_classes_count: dict[str, int] | None, data: Any) -> None:
+        super().__init__("stats", data, node_id)
+        self.user_classes_count = user_classes_count
+
+
+class AnsweredHeartbeat(Message):
+    """A heartbeat that the master's socket has answered and noted already (when its worker was
+    last heard from); passed on for a change of state, the CPU warning or ``heartbeat_sent``
+    listeners."""
+
+    __slots__ = ()
+
+
+class Server:
+    """The master's ROUTER socket, bound to ``host:port`` (port 0: a free port, see ``port``).
+
+    The engine serves it (``router`` is the engine's handle): heartbeats of the workers the runner
+    counts live are answered there and stats reports merged into the statistics given to
+    ``router.merge_into``; ``recv_from_client()`` gets everything else, and what the runner must
+    see of those (``MergedReport``, ``AnsweredHeartbeat``).
+    """
+
+    def __init__(self, host: str, port: int, cpu_threshold: float = 90) -> None:
         try:
-            if port == 0:
-                self.port = self.socket.bind_to_random_port(f"tcp://{host}")
-            else:
-                self.socket.bind(f"tcp://{host}:{port}")
-                self.port = port
-        except zmq.ZMQError as e:
-            self.close(linger=0)
+            self.router = _core.Router(host, port, cpu_threshold)
+        except OSError as e:
             raise RPCError(f"Socket bind failure: {e}") from e
+        self.port = self.router.port
+        self._pending: deque[tuple[str, Any, Any, Any]] = deque()
+        self._readable = gevent.get_hub().loop.io(self.router.fileno(), 1)
+        self._closed = False
+
+    def send_to_client(self, msg: Message) -> None:
+        """Queues a message to the worker ``msg.node_id``; returns at once."""
+        if self._closed:
+            raise RPCError("the socket is closed")
+        self.router.send(msg.node_id, msg.serialize())
+
+    def recv_from_client(self) -> tuple[str, Message]:
+        """The next message from any worker and that worker's id (waits cooperatively).
+
+        Raises:
+            RPCReceiveError: The frames could not be decoded; ``addr`` names the sender if known.
+        """
+        while not self._pending:
+            gevent.get_hub().wait(self._readable)  # after close(), until the greenlet is killed
+            self._pending.extend(self.router.take())
+        kind, addr, first, second = self._pending.popleft()
+        if kind == "error":
+            raise RPCReceiveError(first, addr=addr)
+        if kind == "report":
+            data = None if second is None else self._decode(addr, second).data
+            return addr, MergedReport(addr, first, data)
+        msg = self._decode(addr, first)
+        if second:
+            msg = AnsweredHeartbeat(msg.type, msg.data, msg.node_id)
+        return addr, msg
+
+    @staticmethod
+    def _decode(addr: str, payload: bytes) -> Message:
+        try:
+            return Message.unserialize(payload)
+        except Exception as e:  # msgpack raises several kinds for garbage
+            raise RPCReceiveError(f"ZMQ interrupted or corrupted message ({e})", addr=addr) from None
+
+    def close(self, linger: int | None = None) -> None:
+        """Sends what is queued (for up to ``linger`` ms), then closes the socket."""
+        if self._closed:
+            return
+        self._closed = True
+        self.router.close((_LINGER_MS if linger is None else linger) / 1000)
 
 
 class Client(BaseSocket):

@@ -1,6 +1,6 @@
 //! horde's engine: per-user HTTP sessions (`client`), Locust's rules for what their results mean
 //! (`locust`), and request statistics kept in HdrHistograms (`stats`, `samples`, and `outcomes`,
-//! grouped for OpenTelemetry). Nothing here knows about Python or owns a runtime: requests run on
+//! grouped for OpenTelemetry), and the master's socket (`router`). Nothing here knows about Python or owns a runtime: requests run on
 //! whatever tokio runtime the caller drives, so `cargo test` exercises all of it directly.
 
 use std::sync::{Mutex, MutexGuard};
@@ -9,6 +9,8 @@ pub mod client;
 pub mod latencies;
 pub mod locust;
 pub mod outcomes;
+mod report;
+pub mod router;
 pub mod samples;
 pub mod stats;
 

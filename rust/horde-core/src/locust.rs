@@ -678,6 +678,15 @@ pub struct WorkerReport {
 
 /// Decodes a `stats` message (`[type, data, node_id]` in msgpack) into its worker's id and report.
 pub fn decode_stats_message(raw: &[u8]) -> Result<(String, WorkerReport), String> {
+    match crate::report::read_stats_message(raw) {
+        Some(decoded) => Ok(decoded),
+        None => serde_stats_message(raw),
+    }
+}
+
+/// `decode_stats_message` through serde: slower, but it takes every shape Python may send and
+/// says what is wrong with the rest.
+pub(crate) fn serde_stats_message(raw: &[u8]) -> Result<(String, WorkerReport), String> {
     let (kind, report, node_id): (String, WorkerReport, String) =
         rmp_serde::from_slice(raw).map_err(|e| format!("bad stats message: {e}"))?;
     if kind != "stats" {

@@ -15,6 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bridge;
 mod demo;
+mod router;
 mod runtime;
 mod session;
 mod stats;
@@ -31,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stats::RequestStats>()?;
     m.add_class::<stats::StatsEntry>()?;
     m.add_class::<demo::DemoServer>()?;
+    m.add_class::<router::Router>()?;
     m.add_function(wrap_pyfunction!(runtime_threads, m)?)?;
     m.add_function(wrap_pyfunction!(stats::bucket_response_time, m)?)?;
     m.add_function(wrap_pyfunction!(session::status_failure, m)?)?;

@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyArray1};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use horde_core::locust::{decode_stats_message, flat_buckets, EntryDict};
+use horde_core::locust::{flat_buckets, EntryDict};
 use horde_core::stats::{
     histogram_buckets, now_epoch_secs, RequestRecord, StatsEntry as Entry, StatsSnapshot,
 };
@@ -280,36 +279,6 @@ impl RequestStats {
             })
             .collect();
         Ok((entries, total, errors, own_delay))
-    }
-
-    /// Merges a worker's `stats` message, still encoded (msgpack), as Locust's master merges a
-    /// report; decoding it here spares the master a Python object per figure. Returns the
-    /// worker's id and the report's `user_classes_count` (None if absent).
-    ///
-    /// Raises:
-    ///     ValueError: The bytes are not a stats message in Locust's format.
-    #[allow(clippy::type_complexity)]
-    fn merge_worker_report(
-        &self,
-        py: Python<'_>,
-        raw: &[u8],
-    ) -> PyResult<(String, Option<BTreeMap<String, i64>>)> {
-        let merged = py.detach(|| {
-            // A report is data from the network: a bug it triggers must not take the master down.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let (node_id, report) = decode_stats_message(raw)?;
-                self.inner.merge_report(&report);
-                Ok::<_, String>((node_id, report.user_classes_count))
-            }))
-        });
-        match merged {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(e)) => Err(PyValueError::new_err(e)),
-            Err(panic) => Err(PyValueError::new_err(format!(
-                "cannot merge the report: {}",
-                crate::runtime::panic_message(panic.as_ref())
-            ))),
-        }
     }
 
     /// The total ("Aggregated") alone, from a snapshot that copies nothing else.
