@@ -80,6 +80,18 @@ def horde(*args: str, log: Path, env: dict | None = None) -> Node:
     return Node([sys.executable, "-m", "horde", *args], log, env)
 
 
+def raw_worker(context, identity: bytes, port: int):
+    """A DEALER socket connected to a master on 127.0.0.1:port as ``identity``, as a worker's is:
+    for sending a master hand-made messages."""
+    import zmq
+
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IDENTITY, identity)
+    sock.connect(f"tcp://127.0.0.1:{port}")
+    return sock
+
+
 def locust(*args: str, log: Path, env: dict | None = None) -> Node:
     return Node([str(LOCUST), *args], log, env)
 
@@ -410,10 +422,7 @@ def test_garbage_at_the_masters_port_neither_crashes_it_nor_corrupts_its_stats(t
         master.wait_for("All users spawned")
         sockets = []
         for i in range(300):
-            sock = context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IDENTITY, f"fuzz{i}".encode() if i % 11 else bytes([0xFF, i % 256]))
-            sock.connect(f"tcp://127.0.0.1:{port}")
+            sock = raw_worker(context, f"fuzz{i}".encode() if i % 11 else bytes([0xFF, i % 256]), port)
             sockets.append(sock)
             kind = i % 4
             if kind == 0:
@@ -453,10 +462,7 @@ def test_worker_versions_are_checked_as_locust_does(tmp_path):
     sockets = []
     try:
         for identity, version in (("old_worker", ""), ("other_version", "1.0.0"), ("third_party", -1)):
-            sock = context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IDENTITY, identity.encode())
-            sock.connect(f"tcp://127.0.0.1:{port}")
+            sock = raw_worker(context, identity.encode(), port)
             sock.send(msgpack.packb(["client_ready", version, identity]))
             sockets.append(sock)
         # Two are accepted (a third-party worker's -1 silently), the pre-2.0 one is not: the
@@ -521,13 +527,9 @@ def test_the_master_passes_on_what_listeners_and_its_rules_need(tmp_path):
         "user_classes_count": {"Hello": 0}, "user_count": 0, "custom": "from-w1",
     }  # fmt: skip
     context = zmq.Context()
-    worker = context.socket(zmq.DEALER)
-    stranger = context.socket(zmq.DEALER)
+    worker = raw_worker(context, b"w1", port)
+    stranger = raw_worker(context, b"stranger", port)
     try:
-        for sock, identity in ((worker, "w1"), (stranger, "stranger")):
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IDENTITY, identity.encode())
-            sock.connect(f"tcp://127.0.0.1:{port}")
         worker.send(msgpack.packb(["client_ready", "2.47.0", "w1"]))
         assert worker.poll(20_000), master.output[-3000:]
         assert msgpack.unpackb(worker.recv())[0] == "ack"

@@ -237,6 +237,15 @@ impl Router {
         });
     }
 
+    /// Hands a message to Python to decode and handle.
+    fn pass_on(&self, addr: String, payload: Bytes) {
+        self.push(Inbound::Message {
+            addr,
+            payload,
+            answered: false,
+        });
+    }
+
     fn push(&self, item: Inbound) {
         let mut inbox = lock(&self.inbox);
         inbox.items.push(item);
@@ -273,11 +282,7 @@ impl Router {
                 None
             }
             _ => {
-                self.push(Inbound::Message {
-                    addr,
-                    payload,
-                    answered: false,
-                });
+                self.pass_on(addr, payload);
                 None
             }
         }
@@ -287,21 +292,13 @@ impl Router {
         let decoded: Result<(String, Heartbeat, String), _> = rmp_serde::from_slice(&payload);
         let Ok((_, beat, node_id)) = decoded else {
             // Python decodes it again and says what is wrong with it.
-            self.push(Inbound::Message {
-                addr,
-                payload,
-                answered: false,
-            });
+            self.pass_on(addr, payload);
             return None;
         };
         let mut workers = lock(&self.workers);
         let Some(w) = workers.get_mut(&node_id).filter(|w| w.live) else {
             drop(workers);
-            self.push(Inbound::Message {
-                addr,
-                payload,
-                answered: false,
-            });
+            self.pass_on(addr, payload);
             return None;
         };
         w.last_heartbeat = Instant::now();
@@ -336,11 +333,7 @@ impl Router {
         let stats = lock(&self.stats).clone();
         let forward_all = self.forward_reports.load(Ordering::Relaxed);
         let Some(stats) = stats else {
-            self.push(Inbound::Message {
-                addr,
-                payload,
-                answered: false,
-            });
+            self.pass_on(addr, payload);
             return;
         };
         // A report is data from the network: a bug it triggers must not take the master down.
@@ -361,11 +354,7 @@ impl Router {
             let Some(w) = workers.get_mut(&node_id) else {
                 // Not a worker Python knows: it says so and discards the report, as Locust does.
                 drop(workers);
-                self.push(Inbound::Message {
-                    addr,
-                    payload,
-                    answered: false,
-                });
+                self.pass_on(addr, payload);
                 return;
             };
             match &report.user_classes_count {
@@ -434,9 +423,7 @@ pub async fn serve(
                 let Some(command) = command else {
                     return Ok(());
                 };
-                if let Some(linger) = run_commands(command, &mut commands, &mut tx).await {
-                    // Each worker's queue is written by a task of its own: give them a moment.
-                    tokio::time::sleep(linger.min(Duration::from_millis(200))).await;
+                if run_commands(command, &mut commands, &mut tx).await {
                     return Ok(());
                 }
             }
@@ -454,8 +441,7 @@ pub async fn serve(
                     // What Python queued meanwhile (a thousand acks or spawns at once) goes
                     // out now, not one per nap.
                     if let Ok(command) = commands.try_recv() {
-                        if let Some(linger) = run_commands(command, &mut commands, &mut tx).await {
-                            tokio::time::sleep(linger.min(Duration::from_millis(200))).await;
+                        if run_commands(command, &mut commands, &mut tx).await {
                             return Ok(());
                         }
                     }
@@ -473,13 +459,13 @@ pub async fn serve(
     }
 }
 
-/// Runs `first` and every command queued behind it. Some(linger) when one was Close: what was
-/// queued before it has been sent, and the caller stops serving.
+/// Runs `first` and every command queued behind it. True when one was Close: what was queued
+/// before it has gone out, and the caller stops serving.
 async fn run_commands(
     first: Command,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     tx: &mut zeromq::RouterSendHalf,
-) -> Option<Duration> {
+) -> bool {
     let mut next = Some(first);
     while let Some(command) = next {
         match command {
@@ -489,12 +475,14 @@ async fn run_commands(
                 while let Ok(Command::Send(id, payload)) = commands.try_recv() {
                     send(tx, id, payload).await;
                 }
-                return Some(linger);
+                // Each worker's queue is written by a task of its own: give them a moment.
+                tokio::time::sleep(linger.min(Duration::from_millis(200))).await;
+                return true;
             }
         }
         next = commands.try_recv().ok();
     }
-    None
+    false
 }
 
 /// Polls `future` once: its output if it is ready now.
